@@ -1,0 +1,102 @@
+"""The `recsys-assets` command: retrain the whole graph in the persistent Dagster instance."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from collections.abc import Sequence
+
+import dagster as dg
+
+from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.definitions import build_definitions
+from recsys_assets.defs.partitions import model_configs
+from recsys_assets.settings import Settings, default_dagster_home, load_settings
+
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Make the registered config partitions equal `keys`; return the keys added and removed."""
+    registered = set(instance.get_dynamic_partitions(model_configs.name))
+    added = [key for key in keys if key not in registered]
+    removed = sorted(registered - set(keys))
+    if added:
+        instance.add_dynamic_partitions(model_configs.name, added)
+    for key in removed:
+        instance.delete_dynamic_partition(model_configs.name, key)
+    return added, removed
+
+
+def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, object]:
+    """Register the search space's configs, then materialize data, every config, best model, test."""
+    configs = load_search_space(settings.search_space_path)
+    defs = build_definitions(settings)
+    added, removed = sync_config_partitions(instance, [config.key for config in configs])
+    if added:
+        print(f"Registered config partitions: {', '.join(added)}")
+    if removed:
+        print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
+
+    def run(job: str, partition_key: str | None = None) -> None:
+        label = f"{job} [{partition_key}]" if partition_key else job
+        print(f"-> {label}", flush=True)
+        started = time.perf_counter()
+        defs.resolve_job_def(job).execute_in_process(
+            run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key
+        )
+        print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
+
+    run("prepare_data")
+    for config in configs:
+        run("train_models", config.key)
+    run("select_best_model")
+    with defs.get_asset_value_loader(instance=instance) as loader:
+        return loader.load_asset_value("test_evaluation")
+
+
+def _retrain_command(_: argparse.Namespace) -> int:
+    home = default_dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    os.environ["DAGSTER_HOME"] = str(home)
+    settings = load_settings()
+    print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
+    print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
+    print(f"Search space: {settings.search_space_path}")
+    try:
+        with dg.DagsterInstance.get() as instance:
+            result = retrain(settings, instance)
+    except SearchSpaceError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    except dg.DagsterExecutionStepExecutionError as error:
+        print(f"error: a step failed: {error.user_exception or error}", file=sys.stderr)
+        return 1
+    k = result["k"]
+    print(
+        f"\nBest config: {result['config_key']}\n"
+        f"  validation hit rate@{k}: {result['validation_hit_rate']:.4f}\n"
+        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}"
+        f"  (most popular tracks: {result['baseline_most_popular_hit_rate']:.4f})\n"
+        f"  model: {settings.models_dir / 'best_model.npz'}\n"
+        "See every run and its metadata with `make dev` (Dagster UI)."
+    )
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the `recsys-assets` console script."""
+    parser = argparse.ArgumentParser(prog="recsys-assets", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser(
+        "retrain",
+        help="register the search space's configs and retrain everything in the Dagster instance",
+    ).set_defaults(handler=_retrain_command)
+    args = parser.parse_args(argv)
+    return args.handler(args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

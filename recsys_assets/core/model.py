@@ -1,0 +1,96 @@
+"""A trained embedding model with its config and validation result, and its file format."""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from gensim.models.keyedvectors import KeyedVectors
+
+FORMAT_VERSION = 1
+
+
+@dataclass(frozen=True)
+class TrainedModel:
+    """Track vectors of one config, how they were trained and how they scored on validation."""
+
+    config_key: str
+    params: dict[str, Any]
+    seed: int
+    vectors: KeyedVectors
+    k: int
+    validation_hit_rate: float
+    validation_rows: int
+    train_seconds: float
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def describe(self) -> dict[str, Any]:
+        """Everything but the vectors, as JSON-ready values."""
+        return {
+            "config_key": self.config_key,
+            "params": self.params,
+            "seed": self.seed,
+            "k": self.k,
+            "validation_hit_rate": self.validation_hit_rate,
+            "validation_rows": self.validation_rows,
+            "train_seconds": self.train_seconds,
+            "vocabulary_size": len(self.vectors.index_to_key),
+            "extra": self.extra,
+        }
+
+
+def save_model(model: TrainedModel, path: Path) -> None:
+    """Write the model to one .npz file, via a temporary file renamed into place."""
+    manifest = {"format_version": FORMAT_VERSION, **model.describe(), "keys": model.vectors.index_to_key}
+    buffer = io.BytesIO()
+    np.savez(
+        buffer,
+        vectors=np.asarray(model.vectors.vectors, dtype=np.float32),
+        manifest=np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8),
+    )
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(buffer.getbuffer())
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_model(path: Path) -> TrainedModel:
+    """Read a model written by `save_model`."""
+    with np.load(path) as archive:
+        vectors = archive["vectors"]
+        manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
+    if manifest.get("format_version") != FORMAT_VERSION:
+        raise ValueError(
+            f"{path}: model format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+        )
+    keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    keyed.add_vectors(manifest["keys"], vectors)
+    return TrainedModel(
+        config_key=manifest["config_key"],
+        params=manifest["params"],
+        seed=manifest["seed"],
+        vectors=keyed,
+        k=manifest["k"],
+        validation_hit_rate=manifest["validation_hit_rate"],
+        validation_rows=manifest["validation_rows"],
+        train_seconds=manifest["train_seconds"],
+        extra=manifest["extra"],
+    )
+
+
+def select_best(models: dict[str, TrainedModel]) -> TrainedModel:
+    """The model with the highest validation hit rate; ties go to the smallest config key."""
+    if not models:
+        raise ValueError("no trained models to choose from")
+    return min(models.values(), key=lambda model: (-model.validation_hit_rate, model.config_key))

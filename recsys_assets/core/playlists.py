@@ -1,0 +1,169 @@
+"""The playlist table and its train / validate / test splits, built inside DuckDB."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import duckdb
+import numpy as np
+import pyarrow as pa
+
+SOURCE_COLUMNS = ("row_id", "user_id", "artist", "track", "playlist")
+SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
+SPLIT_FRACTIONS = (0.7, 0.2, 0.1)
+TRACK_ID_SEPARATOR = "|||"
+
+
+class SourceDataError(ValueError):
+    """A playlist source file that cannot be read as playlist rows."""
+
+
+@dataclass(frozen=True)
+class PlaylistTableStats:
+    """Distinct counts of the source rows and what the playlist table kept of them."""
+
+    rows: int
+    users: int
+    tracks: int
+    playlists: int
+    artists: int
+    rows_kept: int
+    playlists_kept: int
+
+
+def _sql_string(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def source_relation(path: Path) -> str:
+    """SQL that reads the source file as playlist rows, after checking its columns."""
+    if not path.is_file():
+        raise SourceDataError(f"{path}: playlist source file not found")
+    if path.suffix.lower() != ".parquet":
+        raise SourceDataError(f"{path}: expected a .parquet file with columns {', '.join(SOURCE_COLUMNS)}")
+    relation = f"read_parquet({_sql_string(str(path))})"
+    try:
+        columns = [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
+    except duckdb.Error as error:
+        raise SourceDataError(f"{path}: not a readable parquet file: {error}") from None
+    missing = [column for column in SOURCE_COLUMNS if column not in columns]
+    if missing:
+        raise SourceDataError(
+            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(SOURCE_COLUMNS)},"
+            f" found {', '.join(columns)}"
+        )
+    return relation
+
+
+def build_playlist_table(
+    conn: duckdb.DuckDBPyConnection, source: Path, table: str = "playlists"
+) -> PlaylistTableStats:
+    """Replace `table` with one row per playlist of more than 2 tracks, ordered by row_id.
+
+    Columns: playlist_id, user_id, playlist, artist_sequence, track_sequence, track_test_x (the
+    sequence without its last track) and track_test_y (the last track).
+    """
+    relation = source_relation(source)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP VIEW playlist_rows AS
+        SELECT row_id, user_id, playlist, artist,
+               concat(user_id, '-', playlist) AS playlist_id,
+               concat(artist, '{TRACK_ID_SEPARATOR}', track) AS track_id
+        FROM {relation}
+        """
+    )
+    counts = conn.execute(
+        """
+        SELECT count(DISTINCT row_id), count(DISTINCT user_id), count(DISTINCT track_id),
+               count(DISTINCT playlist_id), count(DISTINCT artist)
+        FROM playlist_rows
+        """
+    ).fetchall()[0]
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TABLE {table} AS
+        SELECT playlist_id, user_id, playlist, artist_sequence, track_sequence,
+               array_pop_back(track_sequence) AS track_test_x,
+               track_sequence[-1] AS track_test_y
+        FROM (
+            SELECT playlist_id,
+                   any_value(user_id) AS user_id,
+                   any_value(playlist) AS playlist,
+                   list(artist ORDER BY row_id) AS artist_sequence,
+                   list(track_id ORDER BY row_id) AS track_sequence
+            FROM playlist_rows
+            GROUP BY playlist_id
+            HAVING count(*) > 2
+        )
+        ORDER BY playlist_id
+        """
+    )
+    rows_kept, playlists_kept = conn.execute(
+        f"SELECT coalesce(sum(len(track_sequence)), 0), count(*) FROM {table}"
+    ).fetchall()[0]
+    conn.execute("DROP VIEW playlist_rows")
+    return PlaylistTableStats(*counts, rows_kept=int(rows_kept), playlists_kept=int(playlists_kept))
+
+
+def split_sizes(n: int, fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> tuple[int, int, int]:
+    """Row counts of the three splits of `n` playlists, each within one row of its fraction."""
+    train_end = int(fractions[0] * n)
+    validate_end = int((fractions[0] + fractions[1]) * n)
+    return train_end, validate_end - train_end, n - validate_end
+
+
+def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "playlists") -> dict[str, int]:
+    """Replace the three split tables with a seeded 70/20/10 shuffle of `source`; return sizes."""
+    n = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    train, validate, _ = split_sizes(n)
+    labels = np.empty(n, dtype=np.int8)
+    labels[np.random.default_rng(seed).permutation(n)] = np.repeat(
+        np.arange(3, dtype=np.int8), [train, validate, n - train - validate]
+    )
+    assignment = pa.table({"ordinal": np.arange(n, dtype=np.int64), "split": labels})
+    conn.register("split_assignment", assignment)
+    try:
+        conn.execute("BEGIN TRANSACTION")
+        for label, table in enumerate(SPLIT_TABLES):
+            conn.execute(
+                f"""
+                CREATE OR REPLACE TABLE {table} AS
+                SELECT playlists.* EXCLUDE (ordinal)
+                FROM (SELECT *, row_number() OVER (ORDER BY playlist_id) - 1 AS ordinal
+                      FROM {source}) AS playlists
+                JOIN split_assignment USING (ordinal)
+                WHERE split = {label}
+                ORDER BY playlist_id
+                """
+            )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    finally:
+        conn.unregister("split_assignment")
+    return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in SPLIT_TABLES}
+
+
+def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
+    """Whether the database holds a table called `table`."""
+    return bool(
+        conn.execute(
+            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
+        ).fetchall()[0][0]
+    )
+
+
+def preview_rows(conn: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[dict[str, str]]:
+    """The first rows of a playlist table, sequences shortened, as strings for display."""
+    rows = conn.execute(
+        f"""
+        SELECT playlist_id, len(track_sequence) AS tracks,
+               array_to_string(track_sequence[1:3], ' ; ') AS first_tracks, track_test_y
+        FROM {table} ORDER BY playlist_id LIMIT {int(limit)}
+        """
+    ).fetchall()
+    names = ("playlist_id", "tracks", "first_tracks", "track_test_y")
+    return [dict(zip(names, map(str, row), strict=True)) for row in rows]

@@ -1,0 +1,37 @@
+"""Assembles the assets, resources and jobs of recsys_assets."""
+
+import dagster as dg
+
+from recsys_assets.defs import data, jobs, models
+from recsys_assets.defs.io_managers import ModelIOManager, PlaylistTableIOManager
+from recsys_assets.defs.resources import PlaylistDatabase, PlaylistSource, SearchSpace
+from recsys_assets.settings import Settings, load_settings
+
+
+def build_definitions(settings: Settings) -> dg.Definitions:
+    """The whole graph, reading and writing where `settings` says."""
+    playlist_db = PlaylistDatabase(database=str(settings.duckdb_path))
+    return dg.Definitions(
+        assets=[
+            data.playlists,
+            data.playlist_splits,
+            models.embedding_model,
+            models.best_model,
+            models.test_evaluation,
+        ],
+        jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
+        resources={
+            "playlist_db": playlist_db,
+            "playlist_source": PlaylistSource(
+                path=str(settings.playlists_path) if settings.playlists_path else None,
+                demo_dir=str(settings.demo_dir),
+            ),
+            "search_space": SearchSpace(path=str(settings.search_space_path)),
+            "table_io_manager": PlaylistTableIOManager(database=playlist_db),
+            "model_io_manager": ModelIOManager(base_dir=str(settings.models_dir)),
+            "io_manager": dg.FilesystemIOManager(base_dir=str(settings.asset_storage_dir)),
+        },
+    )
+
+
+defs = build_definitions(load_settings())

@@ -1,0 +1,84 @@
+"""Data assets: the playlist table and its train / validate / test splits, in DuckDB."""
+
+import dagster as dg
+from pydantic import Field
+
+from recsys_assets.core.playlists import (
+    SPLIT_TABLES,
+    build_playlist_table,
+    preview_rows,
+    split_playlists,
+)
+from recsys_assets.defs.resources import PlaylistDatabase, PlaylistSource
+
+PREVIEW_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("playlist_id", "string"),
+        dg.TableColumn("tracks", "int"),
+        dg.TableColumn("first_tracks", "string"),
+        dg.TableColumn("track_test_y", "string"),
+    ]
+)
+
+
+def _preview(database: PlaylistDatabase, table: str) -> dg.TableMetadataValue:
+    with database.get_connection() as conn:
+        rows = preview_rows(conn, table)
+    return dg.MetadataValue.table([dg.TableRecord(row) for row in rows], schema=PREVIEW_SCHEMA)
+
+
+@dg.asset(group_name="data", kinds={"duckdb"}, io_manager_key="table_io_manager")
+def playlists(
+    context: dg.AssetExecutionContext, playlist_db: PlaylistDatabase, playlist_source: PlaylistSource
+) -> None:
+    """One row per playlist (user_id-playlist) with its tracks (artist|||track) in file order,
+    the sequence without its last track and the last track; playlists of 3 or more tracks."""
+    source = playlist_source.resolve()
+    context.log.info(f"Building the playlist table from {source}")
+    with playlist_db.get_connection() as conn:
+        stats = build_playlist_table(conn, source)
+    context.add_output_metadata(
+        {
+            "source": dg.MetadataValue.path(str(source)),
+            "demo_data": playlist_source.is_demo,
+            "distinct_rows": stats.rows,
+            "distinct_users": stats.users,
+            "distinct_tracks": stats.tracks,
+            "distinct_playlists": stats.playlists,
+            "distinct_artists": stats.artists,
+            "rows_kept": stats.rows_kept,
+            "dagster/row_count": stats.playlists_kept,
+            "preview": _preview(playlist_db, "playlists"),
+        }
+    )
+
+
+class SplitConfig(dg.Config):
+    seed: int = Field(default=42, description="Seed of the shuffle that assigns playlists to splits.")
+
+
+@dg.multi_asset(
+    specs=[
+        dg.AssetSpec(
+            table,
+            deps=["playlists"],
+            group_name="data",
+            kinds={"duckdb"},
+            description=f"The {share} share of playlists, by a seeded shuffle in playlist_id order.",
+        ).with_io_manager_key("table_io_manager")
+        for table, share in zip(SPLIT_TABLES, ("70 %", "20 %", "10 %"), strict=True)
+    ],
+)
+def playlist_splits(config: SplitConfig, playlist_db: PlaylistDatabase):
+    """Disjoint, complete 70/20/10 train / validate / test splits of `playlists`."""
+    with playlist_db.get_connection() as conn:
+        sizes = split_playlists(conn, seed=config.seed)
+    for table, rows in sizes.items():
+        yield dg.MaterializeResult(
+            asset_key=table,
+            metadata={
+                "dagster/row_count": rows,
+                "seed": config.seed,
+                "preview": _preview(playlist_db, table),
+            },
+        )

@@ -1,0 +1,83 @@
+"""IO managers: playlist tables read from DuckDB, and model files under the data directory."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+
+from recsys_assets.core.model import TrainedModel, load_model, save_model
+from recsys_assets.core.playlists import table_exists
+from recsys_assets.defs.resources import PlaylistDatabase
+
+RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
+
+
+class PlaylistTableIOManager(dg.ConfigurableIOManager):
+    """Loads a playlist table as a DataFrame; its asset writes the table inside DuckDB.
+
+    An input may ask for some columns only with `AssetIn(metadata={"columns": [...]})`.
+    """
+
+    database: PlaylistDatabase
+
+    def handle_output(self, context: dg.OutputContext, obj: None) -> None:
+        if obj is not None:
+            raise TypeError(f"{context.asset_key.to_user_string()} writes its table itself; return None")
+
+    def load_input(self, context: dg.InputContext) -> pd.DataFrame:
+        table = context.asset_key.path[-1]
+        columns = (context.definition_metadata or {}).get("columns")
+        selected = ", ".join(f'"{column}"' for column in columns) if columns else "*"
+        with self.database.get_connection() as conn:
+            if not table_exists(conn, table):
+                raise dg.Failure(
+                    f"Table {table!r} is missing from {self.database.database}: materialize the data"
+                    f" assets (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
+                )
+            return conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
+
+
+class ModelIOManager(dg.ConfigurableIOManager):
+    """Stores each model as one .npz file: `<base_dir>/<asset>/<partition>.npz` or `<asset>.npz`.
+
+    An unpartitioned asset reading a partitioned one gets a dict {partition key: model}.
+    """
+
+    base_dir: str
+
+    def _path(self, asset: str, partition: str | None) -> Path:
+        base = Path(self.base_dir)
+        return base / asset / f"{partition}.npz" if partition else base / f"{asset}.npz"
+
+    def handle_output(self, context: dg.OutputContext, obj: TrainedModel) -> None:
+        partition = context.partition_key if context.has_asset_partitions else None
+        path = self._path(context.asset_key.path[-1], partition)
+        save_model(obj, path)
+        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
+
+    def load_input(self, context: dg.InputContext) -> TrainedModel | dict[str, TrainedModel]:
+        asset = context.asset_key.path[-1]
+        if not context.has_asset_partitions:
+            return self._load(asset, None)
+        keys = list(context.asset_partition_keys)
+        if context.has_partition_key and len(keys) == 1:
+            return self._load(asset, keys[0])
+        if not keys:
+            raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
+        missing = [key for key in keys if not self._path(asset, key).exists()]
+        if missing:
+            raise dg.Failure(
+                f"Config(s) registered but not trained: {', '.join(missing)}. Train them with"
+                f" `dagster asset materialize -m recsys_assets --select {asset} --partition KEY`"
+                f" or {RETRAIN_HINT}."
+            )
+        return {key: load_model(self._path(asset, key)) for key in keys}
+
+    def _load(self, asset: str, partition: str | None) -> TrainedModel:
+        path = self._path(asset, partition)
+        if not path.exists():
+            what = f"{asset} partition {partition!r}" if partition else asset
+            raise dg.Failure(f"{what} has not been materialized (no {path}): {RETRAIN_HINT}.")
+        return load_model(path)

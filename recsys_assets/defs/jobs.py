@@ -1,0 +1,22 @@
+"""Jobs: the three stages of a retrain, each runnable on its own from the UI or the CLI."""
+
+import dagster as dg
+
+from recsys_assets.defs.partitions import model_configs
+
+prepare_data = dg.define_asset_job(
+    "prepare_data",
+    selection=dg.AssetSelection.groups("data"),
+    description="Build the playlist table and its splits.",
+)
+train_models = dg.define_asset_job(
+    "train_models",
+    selection=dg.AssetSelection.assets("embedding_model"),
+    partitions_def=model_configs,
+    description="Train and validate the embedding model of one config partition.",
+)
+select_best_model = dg.define_asset_job(
+    "select_best_model",
+    selection=dg.AssetSelection.assets("best_model", "test_evaluation"),
+    description="Pick the best config's model and evaluate it on the test split.",
+)

@@ -1,0 +1,51 @@
+"""Resources: the DuckDB playlist database, the playlist source and the search space."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import dagster as dg
+import duckdb
+from dagster_duckdb import DuckDBResource
+from pydantic import Field
+
+from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
+from recsys_assets.core.search_space import ModelConfig, load_search_space
+
+
+class PlaylistDatabase(DuckDBResource):
+    """The DuckDB file holding the playlist table and its splits."""
+
+    @contextmanager
+    def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        Path(self.database).parent.mkdir(parents=True, exist_ok=True)
+        with super().get_connection() as conn:
+            yield conn
+
+
+class PlaylistSource(dg.ConfigurableResource):
+    """Where playlist rows come from: a parquet file, or the built-in demo data when unset."""
+
+    path: str | None = Field(default=None, description="Parquet file of playlist rows.")
+    demo_dir: str = Field(description="Directory for the generated demo rows.")
+
+    def resolve(self) -> Path:
+        """The file to read, generating the demo data first when no path is set."""
+        if self.path:
+            return Path(self.path)
+        return write_demo_rows(Path(self.demo_dir), DemoDataSpec())
+
+    @property
+    def is_demo(self) -> bool:
+        return not self.path
+
+
+class SearchSpace(dg.ConfigurableResource):
+    """The file of Word2Vec configs, one partition of `embedding_model` each."""
+
+    path: str = Field(description="TOML file of [[config]] tables.")
+
+    def configs(self) -> list[ModelConfig]:
+        return load_search_space(Path(self.path))
