@@ -11,7 +11,7 @@ import pyarrow as pa
 
 SOURCE_COLUMNS = ("row_id", "user_id", "artist", "track", "playlist")
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
-SPLIT_FRACTIONS = (0.7, 0.2, 0.1)
+SPLIT_PERCENTAGES = (70, 20, 10)
 TRACK_ID_SEPARATOR = "|||"
 
 
@@ -107,10 +107,10 @@ def build_playlist_table(
     return PlaylistTableStats(*counts, rows_kept=int(rows_kept), playlists_kept=int(playlists_kept))
 
 
-def split_sizes(n: int, fractions: tuple[float, float, float] = SPLIT_FRACTIONS) -> tuple[int, int, int]:
-    """Row counts of the three splits of `n` playlists, each within one row of its fraction."""
-    train_end = int(fractions[0] * n)
-    validate_end = int((fractions[0] + fractions[1]) * n)
+def split_sizes(n: int) -> tuple[int, int, int]:
+    """Row counts of the 70/20/10 splits of `n` playlists, each within one row of its share."""
+    train_end = n * SPLIT_PERCENTAGES[0] // 100
+    validate_end = n * (SPLIT_PERCENTAGES[0] + SPLIT_PERCENTAGES[1]) // 100
     return train_end, validate_end - train_end, n - validate_end
 
 

@@ -2,8 +2,6 @@
 
 import dagster as dg
 
-from recsys_assets.defs.partitions import model_configs
-
 prepare_data = dg.define_asset_job(
     "prepare_data",
     selection=dg.AssetSelection.groups("data"),
@@ -12,7 +10,6 @@ prepare_data = dg.define_asset_job(
 train_models = dg.define_asset_job(
     "train_models",
     selection=dg.AssetSelection.assets("embedding_model"),
-    partitions_def=model_configs,
     description="Train and validate the embedding model of one config partition.",
 )
 select_best_model = dg.define_asset_job(

@@ -1,0 +1,32 @@
+"""The built-in demo data teaches the seed's configs something a popularity list cannot."""
+
+import duckdb
+import pytest
+
+from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
+from recsys_assets.core.evaluate import NextTrackCases, embedding_ranks, hit_rate, popularity_ranks
+from recsys_assets.core.playlists import build_playlist_table, split_playlists
+from recsys_assets.core.search_space import load_search_space
+from recsys_assets.core.train import as_sentences, train_embeddings
+from recsys_assets.settings import PACKAGED_SEARCH_SPACE
+
+
+@pytest.fixture(scope="module")
+def demo_splits(tmp_path_factory):
+    with duckdb.connect() as conn:
+        build_playlist_table(conn, write_demo_rows(tmp_path_factory.mktemp("demo"), DemoDataSpec()))
+        split_playlists(conn, seed=42)
+        train = as_sentences(
+            r[0] for r in conn.execute("SELECT track_sequence FROM train_playlists").fetchall()
+        )
+        rows = conn.execute("SELECT track_test_x, track_test_y FROM validate_playlists").fetchall()
+    return train, NextTrackCases.from_sequences([r[0] for r in rows], [r[1] for r in rows])
+
+
+@pytest.mark.parametrize("config", load_search_space(PACKAGED_SEARCH_SPACE), ids=lambda c: c.key)
+def test_seed_configs_beat_the_most_popular_baseline_on_demo_data(demo_splits, config):
+    train, cases = demo_splits
+    baseline = hit_rate(popularity_ranks(train, cases), 100).value
+    vectors = train_embeddings(train, config.params, seed=42)
+    model = hit_rate(embedding_ranks(vectors, cases, seed=42), 100).value
+    assert model > 1.3 * baseline, f"{config.key}: {model:.3f} vs most popular {baseline:.3f}"

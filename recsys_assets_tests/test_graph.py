@@ -1,0 +1,165 @@
+"""The real Dagster graph materialized on small generated data in temporary instances."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_assets.cli import retrain
+from recsys_assets.core.model import select_best
+from recsys_assets.core.playlists import SourceDataError
+from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.definitions import build_definitions
+from recsys_assets.defs.partitions import model_configs
+from recsys_assets.settings import Settings
+from recsys_assets_tests.conftest import write_search_space
+
+ASSETS = [
+    "playlists",
+    "train_playlists",
+    "validate_playlists",
+    "test_playlists",
+    "best_model",
+    "test_evaluation",
+]
+
+
+def metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    assert records, f"{asset} {partition or ''} was not materialized"
+    return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
+
+
+def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
+    keys = [config.key for config in load_search_space(small_settings.search_space_path)]
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        result = retrain(small_settings, instance)
+        assert sorted(instance.get_dynamic_partitions(model_configs.name)) == sorted(keys)
+        for asset in ASSETS:
+            metadata(instance, asset)
+
+        models = {
+            key: defs.load_asset_value("embedding_model", partition_key=key, instance=instance)
+            for key in keys
+        }
+        for key, model in models.items():
+            meta = metadata(instance, "embedding_model", key)
+            assert meta["validation_hit_rate"] == model.validation_hit_rate
+            assert meta["vocabulary_size"] == len(model.vectors.index_to_key) > 0
+            assert meta["train_seconds"] > 0
+
+        best = defs.load_asset_value("best_model", instance=instance)
+        assert best.config_key == select_best(models).config_key
+        assert metadata(instance, "best_model")["winner"] == best.config_key
+        results = metadata(instance, "best_model")["results"]
+        assert all(key in results for key in keys) and "most popular" in results
+
+        evaluation = metadata(instance, "test_evaluation")
+        assert isinstance(evaluation["test_hit_rate"], float) and 0 < evaluation["test_hit_rate"] < 1
+        assert evaluation["k"] == 100 and isinstance(evaluation["k"], int)
+        assert result["test_hit_rate"] == evaluation["test_hit_rate"]
+
+        test_split = defs.load_asset_value("test_playlists", instance=instance)
+        assert isinstance(test_split, pd.DataFrame)
+        assert (
+            len(test_split)
+            == metadata(instance, "test_playlists")["dagster/row_count"]
+            == result["test_rows"]
+        )
+        rows = metadata(instance, "playlists")
+        assert rows["distinct_playlists"] >= rows["dagster/row_count"] > 0
+        assert rows["distinct_rows"] >= rows["rows_kept"]
+
+
+def test_one_config_works_as_well_as_many(small_settings: Settings, tmp_path: Path):
+    one = replace(
+        small_settings,
+        search_space_path=write_search_space(
+            tmp_path, "[[config]]\nmin_count = 2\nepochs = 2\nvector_size = 8\n"
+        ),
+    )
+    with dg.instance_for_test() as instance:
+        result = retrain(one, instance)
+        assert result["config_key"] == "dim8-ep2-mc2"
+        assert metadata(instance, "best_model")["configs_compared"] == ["dim8-ep2-mc2"]
+
+
+def test_same_data_config_and_seed_give_the_same_models_and_metrics(small_settings: Settings, tmp_path: Path):
+    other = replace(small_settings, data_dir=tmp_path / "other")
+    with dg.instance_for_test() as first, dg.instance_for_test() as second:
+        results = [retrain(small_settings, first), retrain(other, second)]
+        models = [
+            build_definitions(s).load_asset_value("best_model", instance=i)
+            for s, i in [(small_settings, first), (other, second)]
+        ]
+    assert results[0] == results[1]
+    assert np.array_equal(models[0].vectors.vectors, models[1].vectors.vectors)
+
+
+def test_removed_config_is_unregistered_by_the_next_retrain(small_settings: Settings, tmp_path: Path):
+    with dg.instance_for_test() as instance:
+        retrain(small_settings, instance)
+        only_first = replace(
+            small_settings,
+            search_space_path=write_search_space(
+                tmp_path, "[[config]]\nmin_count = 2\nepochs = 3\nvector_size = 16\nwindow = 5\n"
+            ),
+        )
+        retrain(only_first, instance)
+        assert instance.get_dynamic_partitions(model_configs.name) == ["dim16-ep3-mc2-win5"]
+        assert metadata(instance, "best_model")["configs_compared"] == ["dim16-ep3-mc2-win5"]
+
+
+def test_best_model_before_training_says_what_to_run(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        with pytest.raises(dg.Failure, match="recsys-assets retrain"):
+            defs.resolve_job_def("select_best_model").execute_in_process(instance=instance)
+
+
+def test_registered_but_untrained_config_is_named(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, ["wide-window", "dim16-ep3-mc2-win5"])
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        defs.resolve_job_def("train_models").execute_in_process(
+            instance=instance, partition_key="wide-window"
+        )
+        with pytest.raises(dg.Failure, match="registered but not trained: dim16-ep3-mc2-win5"):
+            defs.resolve_job_def("select_best_model").execute_in_process(instance=instance)
+
+
+def test_partition_missing_from_the_search_space_is_refused(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, ["mystery"])
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        with pytest.raises(SearchSpaceError, match="no config has key 'mystery'"):
+            defs.resolve_job_def("train_models").execute_in_process(
+                instance=instance, partition_key="mystery"
+            )
+
+
+def test_bad_search_space_is_refused_before_any_run(small_settings: Settings, tmp_path: Path):
+    bad = replace(small_settings, search_space_path=write_search_space(tmp_path, "[[config]]\nwindoww = 3\n"))
+    with dg.instance_for_test() as instance:
+        with pytest.raises(SearchSpaceError, match="unknown Word2Vec parameter 'windoww'"):
+            retrain(bad, instance)
+        assert instance.get_runs() == []
+
+
+def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Settings, tmp_path: Path):
+    path = tmp_path / "rows.parquet"
+    pd.read_parquet(small_settings.playlists_path).drop(columns="artist").to_parquet(path)
+    with dg.instance_for_test() as instance:
+        with pytest.raises(SourceDataError, match=rf"{path}: missing column\(s\) artist"):
+            retrain(replace(small_settings, playlists_path=path), instance)

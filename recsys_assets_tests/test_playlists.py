@@ -1,0 +1,120 @@
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+import pytest
+
+from recsys_assets.core.playlists import (
+    SPLIT_TABLES,
+    SourceDataError,
+    build_playlist_table,
+    split_playlists,
+    split_sizes,
+    table_exists,
+)
+
+
+def write_rows(path: Path, rows: list[tuple[int, str, str, str, str]]) -> Path:
+    frame = pd.DataFrame(rows, columns=["row_id", "user_id", "artist", "track", "playlist"])
+    frame.to_parquet(path)
+    return path
+
+
+@pytest.fixture
+def conn():
+    with duckdb.connect() as connection:
+        yield connection
+
+
+def test_playlist_table_orders_tracks_by_row_id_and_holds_out_the_last(tmp_path: Path, conn):
+    rows = [
+        (3, "u1", "C", "c", "road"),
+        (1, "u1", "A", "a", "road"),
+        (2, "u1", "B", "b", "road"),
+        (4, "u1", "D", "d", "road"),
+        (5, "u2", "A", "a", "road"),
+        (6, "u2", "B", "b", "road"),
+        (7, "u1", "A", "a", "chill"),
+    ]
+    stats = build_playlist_table(conn, write_rows(tmp_path / "rows.parquet", rows))
+    table = conn.execute("SELECT * FROM playlists").fetch_df()
+    assert table["playlist_id"].tolist() == ["u1-road"]
+    row = table.iloc[0]
+    assert list(row["track_sequence"]) == ["A|||a", "B|||b", "C|||c", "D|||d"]
+    assert list(row["artist_sequence"]) == ["A", "B", "C", "D"]
+    assert list(row["track_test_x"]) == ["A|||a", "B|||b", "C|||c"]
+    assert row["track_test_y"] == "D|||d"
+    assert (row["user_id"], row["playlist"]) == ("u1", "road")
+    assert (stats.rows, stats.users, stats.tracks, stats.playlists, stats.artists) == (7, 2, 4, 3, 4)
+    assert (stats.rows_kept, stats.playlists_kept) == (4, 1)
+
+
+def test_missing_column_names_the_file_and_the_column(tmp_path: Path, conn):
+    path = tmp_path / "no_track.parquet"
+    pd.DataFrame({"row_id": [1], "user_id": ["u"], "artist": ["a"], "playlist": ["p"]}).to_parquet(path)
+    with pytest.raises(SourceDataError) as error:
+        build_playlist_table(conn, path)
+    assert str(path) in str(error.value)
+    assert "missing column(s) track" in str(error.value)
+    assert not table_exists(conn, "playlists")
+
+
+def test_missing_or_unreadable_file_is_refused(tmp_path: Path, conn):
+    with pytest.raises(SourceDataError, match="not found"):
+        build_playlist_table(conn, tmp_path / "absent.parquet")
+    garbage = tmp_path / "garbage.parquet"
+    garbage.write_bytes(b"not parquet at all")
+    with pytest.raises(SourceDataError, match="garbage.parquet: not a readable parquet file"):
+        build_playlist_table(conn, garbage)
+
+
+def test_failed_rebuild_keeps_the_previous_table(tmp_path: Path, conn):
+    good = write_rows(tmp_path / "good.parquet", [(i, "u", "A", str(i), "p") for i in range(4)])
+    build_playlist_table(conn, good)
+    bad = tmp_path / "bad.parquet"
+    pd.DataFrame({"row_id": [1]}).to_parquet(bad)
+    with pytest.raises(SourceDataError):
+        build_playlist_table(conn, bad)
+    assert conn.execute("SELECT count(*) FROM playlists").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("n", [0, 1, 2, 3, 9, 10, 11, 997])
+def test_split_sizes_add_up_and_stay_within_one_row_of_70_20_10(n: int):
+    sizes = split_sizes(n)
+    assert sum(sizes) == n
+    for size, share in zip(sizes, (0.7, 0.2, 0.1), strict=True):
+        assert abs(size - share * n) <= 1
+
+
+def make_playlists(conn, ids: list[str]) -> None:
+    conn.execute("CREATE OR REPLACE TABLE playlists (playlist_id VARCHAR, n INTEGER)")
+    conn.executemany("INSERT INTO playlists VALUES (?, ?)", [(i, len(i)) for i in ids])
+
+
+def split_ids(conn) -> dict[str, list[str]]:
+    return {
+        table: [r[0] for r in conn.execute(f"SELECT playlist_id FROM {table}").fetchall()]
+        for table in SPLIT_TABLES
+    }
+
+
+def test_splits_are_disjoint_complete_and_sized(conn):
+    ids = [f"p{i:04d}" for i in range(1000)]
+    make_playlists(conn, ids)
+    sizes = split_playlists(conn, seed=42)
+    assert sizes == dict(zip(SPLIT_TABLES, (700, 200, 100), strict=True))
+    parts = split_ids(conn)
+    assert sorted(sum(parts.values(), [])) == ids
+    assert all(part == sorted(part) for part in parts.values())
+
+
+def test_splits_depend_on_the_seed_but_not_on_row_order(conn):
+    ids = [f"p{i:04d}" for i in range(300)]
+    make_playlists(conn, ids)
+    split_playlists(conn, seed=1)
+    first = split_ids(conn)
+    make_playlists(conn, list(reversed(ids)))
+    split_playlists(conn, seed=1)
+    assert split_ids(conn) == first
+    split_playlists(conn, seed=2)
+    assert split_ids(conn) != first

@@ -1,0 +1,87 @@
+from pathlib import Path
+
+import pytest
+
+from recsys_assets.core.search_space import (
+    SearchSpaceError,
+    config_key,
+    find_config,
+    load_search_space,
+    parse_search_space,
+)
+from recsys_assets.settings import PACKAGED_SEARCH_SPACE
+
+
+def test_packaged_search_space_holds_the_two_seed_configs():
+    configs = load_search_space(PACKAGED_SEARCH_SPACE)
+    assert [c.params for c in configs] == [
+        {"min_count": 5, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75},
+        {"min_count": 10, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75},
+    ]
+    assert [c.key for c in configs] == ["dim48-ep30-mc5-ns0.75-win10", "dim48-ep30-mc10-ns0.75-win10"]
+
+
+def test_key_is_readable_and_independent_of_parameter_order():
+    assert config_key({"window": 3, "min_count": 1}) == config_key({"min_count": 1, "window": 3})
+    assert config_key({"window": 3, "min_count": 1}) == "mc1-win3"
+    assert config_key({"shrink_windows": False}) == "shrinkfalse"
+
+
+def test_integers_are_accepted_for_float_parameters():
+    (config,) = parse_search_space({"config": [{"ns_exponent": 1}]}, "space.toml")
+    assert config.params == {"ns_exponent": 1.0}
+    assert isinstance(config.params["ns_exponent"], float)
+
+
+def test_explicit_name_becomes_the_key():
+    (config,) = parse_search_space({"config": [{"name": "small", "vector_size": 8}]}, "s")
+    assert config.key == "small"
+    assert config.params == {"vector_size": 8}
+
+
+@pytest.mark.parametrize(
+    ("table", "message"),
+    [
+        ({"vector_sise": 48}, "unknown Word2Vec parameter 'vector_sise'"),
+        ({"workers": 4}, "unknown Word2Vec parameter 'workers'"),
+        ({"window": "10"}, "parameter 'window' must be int, got '10' (str)"),
+        ({"window": 2.5}, "parameter 'window' must be int"),
+        ({"min_count": True}, "parameter 'min_count' must be int"),
+        ({"epochs": 0}, "parameter 'epochs' must be >= 1"),
+        ({"sg": 2}, "parameter 'sg' must be <= 1"),
+        ({"name": "has space"}, "name 'has space' must be"),
+    ],
+)
+def test_invalid_config_is_refused_naming_file_config_and_parameter(table, message):
+    with pytest.raises(SearchSpaceError) as error:
+        parse_search_space({"config": [{"window": 5}, table]}, "my_space.toml")
+    assert str(error.value).startswith("my_space.toml, config #2: ")
+    assert message in str(error.value)
+
+
+def test_duplicate_keys_are_refused():
+    with pytest.raises(SearchSpaceError, match="key 'mc1' is already used by config #1"):
+        parse_search_space({"config": [{"min_count": 1}, {"min_count": 1}]}, "s")
+
+
+def test_file_without_configs_or_with_unknown_sections_is_refused():
+    with pytest.raises(SearchSpaceError, match=r"at least one \[\[config\]\]"):
+        parse_search_space({}, "s")
+    with pytest.raises(SearchSpaceError, match="unknown top-level entries"):
+        parse_search_space({"config": [{}], "configs": [{}]}, "s")
+
+
+def test_missing_and_malformed_files_name_the_file(tmp_path: Path):
+    with pytest.raises(SearchSpaceError, match="nowhere.toml: search-space file not found"):
+        load_search_space(tmp_path / "nowhere.toml")
+    broken = tmp_path / "broken.toml"
+    broken.write_text("[[config]\nwindow = 3\n")
+    with pytest.raises(SearchSpaceError, match="broken.toml: not valid TOML"):
+        load_search_space(broken)
+
+
+def test_find_config_lists_known_keys_when_missing():
+    configs = parse_search_space({"config": [{"window": 3}]}, "s")
+    assert find_config(configs, "win3", "s").params == {"window": 3}
+    with pytest.raises(SearchSpaceError, match="no config has key 'win4'; the search space defines: win3"):
+        find_config(configs, "win4", "s")

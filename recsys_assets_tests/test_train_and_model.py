@@ -1,0 +1,86 @@
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
+from recsys_assets.core.train import TrainingError, as_sentences, train_embeddings
+
+SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
+PARAMS = {"min_count": 2, "epochs": 3, "vector_size": 8, "window": 3}
+
+
+def test_as_sentences_turns_arrays_into_lists_of_str():
+    sentences = as_sentences([np.array(["a", "b"], dtype=object), ("c",)])
+    assert sentences == [["a", "b"], ["c"]]
+    assert all(type(s) is list for s in sentences)
+
+
+def test_one_worker_training_is_reproducible_and_the_seed_matters():
+    first = train_embeddings(SENTENCES, PARAMS, seed=5)
+    again = train_embeddings(SENTENCES, PARAMS, seed=5)
+    other = train_embeddings(SENTENCES, PARAMS, seed=6)
+    assert first.index_to_key == again.index_to_key
+    assert np.array_equal(first.vectors, again.vectors)
+    assert not np.array_equal(first.vectors, other.vectors)
+    assert first.vector_size == 8
+
+
+def test_epoch_progress_is_reported():
+    seen = []
+    train_embeddings(SENTENCES, PARAMS, seed=1, on_epoch=lambda done, total: seen.append((done, total)))
+    assert seen == [(1, 3), (2, 3), (3, 3)]
+
+
+def test_empty_vocabulary_gives_a_clear_error():
+    with pytest.raises(TrainingError, match="lower min_count"):
+        train_embeddings(SENTENCES, {**PARAMS, "min_count": 10_000}, seed=1)
+
+
+def make_model(key: str, hit_rate: float) -> TrainedModel:
+    vectors = train_embeddings(SENTENCES, PARAMS, seed=1)
+    return TrainedModel(
+        config_key=key,
+        params=PARAMS,
+        seed=1,
+        vectors=vectors,
+        k=10,
+        validation_hit_rate=hit_rate,
+        validation_rows=50,
+        train_seconds=0.5,
+    )
+
+
+def test_model_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path):
+    model = make_model("a", 0.25)
+    path = tmp_path / "models" / "a.npz"
+    save_model(model, path)
+    loaded = load_model(path)
+    assert loaded.describe() == model.describe()
+    assert loaded.vectors.index_to_key == model.vectors.index_to_key
+    assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
+    assert loaded.vectors.most_similar("t1", topn=5) == model.vectors.most_similar("t1", topn=5)
+    assert [p.name for p in path.parent.iterdir()] == ["a.npz"]
+
+
+def test_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
+    path = tmp_path / "a.npz"
+    save_model(make_model("a", 0.25), path)
+    before = path.read_bytes()
+
+    def crash(*args, **kwargs):
+        raise OSError("disk full")
+
+    monkeypatch.setattr("recsys_assets.core.model.os.fsync", crash)
+    with pytest.raises(OSError, match="disk full"):
+        save_model(make_model("a", 0.5), path)
+    assert path.read_bytes() == before
+    assert [p.name for p in tmp_path.iterdir()] == ["a.npz"]
+
+
+def test_select_best_takes_the_highest_hit_rate_and_breaks_ties_by_key():
+    models = {key: make_model(key, rate) for key, rate in [("b", 0.3), ("a", 0.3), ("c", 0.1)]}
+    assert select_best(models).config_key == "a"
+    models["c"] = make_model("c", 0.4)
+    assert select_best(models).config_key == "c"
+    assert select_best({"only": models["b"]}).config_key == "b"
