@@ -64,7 +64,7 @@ def test_missing_or_unreadable_file_is_refused(tmp_path: Path, conn):
         build_playlist_table(conn, tmp_path / "absent.parquet")
     garbage = tmp_path / "garbage.parquet"
     garbage.write_bytes(b"not parquet at all")
-    with pytest.raises(SourceDataError, match="garbage.parquet: not a readable parquet file"):
+    with pytest.raises(SourceDataError, match=r"garbage\.parquet: not a readable parquet file"):
         build_playlist_table(conn, garbage)
 
 
@@ -104,7 +104,7 @@ def test_splits_are_disjoint_complete_and_sized(conn):
     sizes = split_playlists(conn, seed=42)
     assert sizes == dict(zip(SPLIT_TABLES, (700, 200, 100), strict=True))
     parts = split_ids(conn)
-    assert sorted(sum(parts.values(), [])) == ids
+    assert sorted(i for part in parts.values() for i in part) == ids
     assert all(part == sorted(part) for part in parts.values())
 
 

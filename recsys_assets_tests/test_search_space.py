@@ -72,11 +72,11 @@ def test_file_without_configs_or_with_unknown_sections_is_refused():
 
 
 def test_missing_and_malformed_files_name_the_file(tmp_path: Path):
-    with pytest.raises(SearchSpaceError, match="nowhere.toml: search-space file not found"):
+    with pytest.raises(SearchSpaceError, match=r"nowhere\.toml: search-space file not found"):
         load_search_space(tmp_path / "nowhere.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("[[config]\nwindow = 3\n")
-    with pytest.raises(SearchSpaceError, match="broken.toml: not valid TOML"):
+    with pytest.raises(SearchSpaceError, match=r"broken\.toml: not valid TOML"):
         load_search_space(broken)
 
 
