@@ -13,7 +13,10 @@ from recsys_assets.core.evaluate import (
 from recsys_assets.core.train import train_embeddings
 
 rng = random.Random(0)
-SENTENCES = [[f"t{rng.randrange(300)}" for _ in range(rng.randrange(4, 30))] for _ in range(600)]
+SENTENCES = [
+    [f"t{group * 30 + (start + step) % 30}" for step in range(rng.randrange(4, 30))]
+    for group, start in ((rng.randrange(10), rng.randrange(30)) for _ in range(600))
+]
 VECTORS = train_embeddings(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
 
 
