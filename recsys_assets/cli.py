@@ -78,8 +78,9 @@ def _retrain_command(_: argparse.Namespace) -> int:
     print(
         f"\nBest config: {result['config_key']}\n"
         f"  validation hit rate@{k}: {result['validation_hit_rate']:.4f}\n"
-        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}"
-        f"  (most popular tracks: {result['baseline_most_popular_hit_rate']:.4f})\n"
+        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}\n"
+        f"  baselines on test: most popular {result['baseline_most_popular_hit_rate']:.4f},"
+        f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
         f"  model: {settings.models_dir / 'best_model.npz'}\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )

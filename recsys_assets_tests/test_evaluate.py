@@ -1,3 +1,4 @@
+import math
 import random
 
 import numpy as np
@@ -5,10 +6,14 @@ import pytest
 
 from recsys_assets.core.evaluate import (
     MISSED,
-    NextTrackCases,
+    EvaluationCases,
+    QueryStrategy,
+    TrainStatistics,
     embedding_ranks,
     hit_rate,
     popularity_ranks,
+    ranking_metrics,
+    transition_ranks,
 )
 from recsys_assets.core.train import train_embeddings
 
@@ -17,66 +22,143 @@ SENTENCES = [
     [f"t{group * 30 + (start + step) % 30}" for step in range(rng.randrange(4, 30))]
     for group, start in ((rng.randrange(10), rng.randrange(30)) for _ in range(600))
 ]
+ARTISTS = [[f"a{int(t[1:]) // 5}" for t in s] for s in SENTENCES]
 VECTORS = train_embeddings(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
+STATISTICS = TrainStatistics.from_sequences(SENTENCES, ARTISTS)
 
 
-def gensim_hits(cases: NextTrackCases, k: int, seed: int) -> list[bool]:
-    """Hits by the seed flow's semantics: gensim most_similar of the query, fallback as ours."""
-    fallback = np.random.default_rng(seed).integers(0, len(VECTORS.index_to_key), len(cases))
-    hits = []
-    for query, target, fall in zip(cases.queries, cases.targets, fallback, strict=True):
-        key = query if query in VECTORS.key_to_index else VECTORS.index_to_key[fall]
-        hits.append(target in [t for t, _ in VECTORS.most_similar(key, topn=k)])
-    return hits
+def cases_from(sentences, artists) -> EvaluationCases:
+    return EvaluationCases.from_columns([s[:-1] for s in sentences], artists, [s[-1] for s in sentences])
 
 
 @pytest.fixture(scope="module")
-def cases() -> NextTrackCases:
-    inputs = [s[:-1] for s in SENTENCES]
-    inputs[0] = ["t1", "never-seen"]
-    targets = [s[-1] for s in SENTENCES]
-    targets[1] = "also-never-seen"
-    targets[2] = inputs[2][-1]
-    return NextTrackCases.from_sequences(inputs, targets)
+def cases() -> EvaluationCases:
+    built = cases_from(SENTENCES, ARTISTS)
+    built.inputs[0] = ["t1", "never-seen"]
+    built.targets[1] = "also-never-seen"
+    built.targets[2] = built.inputs[2][-1]
+    return built
+
+
+def gensim_hits(cases: EvaluationCases, k: int, seed: int, last_n: int = 1) -> list[bool]:
+    """Hits with gensim's most_similar of the last `last_n` known tracks, seeded random fallback."""
+    fallback = np.random.default_rng(seed).integers(0, len(VECTORS.index_to_key), len(cases))
+    hits = []
+    for inputs, target, fall in zip(cases.inputs, cases.targets, fallback, strict=True):
+        if last_n == 1:
+            keys = [inputs[-1]] if inputs[-1] in VECTORS.key_to_index else []
+        else:
+            keys = [t for t in reversed(inputs) if t in VECTORS.key_to_index][:last_n]
+        keys = keys or [VECTORS.index_to_key[fall]]
+        hits.append(target in [t for t, _ in VECTORS.most_similar(positive=keys, topn=k)])
+    return hits
 
 
 @pytest.mark.parametrize("k", [1, 10, 50])
-def test_hits_agree_with_gensim_most_similar_row_by_row(cases: NextTrackCases, k: int):
-    ranks = embedding_ranks(VECTORS, cases, seed=9)
-    ours = (ranks < k).tolist()
+def test_hits_agree_with_gensim_most_similar_row_by_row(cases: EvaluationCases, k: int):
+    ours = (embedding_ranks(VECTORS, cases, seed=9).ranks < k).tolist()
     theirs = gensim_hits(cases, k, seed=9)
     assert np.mean(np.array(ours) == np.array(theirs)) >= 0.999
     assert 0 < sum(theirs) < len(cases), "the check needs both hits and misses"
 
 
-def test_unrankable_rows_are_misses(cases: NextTrackCases):
-    ranks = embedding_ranks(VECTORS, cases, seed=9)
+def test_mean_of_last_n_agrees_with_gensim_most_similar_of_several_keys(cases: EvaluationCases):
+    strategy = QueryStrategy(query="mean_last_n", last_n=3)
+    ours = (embedding_ranks(VECTORS, cases, seed=9, strategy=strategy).ranks < 10).tolist()
+    theirs = gensim_hits(cases, 10, seed=9, last_n=3)
+    assert np.mean(np.array(ours) == np.array(theirs)) >= 0.999
+
+
+def test_unrankable_rows_are_misses(cases: EvaluationCases):
+    ranks = embedding_ranks(VECTORS, cases, seed=9).ranks
     assert ranks[1] == MISSED, "a held-out track outside the vocabulary cannot be recommended"
     assert ranks[2] == MISSED, "the query track itself is never recommended"
 
 
-def test_ranks_do_not_depend_on_chunk_size(cases: NextTrackCases):
+def test_ranks_do_not_depend_on_chunk_size(cases: EvaluationCases):
     progress = []
     small = embedding_ranks(
         VECTORS, cases, seed=9, chunk_bytes=1, on_progress=lambda d, t: progress.append((d, t))
     )
-    assert np.array_equal(small, embedding_ranks(VECTORS, cases, seed=9))
+    whole = embedding_ranks(VECTORS, cases, seed=9)
+    assert np.array_equal(small.ranks, whole.ranks)
+    assert small.coverage == whole.coverage
     assert progress[-1][0] == progress[-1][1] and len(progress) == progress[-1][1]
 
 
-def test_out_of_vocabulary_fallback_is_seeded(cases: NextTrackCases):
-    oov = NextTrackCases(queries=["nope"] * 40, targets=cases.targets[3:43])
-    assert np.array_equal(embedding_ranks(VECTORS, oov, seed=1), embedding_ranks(VECTORS, oov, seed=1))
-    assert not np.array_equal(embedding_ranks(VECTORS, oov, seed=1), embedding_ranks(VECTORS, oov, seed=2))
+def test_vocabulary_shares_and_coverage(cases: EvaluationCases):
+    ranking = embedding_ranks(VECTORS, cases, seed=9, coverage_k=5)
+    assert not ranking.query_in_vocabulary[0] and ranking.query_in_vocabulary[1:].all()
+    assert not ranking.target_in_vocabulary[1] and ranking.target_in_vocabulary.sum() == len(cases) - 1
+    assert 5 / len(VECTORS.index_to_key) < ranking.coverage <= 1
+    assert embedding_ranks(VECTORS, cases, seed=9, coverage_k=50).coverage >= ranking.coverage
 
 
-def test_popularity_ranks_follow_train_counts():
-    train = [["a", "b", "a"], ["c", "a", "b"]]
-    cases = NextTrackCases(queries=["x"] * 4, targets=["a", "b", "c", "z"])
-    assert popularity_ranks(train, cases).tolist() == [0, 1, 2, MISSED]
+def test_out_of_vocabulary_fallback_is_seeded(cases: EvaluationCases):
+    oov = EvaluationCases(inputs=[["nope"]] * 40, last_artists=["a1"] * 40, targets=cases.targets[3:43])
+    first = embedding_ranks(VECTORS, oov, seed=1).ranks
+    assert np.array_equal(first, embedding_ranks(VECTORS, oov, seed=1).ranks)
+    assert not np.array_equal(first, embedding_ranks(VECTORS, oov, seed=2).ranks)
 
 
-def test_hit_rate_counts_ranks_below_k():
-    rate = hit_rate(np.array([0, 4, 5, MISSED]), k=5)
-    assert (rate.hits, rate.rows, rate.value) == (2, 4, 0.5)
-    assert hit_rate(np.array([], dtype=np.int64), k=5).value == 0.0
+def test_artist_cold_start_queries_the_mean_of_the_artists_tracks():
+    oov = EvaluationCases(inputs=[["nope"]], last_artists=["a3"], targets=["t16"])
+    ranking = embedding_ranks(
+        VECTORS, oov, seed=1, strategy=QueryStrategy(cold_start="artist"), train=STATISTICS
+    )
+    unit = VECTORS.get_normed_vectors()
+    members = [VECTORS.key_to_index[f"t{i}"] for i in range(15, 20) if f"t{i}" in VECTORS.key_to_index]
+    query = unit[members].mean(axis=0)
+    scores = unit @ (query / np.linalg.norm(query))
+    assert ranking.ranks[0] == np.count_nonzero(scores > scores[VECTORS.key_to_index["t16"]])
+
+
+def test_popular_cold_start_ranks_by_train_popularity():
+    oov = EvaluationCases(inputs=[["nope"], ["t3"]], last_artists=["zz", "a0"], targets=["t5", "t4"])
+    strategy = QueryStrategy(cold_start="popular")
+    ranks = embedding_ranks(VECTORS, oov, seed=1, strategy=strategy, train=STATISTICS).ranks
+    assert ranks[0] == popularity_ranks(STATISTICS, oov)[0]
+    assert ranks[1] == embedding_ranks(VECTORS, oov, seed=1).ranks[1]
+
+
+def test_invalid_strategy_is_refused():
+    with pytest.raises(ValueError, match="query strategy 'first'"):
+        QueryStrategy(query="first")
+    with pytest.raises(ValueError, match="needs training statistics"):
+        embedding_ranks(
+            VECTORS, cases_from(SENTENCES[:3], ARTISTS[:3]), 1, QueryStrategy(cold_start="popular")
+        )
+
+
+def test_baselines_follow_train_counts_and_transitions():
+    train = TrainStatistics.from_sequences(
+        [["a", "b", "a"], ["c", "a", "b"]], [["A", "B", "A"], ["C", "A", "B"]]
+    )
+    cases = EvaluationCases(
+        inputs=[["x", "a"], ["a"], ["z"], ["a"], ["b"]],
+        last_artists=["A"] * 5,
+        targets=["b", "c", "a", "q", "a"],
+    )
+    assert popularity_ranks(train, cases).tolist() == [1, 2, 0, MISSED, 0]
+    assert transition_ranks(train, cases).tolist() == [0, 2, 0, MISSED, 0]
+    assert train.index_of(["c", "zz", "a"]).tolist() == [2, -1, 0]
+
+
+def test_ranking_metrics_from_known_ranks():
+    metrics = ranking_metrics(np.array([0, 1, 9, 99, MISSED]), cutoff=100)
+    assert metrics["hit_rate@10"] == pytest.approx(3 / 5)
+    assert metrics["hit_rate@50"] == pytest.approx(3 / 5)
+    assert metrics["hit_rate@100"] == pytest.approx(4 / 5)
+    assert metrics["mrr@100"] == pytest.approx((1 + 1 / 2 + 1 / 10 + 1 / 100) / 5)
+    ndcg = (1 + 1 / math.log2(3) + 1 / math.log2(11) + 1 / math.log2(101)) / 5
+    assert metrics["ndcg@100"] == pytest.approx(ndcg)
+    assert set(ranking_metrics(np.array([3]), cutoff=20)) == {
+        "hit_rate@10",
+        "hit_rate@20",
+        "hit_rate@50",
+        "hit_rate@100",
+        "mrr@20",
+        "ndcg@20",
+    }
+    assert hit_rate(np.array([0, 4, 5, MISSED]), k=5) == 0.5
+    assert hit_rate(np.array([], dtype=np.int64), k=5) == 0.0

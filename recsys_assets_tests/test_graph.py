@@ -54,7 +54,12 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
         }
         for key, model in models.items():
             meta = metadata(instance, "embedding_model", key)
-            assert meta["validation_hit_rate"] == model.validation_hit_rate
+            assert meta["validation_hit_rate"] == model.validation_hit_rate == meta["validation_hit_rate@100"]
+            assert (
+                meta["validation_mrr@100"] <= meta["validation_ndcg@100"] <= meta["validation_hit_rate@100"]
+            )
+            assert 0 < meta["validation_coverage@100"] <= 1
+            assert 0 <= meta["validation_query_oov_share"] < 1
             assert meta["vocabulary_size"] == len(model.vectors.index_to_key) > 0
             assert meta["train_seconds"] > 0
 
@@ -62,7 +67,8 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
         assert best.config_key == select_best(models).config_key
         assert metadata(instance, "best_model")["winner"] == best.config_key
         results = metadata(instance, "best_model")["results"]
-        assert all(key in results for key in keys) and "most popular" in results
+        assert all(key in results for key in keys)
+        assert "most_popular (baseline)" in results and "item_to_item (baseline)" in results
 
         evaluation = metadata(instance, "test_evaluation")
         assert isinstance(evaluation["test_hit_rate"], float) and 0 < evaluation["test_hit_rate"] < 1

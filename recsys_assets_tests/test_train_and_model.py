@@ -45,7 +45,8 @@ def make_model(key: str, hit_rate: float) -> TrainedModel:
         seed=1,
         vectors=vectors,
         k=10,
-        validation_hit_rate=hit_rate,
+        strategy={"query": "last", "last_n": 3, "cold_start": "random"},
+        validation={"hit_rate@10": hit_rate, "mrr@10": hit_rate / 2},
         validation_rows=50,
         train_seconds=0.5,
     )

@@ -1,93 +1,284 @@
-"""Next-track evaluation: exact cosine top-K ranks computed in batches, and hit rates."""
+"""Next-track evaluation: exact cosine ranks in bounded-memory batches, metrics and baselines."""
 
 from __future__ import annotations
 
-from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from itertools import chain
+from typing import Literal
 
 import numpy as np
+import pandas as pd
 from gensim.models.keyedvectors import KeyedVectors
 
 MISSED = np.iinfo(np.int64).max
-"""Rank given to a held-out track the model cannot rank (out of vocabulary, or the query itself)."""
+"""Rank of a held-out track that cannot be recommended (unknown, or the query itself)."""
 
-DEFAULT_CHUNK_BYTES = 256 * 2**20
+DEFAULT_CHUNK_BYTES = 512 * 2**20
+METRIC_KS = (10, 50, 100)
 
 ProgressCallback = Callable[[int, int], None]
+QueryMode = Literal["last", "mean_last_n"]
+ColdStart = Literal["random", "artist", "popular"]
 
 
 @dataclass(frozen=True)
-class NextTrackCases:
-    """Evaluation rows: the query track (last of the input sequence) and the held-out next track."""
+class QueryStrategy:
+    """How a playlist becomes a query, and what to do when its tracks are not in the vocabulary.
 
-    queries: list[str]
+    query: `last` (the seed's) uses the last track; `mean_last_n` the mean of the last `last_n`
+    tracks found in the vocabulary. cold_start: `random` (the seed's) queries a seeded random
+    track; `artist` the mean of the last track's artist's known tracks; `popular` recommends the
+    most popular training tracks.
+    """
+
+    query: QueryMode = "last"
+    last_n: int = 3
+    cold_start: ColdStart = "random"
+
+    def __post_init__(self) -> None:
+        if self.query not in ("last", "mean_last_n"):
+            raise ValueError(f"query strategy {self.query!r}: expected 'last' or 'mean_last_n'")
+        if self.cold_start not in ("random", "artist", "popular"):
+            raise ValueError(f"cold_start {self.cold_start!r}: expected 'random', 'artist' or 'popular'")
+        if self.last_n < 1:
+            raise ValueError(f"last_n must be >= 1, got {self.last_n}")
+
+
+@dataclass(frozen=True)
+class EvaluationCases:
+    """Evaluation rows: the input tracks, the artist of the last input track, the held-out track."""
+
+    inputs: list[list[str]]
+    last_artists: list[str]
     targets: list[str]
 
     @classmethod
-    def from_sequences(cls, inputs: Iterable[Sequence[str]], targets: Iterable[str]) -> NextTrackCases:
-        return cls(queries=[str(sequence[-1]) for sequence in inputs], targets=[str(t) for t in targets])
+    def from_columns(
+        cls,
+        inputs: Iterable[Sequence[str]],
+        artist_sequences: Iterable[Sequence[str]],
+        targets: Iterable[str],
+    ) -> EvaluationCases:
+        """Cases from the playlist table's track_test_x, artist_sequence and track_test_y."""
+        return cls(
+            inputs=[[str(t) for t in sequence] for sequence in inputs],
+            last_artists=[str(artists[-2]) for artists in artist_sequences],
+            targets=[str(t) for t in targets],
+        )
 
     def __len__(self) -> int:
         return len(self.targets)
 
 
 @dataclass(frozen=True)
-class HitRate:
-    """Share of rows whose held-out track is among the top `k` recommendations."""
+class TrainStatistics:
+    """What the baselines and cold-start strategies learn from the training playlists."""
 
-    k: int
-    hits: int
-    rows: int
+    tracks: np.ndarray
+    popularity_rank: np.ndarray
+    by_popularity: np.ndarray
+    track_artist: np.ndarray
+    follower_start: np.ndarray
+    followers: np.ndarray
 
-    @property
-    def value(self) -> float:
-        return self.hits / self.rows if self.rows else 0.0
+    @classmethod
+    def from_sequences(
+        cls, track_sequences: Sequence[Sequence[str]], artist_sequences: Sequence[Sequence[str]]
+    ) -> TrainStatistics:
+        lengths = np.fromiter((len(s) for s in track_sequences), dtype=np.int64, count=len(track_sequences))
+        tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
+        codes, tracks = pd.factorize(tokens, sort=True)
+        n = len(tracks)
+        counts = np.bincount(codes, minlength=n)
+        by_popularity = np.lexsort((np.arange(n), -counts))
+        popularity_rank = np.empty(n, dtype=np.int64)
+        popularity_rank[by_popularity] = np.arange(n)
+        track_artist = np.empty(n, dtype=object)
+        track_artist[codes] = np.fromiter(
+            chain.from_iterable(artist_sequences), dtype=object, count=len(codes)
+        )
+
+        continues = np.ones(len(codes), dtype=bool)
+        continues[np.cumsum(lengths) - 1] = False
+        pairs = codes[:-1][continues[:-1]].astype(np.int64) * n + codes[1:][continues[:-1]]
+        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
+        source, follower = np.divmod(pair_keys, n)
+        order = np.lexsort((popularity_rank[follower], -pair_counts, source))
+        return cls(
+            tracks=np.asarray(tracks, dtype=object),
+            popularity_rank=popularity_rank,
+            by_popularity=by_popularity,
+            track_artist=track_artist,
+            follower_start=np.searchsorted(source[order], np.arange(n + 1)),
+            followers=follower[order],
+        )
+
+    def index_of(self, keys: Sequence[str]) -> np.ndarray:
+        """Index of each key among the training tracks, -1 where unseen."""
+        found = np.searchsorted(self.tracks, np.asarray(keys, dtype=object))
+        found = np.minimum(found, len(self.tracks) - 1)
+        return np.where(self.tracks[found] == np.asarray(keys, dtype=object), found, -1)
 
 
-def hit_rate(ranks: np.ndarray, k: int) -> HitRate:
-    """Hit rate@k from 0-based ranks of the held-out tracks."""
-    return HitRate(k=k, hits=int(np.count_nonzero(ranks < k)), rows=len(ranks))
+@dataclass(frozen=True)
+class Ranking:
+    """0-based rank of each held-out track, and what the recommendation lists covered."""
+
+    ranks: np.ndarray
+    query_in_vocabulary: np.ndarray
+    target_in_vocabulary: np.ndarray
+    coverage: float
+
+
+def ranking_metrics(ranks: np.ndarray, cutoff: int = max(METRIC_KS)) -> dict[str, float]:
+    """Hit rate at 10, 50, 100 and `cutoff`, MRR and NDCG at `cutoff`, from 0-based ranks."""
+    rows = max(len(ranks), 1)
+    metrics = {
+        f"hit_rate@{k}": float(np.count_nonzero(ranks < k) / rows) for k in sorted({*METRIC_KS, cutoff})
+    }
+    inside = ranks[ranks < cutoff].astype(np.float64)
+    metrics[f"mrr@{cutoff}"] = float(np.sum(1.0 / (inside + 1.0)) / rows)
+    metrics[f"ndcg@{cutoff}"] = float(np.sum(1.0 / np.log2(inside + 2.0)) / rows)
+    return metrics
+
+
+def hit_rate(ranks: np.ndarray, k: int) -> float:
+    """Share of rows whose held-out track ranks in the top k."""
+    return float(np.count_nonzero(ranks < k) / len(ranks)) if len(ranks) else 0.0
+
+
+def _artist_groups(vectors: KeyedVectors, train: TrainStatistics) -> dict[str, np.ndarray]:
+    vocabulary = np.arange(len(vectors.index_to_key))
+    in_train = train.index_of(vectors.index_to_key)
+    artists = np.where(in_train >= 0, train.track_artist[np.maximum(in_train, 0)], None)
+    frame = pd.DataFrame({"artist": artists, "index": vocabulary}).dropna()
+    return {artist: group.to_numpy() for artist, group in frame.groupby("artist")["index"]}
+
+
+def _queries(
+    vectors: KeyedVectors,
+    unit: np.ndarray,
+    cases: EvaluationCases,
+    strategy: QueryStrategy,
+    seed: int,
+    train: TrainStatistics | None,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
+    key_to_index = vectors.key_to_index
+    fallback = np.random.default_rng(seed).integers(0, len(unit), len(cases))
+    groups = _artist_groups(vectors, train) if strategy.cold_start == "artist" else {}
+    if strategy.cold_start != "random" and train is None:
+        raise ValueError(f"cold_start {strategy.cold_start!r} needs training statistics")
+    query = np.zeros((len(cases), unit.shape[1]), dtype=np.float32)
+    has_vector = np.zeros(len(cases), dtype=bool)
+    query_known = np.zeros(len(cases), dtype=bool)
+    excluded: list[np.ndarray] = []
+    no_index = np.empty(0, dtype=np.int64)
+    for row, inputs in enumerate(cases.inputs):
+        known = key_to_index.get(inputs[-1], -1)
+        query_known[row] = known >= 0
+        if strategy.query == "last":
+            used = np.array([known]) if known >= 0 else no_index
+        else:
+            found = (key_to_index.get(t, -1) for t in reversed(inputs))
+            used = np.array([i for i in found if i >= 0][: strategy.last_n], dtype=np.int64)
+        if not len(used) and strategy.cold_start == "random":
+            used = fallback[row : row + 1]
+        if len(used):
+            mean = unit[used].mean(axis=0) if len(used) > 1 else unit[used[0]]
+            query[row] = mean / np.linalg.norm(mean)
+            has_vector[row] = True
+            excluded.append(used)
+        elif strategy.cold_start == "artist" and cases.last_artists[row] in groups:
+            mean = unit[groups[cases.last_artists[row]]].mean(axis=0)
+            query[row] = mean / np.linalg.norm(mean)
+            has_vector[row] = True
+            excluded.append(no_index)
+        else:
+            excluded.append(no_index)
+    return query, has_vector, excluded, query_known
 
 
 def embedding_ranks(
     vectors: KeyedVectors,
-    cases: NextTrackCases,
+    cases: EvaluationCases,
     seed: int,
+    strategy: QueryStrategy = QueryStrategy(),
+    train: TrainStatistics | None = None,
+    coverage_k: int = max(METRIC_KS),
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
-) -> np.ndarray:
-    """0-based rank of each held-out track among all tracks by cosine similarity to the query.
+) -> Ranking:
+    """Rank of each held-out track among all tracks by exact cosine similarity to the query.
 
-    Matches gensim's `most_similar(query)`: the query itself is left out. A query track missing
-    from the vocabulary is replaced by a track drawn with `seed`, the same one for every model.
+    With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
+    query out; a query track outside the vocabulary becomes a track drawn with `seed`.
+    Scores are computed in chunks of at most `chunk_bytes` extra memory.
     """
-    key_to_index = vectors.key_to_index
-    size = len(vectors.index_to_key)
-    fallback = np.random.default_rng(seed).integers(0, size, len(cases))
-    query = np.array([key_to_index.get(q, -1) for q in cases.queries], dtype=np.int64)
-    query = np.where(query < 0, fallback, query)
-    target = np.array([key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
-    rankable = (target >= 0) & (target != query)
-
     unit = vectors.get_normed_vectors()
+    size = len(unit)
+    query, has_vector, excluded, query_known = _queries(vectors, unit, cases, strategy, seed, train)
+    target = np.array([vectors.key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
     ranks = np.full(len(cases), MISSED, dtype=np.int64)
-    rows = np.flatnonzero(rankable)
+    covered = np.zeros(size, dtype=bool)
+
+    popular_rows = np.flatnonzero(~has_vector)
+    if len(popular_rows):
+        in_train = train.index_of([cases.targets[row] for row in popular_rows])
+        ranks[popular_rows] = np.where(in_train >= 0, train.popularity_rank[np.maximum(in_train, 0)], MISSED)
+        top = train.tracks[train.by_popularity[:coverage_k]]
+        covered[[vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
+
+    rows = np.flatnonzero(has_vector & (target >= 0))
     chunk = max(1, chunk_bytes // (size * (unit.itemsize + 1)))
+    top_k = min(coverage_k, size - 1)
     for start in range(0, len(rows), chunk):
         batch = rows[start : start + chunk]
-        scores = unit[query[batch]] @ unit.T
+        scores = query[batch] @ unit.T
         positions = np.arange(len(batch))
-        target_scores = scores[positions, target[batch]]
-        scores[positions, query[batch]] = -np.inf
+        target_scores = scores[positions, target[batch]].copy()
+        lengths = [len(excluded[row]) for row in batch]
+        if sum(lengths):
+            scores[np.repeat(positions, lengths), np.concatenate([excluded[row] for row in batch])] = -np.inf
         ranks[batch] = np.count_nonzero(scores > target_scores[:, None], axis=1)
+        ranks[batch[np.isneginf(scores[positions, target[batch]])]] = MISSED
+        if coverage_k and top_k > 0:
+            covered[np.argpartition(scores, -top_k, axis=1)[:, -top_k:]] = True
         if on_progress:
             on_progress(min(start + chunk, len(rows)), len(rows))
+    return Ranking(
+        ranks=ranks,
+        query_in_vocabulary=query_known,
+        target_in_vocabulary=target >= 0,
+        coverage=float(covered.mean()) if size else 0.0,
+    )
+
+
+def popularity_ranks(train: TrainStatistics, cases: EvaluationCases) -> np.ndarray:
+    """Rank of each held-out track in the most-popular-tracks-in-train list."""
+    found = train.index_of(cases.targets)
+    return np.where(found >= 0, train.popularity_rank[np.maximum(found, 0)], MISSED)
+
+
+def transition_ranks(train: TrainStatistics, cases: EvaluationCases) -> np.ndarray:
+    """Rank of each held-out track in "what followed the last track most often in train",
+    topped up with the most popular tracks."""
+    last = train.index_of([inputs[-1] for inputs in cases.inputs])
+    target = train.index_of(cases.targets)
+    ranks = np.full(len(cases), MISSED, dtype=np.int64)
+    for row in np.flatnonzero(target >= 0):
+        followers = (
+            train.followers[train.follower_start[last[row]] : train.follower_start[last[row] + 1]]
+            if last[row] >= 0
+            else train.followers[:0]
+        )
+        hit = np.flatnonzero(followers == target[row])
+        if len(hit):
+            ranks[row] = hit[0]
+        else:
+            better_followers = np.count_nonzero(
+                train.popularity_rank[followers] < train.popularity_rank[target[row]]
+            )
+            ranks[row] = len(followers) + train.popularity_rank[target[row]] - better_followers
     return ranks
-
-
-def popularity_ranks(train_sequences: Iterable[Sequence[str]], cases: NextTrackCases) -> np.ndarray:
-    """0-based rank of each held-out track in the most-popular-tracks-in-train list."""
-    counts = Counter(str(track) for sequence in train_sequences for track in sequence)
-    order = {track: rank for rank, (track, _) in enumerate(counts.most_common())}
-    return np.array([order.get(t, MISSED) for t in cases.targets], dtype=np.int64)

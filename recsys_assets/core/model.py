@@ -5,7 +5,7 @@ from __future__ import annotations
 import io
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -24,10 +24,15 @@ class TrainedModel:
     seed: int
     vectors: KeyedVectors
     k: int
-    validation_hit_rate: float
+    strategy: dict[str, Any]
+    validation: dict[str, float]
     validation_rows: int
     train_seconds: float
-    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def validation_hit_rate(self) -> float:
+        """Hit rate@k on the validation split, the number configs are compared by."""
+        return self.validation[f"hit_rate@{self.k}"]
 
     def describe(self) -> dict[str, Any]:
         """Everything but the vectors, as JSON-ready values."""
@@ -36,11 +41,11 @@ class TrainedModel:
             "params": self.params,
             "seed": self.seed,
             "k": self.k,
-            "validation_hit_rate": self.validation_hit_rate,
+            "strategy": self.strategy,
+            "validation": self.validation,
             "validation_rows": self.validation_rows,
             "train_seconds": self.train_seconds,
             "vocabulary_size": len(self.vectors.index_to_key),
-            "extra": self.extra,
         }
 
 
@@ -82,10 +87,10 @@ def load_model(path: Path) -> TrainedModel:
         seed=manifest["seed"],
         vectors=keyed,
         k=manifest["k"],
-        validation_hit_rate=manifest["validation_hit_rate"],
+        strategy=manifest["strategy"],
+        validation=manifest["validation"],
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
-        extra=manifest["extra"],
     )
 
 

@@ -1,16 +1,21 @@
 """Model assets: one embedding model per config partition, the best of them, its test result."""
 
 import time
+from typing import Literal
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from recsys_assets.core.evaluate import (
-    NextTrackCases,
+    EvaluationCases,
+    QueryStrategy,
+    Ranking,
+    TrainStatistics,
     embedding_ranks,
-    hit_rate,
     popularity_ranks,
+    ranking_metrics,
+    transition_ranks,
 )
 from recsys_assets.core.model import TrainedModel, select_best
 from recsys_assets.core.search_space import find_config
@@ -18,20 +23,44 @@ from recsys_assets.core.train import as_sentences, train_embeddings
 from recsys_assets.defs.partitions import model_configs
 from recsys_assets.defs.resources import SearchSpace
 
-TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
-CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "track_test_y"]})
+TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence", "artist_sequence"]})
+CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "artist_sequence", "track_test_y"]})
 
 
 class TrainingConfig(dg.Config):
-    seed: int = Field(default=42, description="Seed of Word2Vec and of the out-of-vocabulary fallback.")
+    seed: int = Field(default=42, description="Seed of Word2Vec and of the random cold-start query.")
     k: int = Field(default=100, ge=1, description="Length of the recommendation list scored by hit rate@K.")
-    workers: int = Field(
-        default=1, ge=1, description="Word2Vec threads; only 1 gives bit-identical models on rerun."
+    workers: int = Field(default=1, ge=1, description="Word2Vec threads; only 1 gives bit-identical models.")
+    query: Literal["last", "mean_last_n"] = Field(
+        default="last", description="Query: the last track (seed), or the mean of the last n known tracks."
+    )
+    last_n: int = Field(default=3, ge=1, description="n of the mean_last_n query.")
+    cold_start: Literal["random", "artist", "popular"] = Field(
+        default="random",
+        description="Query track out of vocabulary: a seeded random track (seed), the mean of the"
+        " artist's known tracks, or the most popular tracks.",
     )
 
 
-def _cases(frame: pd.DataFrame) -> NextTrackCases:
-    return NextTrackCases.from_sequences(frame["track_test_x"], frame["track_test_y"])
+def _cases(frame: pd.DataFrame) -> EvaluationCases:
+    return EvaluationCases.from_columns(
+        frame["track_test_x"], frame["artist_sequence"], frame["track_test_y"]
+    )
+
+
+def _train_statistics(frame: pd.DataFrame) -> TrainStatistics:
+    return TrainStatistics.from_sequences(
+        as_sentences(frame["track_sequence"]), as_sentences(frame["artist_sequence"])
+    )
+
+
+def _ranking_metadata(ranking: Ranking, k: int) -> dict[str, float]:
+    return {
+        **ranking_metrics(ranking.ranks, k),
+        "query_oov_share": float(1 - ranking.query_in_vocabulary.mean()),
+        "target_oov_share": float(1 - ranking.target_in_vocabulary.mean()),
+        f"coverage@{k}": ranking.coverage,
+    }
 
 
 def _progress_logger(context: dg.AssetExecutionContext, what: str):
@@ -58,9 +87,10 @@ def embedding_model(
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
-    """Word2Vec track vectors trained on train_playlists with this partition's config, scored by
-    hit rate@K of the next track on validate_playlists."""
+    """Word2Vec track vectors trained on train_playlists with this partition's config, scored on
+    the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG, coverage)."""
     model_config = find_config(search_space.configs(), context.partition_key, search_space.path)
+    strategy = QueryStrategy(query=config.query, last_n=config.last_n, cold_start=config.cold_start)
     context.log.info(f"Training {model_config.key} with {model_config.params}")
     started = time.perf_counter()
     vectors = train_embeddings(
@@ -71,22 +101,27 @@ def embedding_model(
         on_epoch=_progress_logger(context, "Epochs"),
     )
     train_seconds = time.perf_counter() - started
-    cases = _cases(validate_playlists)
-    validation = hit_rate(
-        embedding_ranks(
-            vectors, cases, seed=config.seed, on_progress=_progress_logger(context, "Ranked validation rows")
-        ),
-        config.k,
+    ranking = embedding_ranks(
+        vectors,
+        _cases(validate_playlists),
+        seed=config.seed,
+        strategy=strategy,
+        train=_train_statistics(train_playlists) if strategy.cold_start != "random" else None,
+        coverage_k=config.k,
+        on_progress=_progress_logger(context, "Ranked validation rows"),
     )
+    validation = _ranking_metadata(ranking, config.k)
     context.add_output_metadata(
         {
             "config": model_config.params,
+            "strategy": vars(strategy),
             "vocabulary_size": len(vectors.index_to_key),
             "train_seconds": round(train_seconds, 2),
+            "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
             "k": config.k,
-            f"validation_hit_rate@{config.k}": validation.value,
-            "validation_hit_rate": validation.value,
-            "validation_rows": validation.rows,
+            "validation_hit_rate": validation[f"hit_rate@{config.k}"],
+            **{f"validation_{name}": value for name, value in validation.items()},
+            "validation_rows": len(ranking.ranks),
         }
     )
     return TrainedModel(
@@ -95,23 +130,31 @@ def embedding_model(
         seed=config.seed,
         vectors=vectors,
         k=config.k,
-        validation_hit_rate=validation.value,
-        validation_rows=validation.rows,
+        strategy=vars(strategy),
+        validation=validation,
+        validation_rows=len(ranking.ranks),
         train_seconds=train_seconds,
     )
 
 
-def _results_table(models: dict[str, TrainedModel], winner: TrainedModel, baseline: float) -> str:
-    lines = [
-        "| config | parameters | vocabulary | validation hit rate |",
-        "| --- | --- | --- | --- |",
-    ]
-    for key, model in sorted(models.items(), key=lambda item: -item[1].validation_hit_rate):
-        mark = " **(best)**" if key == winner.config_key else ""
-        params = ", ".join(f"{name}={value}" for name, value in sorted(model.params.items()))
-        vocabulary = len(model.vectors.index_to_key)
-        lines.append(f"| {key}{mark} | {params} | {vocabulary} | {model.validation_hit_rate:.4f} |")
-    lines.append(f"| most popular tracks (baseline) | | | {baseline:.4f} |")
+BASELINES = ("most_popular", "item_to_item")
+
+
+def _baselines(train: TrainStatistics, cases: EvaluationCases, k: int) -> dict[str, dict[str, float]]:
+    return {
+        "most_popular": ranking_metrics(popularity_ranks(train, cases), k),
+        "item_to_item": ranking_metrics(transition_ranks(train, cases), k),
+    }
+
+
+def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None = None) -> str:
+    columns = [f"hit_rate@{n}" for n in sorted({10, 50, 100, k})] + [f"mrr@{k}", f"ndcg@{k}", f"coverage@{k}"]
+    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    for name, metrics in rows.items():
+        label = f"**{name}** (best)" if name == marked else name
+        label = f"{name} (baseline)" if name in BASELINES else label
+        cells = [f"{metrics[c]:.4f}" if c in metrics else "" for c in columns]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -127,25 +170,31 @@ def best_model(
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
-    """The config's model with the highest validation hit rate@K (ties: smallest config key)."""
+    """The config's model with the highest validation hit rate@K (ties: smallest config key),
+    compared with every config and with the popularity and transition baselines."""
     ks = {model.k for model in embedding_model.values()}
     if len(ks) > 1:
         raise dg.Failure(
             f"Config models were validated at different K {sorted(ks)}; retrain them with one K."
         )
     winner = select_best(embedding_model)
-    baseline = hit_rate(
-        popularity_ranks(train_playlists["track_sequence"], _cases(validate_playlists)), winner.k
-    ).value
+    baselines = _baselines(_train_statistics(train_playlists), _cases(validate_playlists), winner.k)
+    ordered = sorted(embedding_model.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
+    table = _metrics_table(
+        {**{m.config_key: m.validation for m in ordered}, **baselines}, winner.k, winner.config_key
+    )
     context.log.info(f"Best of {len(embedding_model)} config(s): {winner.config_key}")
     context.add_output_metadata(
         {
-            "results": dg.MetadataValue.md(_results_table(embedding_model, winner, baseline)),
+            "results": dg.MetadataValue.md(table),
             "winner": winner.config_key,
             "winner_config": winner.params,
             "k": winner.k,
             "validation_hit_rate": winner.validation_hit_rate,
-            "baseline_most_popular_hit_rate": baseline,
+            **{
+                f"baseline_{name}_hit_rate": metrics[f"hit_rate@{winner.k}"]
+                for name, metrics in baselines.items()
+            },
             "configs_compared": sorted(embedding_model),
         }
     )
@@ -162,23 +211,34 @@ def test_evaluation(
     train_playlists: pd.DataFrame,
     test_playlists: pd.DataFrame,
 ) -> dict:
-    """Hit rate@K of the best model on the held-out test playlists, beside the popularity baseline."""
+    """The best model's next-track metrics on the held-out test playlists, beside the baselines."""
+    k = best_model.k
     cases = _cases(test_playlists)
-    ranks = embedding_ranks(
+    train = _train_statistics(train_playlists)
+    ranking = embedding_ranks(
         best_model.vectors,
         cases,
         seed=best_model.seed,
+        strategy=QueryStrategy(**best_model.strategy),
+        train=train,
+        coverage_k=k,
         on_progress=_progress_logger(context, "Ranked test rows"),
     )
+    metrics = _ranking_metadata(ranking, k)
+    baselines = _baselines(train, cases, k)
     result = {
         "config_key": best_model.config_key,
-        "k": best_model.k,
-        "test_hit_rate": hit_rate(ranks, best_model.k).value,
+        "k": k,
+        "test_hit_rate": metrics[f"hit_rate@{k}"],
         "test_rows": len(cases),
-        "baseline_most_popular_hit_rate": hit_rate(
-            popularity_ranks(train_playlists["track_sequence"], cases), best_model.k
-        ).value,
         "validation_hit_rate": best_model.validation_hit_rate,
+        **{f"test_{name}": value for name, value in metrics.items()},
+        **{f"baseline_{name}_hit_rate": values[f"hit_rate@{k}"] for name, values in baselines.items()},
     }
-    context.add_output_metadata(result)
+    context.add_output_metadata(
+        {
+            **result,
+            "results": dg.MetadataValue.md(_metrics_table({best_model.config_key: metrics, **baselines}, k)),
+        }
+    )
     return result
