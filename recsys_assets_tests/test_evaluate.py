@@ -69,6 +69,17 @@ def test_mean_of_last_n_agrees_with_gensim_most_similar_of_several_keys(cases: E
     assert np.mean(np.array(ours) == np.array(theirs)) >= 0.999
 
 
+def test_ranks_are_exact(cases: EvaluationCases):
+    full = embedding_ranks(VECTORS, cases, seed=9).ranks
+    unit = VECTORS.get_normed_vectors()
+    known = [row for row in np.flatnonzero(full != MISSED) if cases.inputs[row][-1] in VECTORS.key_to_index]
+    for row in known[:50]:
+        query = VECTORS.key_to_index[cases.inputs[row][-1]]
+        scores = unit @ unit[query]
+        scores[query] = -np.inf
+        assert full[row] == np.count_nonzero(scores > scores[VECTORS.key_to_index[cases.targets[row]]])
+
+
 def test_unrankable_rows_are_misses(cases: EvaluationCases):
     ranks = embedding_ranks(VECTORS, cases, seed=9).ranks
     assert ranks[1] == MISSED, "a held-out track outside the vocabulary cannot be recommended"
@@ -87,11 +98,13 @@ def test_ranks_do_not_depend_on_chunk_size(cases: EvaluationCases):
 
 
 def test_vocabulary_shares_and_coverage(cases: EvaluationCases):
-    ranking = embedding_ranks(VECTORS, cases, seed=9, coverage_k=5)
+    ranking = embedding_ranks(VECTORS, cases, seed=9, top_k=5)
     assert not ranking.query_in_vocabulary[0] and ranking.query_in_vocabulary[1:].all()
     assert not ranking.target_in_vocabulary[1] and ranking.target_in_vocabulary.sum() == len(cases) - 1
     assert 5 / len(VECTORS.index_to_key) < ranking.coverage <= 1
-    assert embedding_ranks(VECTORS, cases, seed=9, coverage_k=50).coverage >= ranking.coverage
+    assert embedding_ranks(VECTORS, cases, seed=9, top_k=50).coverage >= ranking.coverage
+    sampled = embedding_ranks(VECTORS, cases, seed=9, top_k=5, coverage_queries=3)
+    assert 0 < sampled.coverage <= 15 / len(VECTORS.index_to_key)
 
 
 def test_out_of_vocabulary_fallback_is_seeded(cases: EvaluationCases):

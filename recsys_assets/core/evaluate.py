@@ -16,6 +16,7 @@ MISSED = np.iinfo(np.int64).max
 
 DEFAULT_CHUNK_BYTES = 512 * 2**20
 METRIC_KS = (10, 50, 100)
+COVERAGE_QUERIES = 1_000
 
 ProgressCallback = Callable[[int, int], None]
 QueryMode = Literal["last", "mean_last_n"]
@@ -206,15 +207,17 @@ def embedding_ranks(
     seed: int,
     strategy: QueryStrategy = QueryStrategy(),
     train: TrainStatistics | None = None,
-    coverage_k: int = max(METRIC_KS),
+    top_k: int = max(METRIC_KS),
+    coverage_queries: int = COVERAGE_QUERIES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
 ) -> Ranking:
     """Rank of each held-out track among all tracks by exact cosine similarity to the query.
 
     With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
-    query out; a query track outside the vocabulary becomes a track drawn with `seed`.
-    Scores are computed in chunks of at most `chunk_bytes` extra memory.
+    query out; a query track outside the vocabulary becomes a track drawn with `seed`. Rows that
+    share a query share one row of scores, computed in chunks of at most `chunk_bytes`. Coverage
+    is that of the top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`.
     """
     unit = vectors.get_normed_vectors()
     size = len(unit)
@@ -222,31 +225,41 @@ def embedding_ranks(
     target = np.array([vectors.key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
     ranks = np.full(len(cases), MISSED, dtype=np.int64)
     covered = np.zeros(size, dtype=bool)
+    top_k = min(top_k, max(size - 1, 1))
 
     popular_rows = np.flatnonzero(~has_vector)
     if len(popular_rows):
         in_train = train.index_of([cases.targets[row] for row in popular_rows])
         ranks[popular_rows] = np.where(in_train >= 0, train.popularity_rank[np.maximum(in_train, 0)], MISSED)
-        top = train.tracks[train.by_popularity[:coverage_k]]
+        top = train.tracks[train.by_popularity[:top_k]]
         covered[[vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
 
-    rows = np.flatnonzero(has_vector & (target >= 0))
+    vector_rows = np.flatnonzero(has_vector & (target >= 0))
+    _, first, inverse = np.unique(query[vector_rows], axis=0, return_index=True, return_inverse=True)
+    unique_rows = vector_rows[first]
+    grouped = vector_rows[np.argsort(inverse, kind="stable")]
+    rows_of_query = np.split(grouped, np.cumsum(np.bincount(inverse))[:-1])
+    sampled = np.zeros(len(unique_rows), dtype=bool)
+    picks = np.random.default_rng(seed).permutation(len(unique_rows))[:coverage_queries]
+    sampled[picks] = True
     chunk = max(1, chunk_bytes // (size * (unit.itemsize + 1)))
-    top_k = min(coverage_k, size - 1)
-    for start in range(0, len(rows), chunk):
-        batch = rows[start : start + chunk]
+    for start in range(0, len(unique_rows), chunk):
+        batch = unique_rows[start : start + chunk]
         scores = query[batch] @ unit.T
         positions = np.arange(len(batch))
-        target_scores = scores[positions, target[batch]].copy()
         lengths = [len(excluded[row]) for row in batch]
         if sum(lengths):
             scores[np.repeat(positions, lengths), np.concatenate([excluded[row] for row in batch])] = -np.inf
-        ranks[batch] = np.count_nonzero(scores > target_scores[:, None], axis=1)
-        ranks[batch[np.isneginf(scores[positions, target[batch]])]] = MISSED
-        if coverage_k and top_k > 0:
-            covered[np.argpartition(scores, -top_k, axis=1)[:, -top_k:]] = True
+        for position in positions:
+            members = rows_of_query[start + position]
+            target_scores = scores[position, target[members]]
+            counts = np.count_nonzero(scores[position] > target_scores[:, None], axis=1)
+            ranks[members] = np.where(np.isneginf(target_scores), MISSED, counts)
+        chosen = positions[sampled[start : start + chunk]]
+        if len(chosen):
+            covered[np.argpartition(scores[chosen], -top_k, axis=1)[:, -top_k:]] = True
         if on_progress:
-            on_progress(min(start + chunk, len(rows)), len(rows))
+            on_progress(min(start + chunk, len(unique_rows)), len(unique_rows))
     return Ranking(
         ranks=ranks,
         query_in_vocabulary=query_known,

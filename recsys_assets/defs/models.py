@@ -107,7 +107,7 @@ def embedding_model(
         seed=config.seed,
         strategy=strategy,
         train=_train_statistics(train_playlists) if strategy.cold_start != "random" else None,
-        coverage_k=config.k,
+        top_k=config.k,
         on_progress=_progress_logger(context, "Ranked validation rows"),
     )
     validation = _ranking_metadata(ranking, config.k)
@@ -221,7 +221,7 @@ def test_evaluation(
         seed=best_model.seed,
         strategy=QueryStrategy(**best_model.strategy),
         train=train,
-        coverage_k=k,
+        top_k=k,
         on_progress=_progress_logger(context, "Ranked test rows"),
     )
     metrics = _ranking_metadata(ranking, k)
