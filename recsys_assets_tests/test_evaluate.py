@@ -3,6 +3,7 @@ import random
 
 import numpy as np
 import pytest
+from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.evaluate import (
     MISSED,
@@ -89,7 +90,7 @@ def test_unrankable_rows_are_misses(cases: EvaluationCases):
 def test_ranks_do_not_depend_on_chunk_size(cases: EvaluationCases):
     progress = []
     small = embedding_ranks(
-        VECTORS, cases, seed=9, chunk_bytes=1, on_progress=lambda d, t: progress.append((d, t))
+        VECTORS, cases, seed=9, chunk_bytes=1, on_progress=lambda phase, d, t: progress.append((d, t))
     )
     whole = embedding_ranks(VECTORS, cases, seed=9)
     assert np.array_equal(small.ranks, whole.ranks)
@@ -175,3 +176,35 @@ def test_ranking_metrics_from_known_ranks():
     }
     assert hit_rate(np.array([0, 4, 5, MISSED]), k=5) == 0.5
     assert hit_rate(np.array([], dtype=np.int64), k=5) == 0.0
+
+
+def test_screened_ranks_match_brute_force_on_a_large_vocabulary():
+    generator = np.random.default_rng(4)
+    size, dims = 6_000, 12
+    large = KeyedVectors(dims, count=0, dtype=np.float32)
+    centres = generator.standard_normal((60, dims)).astype(np.float32)
+    large.add_vectors(
+        [f"k{i}" for i in range(size)],
+        centres[np.arange(size) % 60] + generator.standard_normal((size, dims), dtype=np.float32),
+    )
+    queries = generator.integers(0, size, 3_000)
+    targets = np.where(
+        generator.random(3_000) < 0.5, queries + 60 * generator.integers(1, 5, 3_000), queries * 7
+    )
+    cases = EvaluationCases(
+        inputs=[[f"k{q}"] for q in queries],
+        last_artists=[""] * 3_000,
+        targets=[f"k{t % size}" for t in targets],
+    )
+    phases = set()
+    ranks = embedding_ranks(large, cases, seed=1, on_progress=lambda phase, d, t: phases.add(phase)).ranks
+    assert phases == {"screened queries", "fully scored queries"}
+    unit = large.get_normed_vectors()
+    scores = unit[queries] @ unit.T
+    own = scores[np.arange(3_000), [large.key_to_index[t] for t in cases.targets]]
+    scores[np.arange(3_000), queries] = -np.inf
+    brute = np.count_nonzero(scores > own[:, None], axis=1)
+    query_is_target = np.array(cases.targets) == np.array([inputs[-1] for inputs in cases.inputs])
+    expected = np.where((brute < 100) & ~query_is_target, brute, MISSED)
+    assert 0 < np.count_nonzero(expected != MISSED) < 3_000
+    assert np.mean(ranks == expected) >= 0.999

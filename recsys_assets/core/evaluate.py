@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
 from typing import Literal
@@ -17,8 +19,12 @@ MISSED = np.iinfo(np.int64).max
 DEFAULT_CHUNK_BYTES = 512 * 2**20
 METRIC_KS = (10, 50, 100)
 COVERAGE_QUERIES = 1_000
+SCREEN_TRACKS = 8_192
+SCREEN_MARGIN = 1e-5
+THREADS = os.cpu_count() or 1
 
-ProgressCallback = Callable[[int, int], None]
+ProgressCallback = Callable[[str, int, int], None]
+"""Called with what is counted, how many are done and how many in all."""
 QueryMode = Literal["last", "mean_last_n"]
 ColdStart = Literal["random", "artist", "popular"]
 
@@ -201,6 +207,19 @@ def _queries(
     return query, has_vector, excluded, query_known
 
 
+def _without(scores: np.ndarray, excluded: list[np.ndarray], columns: slice | None = None) -> None:
+    """Set each row's excluded tracks to -inf; `columns` maps tracks to a strided subset."""
+    lengths = [len(e) for e in excluded]
+    if not sum(lengths):
+        return
+    rows = np.repeat(np.arange(len(excluded)), lengths)
+    tracks = np.concatenate(excluded)
+    if columns is not None:
+        keep = tracks % columns.step == 0
+        rows, tracks = rows[keep], tracks[keep] // columns.step
+    scores[rows, tracks] = -np.inf
+
+
 def embedding_ranks(
     vectors: KeyedVectors,
     cases: EvaluationCases,
@@ -215,9 +234,14 @@ def embedding_ranks(
     """Rank of each held-out track among all tracks by exact cosine similarity to the query.
 
     With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
-    query out; a query track outside the vocabulary becomes a track drawn with `seed`. Rows that
-    share a query share one row of scores, computed in chunks of at most `chunk_bytes`. Coverage
-    is that of the top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`.
+    query out; a query track outside the vocabulary becomes a track drawn with `seed`. Ranks are
+    exact below max(top_k, 100); beyond that they may read MISSED. Coverage is that of the
+    top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`. Extra memory
+    stays within about `chunk_bytes`.
+
+    Rows that share a query share its scores. A first pass scores every query against every n-th
+    track only (about `SCREEN_TRACKS` of them): a row with `rank_limit` of those above its held-out
+    track is a miss, exactly, so only the other rows need the full matrix multiply and count.
     """
     unit = vectors.get_normed_vectors()
     size = len(unit)
@@ -226,6 +250,7 @@ def embedding_ranks(
     ranks = np.full(len(cases), MISSED, dtype=np.int64)
     covered = np.zeros(size, dtype=bool)
     top_k = min(top_k, max(size - 1, 1))
+    rank_limit = max(top_k, max(METRIC_KS))
 
     popular_rows = np.flatnonzero(~has_vector)
     if len(popular_rows):
@@ -234,32 +259,66 @@ def embedding_ranks(
         top = train.tracks[train.by_popularity[:top_k]]
         covered[[vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
 
-    vector_rows = np.flatnonzero(has_vector & (target >= 0))
-    _, first, inverse = np.unique(query[vector_rows], axis=0, return_index=True, return_inverse=True)
-    unique_rows = vector_rows[first]
-    grouped = vector_rows[np.argsort(inverse, kind="stable")]
-    rows_of_query = np.split(grouped, np.cumsum(np.bincount(inverse))[:-1])
+    rows = np.flatnonzero(has_vector & (target >= 0))
+    _, first, query_of_row = np.unique(query[rows], axis=0, return_index=True, return_inverse=True)
+    unique_rows = rows[first]
     sampled = np.zeros(len(unique_rows), dtype=bool)
-    picks = np.random.default_rng(seed).permutation(len(unique_rows))[:coverage_queries]
-    sampled[picks] = True
+    sampled[np.random.default_rng(seed).permutation(len(unique_rows))[:coverage_queries]] = True
+    target_scores = np.einsum("ij,ij->i", query[rows], unit[target[rows]])
+    target_scores[[target[row] in excluded[row] for row in rows]] = -np.inf
+
+    unresolved = np.ones(len(rows), dtype=bool)
+    coverage_bound = np.full(len(unique_rows), -np.inf, dtype=np.float32)
+    screen = slice(0, size, max(2, size // SCREEN_TRACKS))
+    screen_vectors = np.ascontiguousarray(unit[screen])
+    screening = len(screen_vectors) > 4 * rank_limit
+    pool = ThreadPoolExecutor(THREADS)
+    order = np.argsort(query_of_row, kind="stable")
+    bounds = np.searchsorted(query_of_row[order], np.arange(len(unique_rows) + 1))
+    if screening:
+        chunk = max(1, chunk_bytes // (len(screen_vectors) * (unit.itemsize + 1) * 2))
+        for start in range(0, len(unique_rows), chunk):
+            stop = min(start + chunk, len(unique_rows))
+            scores = query[unique_rows[start:stop]] @ screen_vectors.T
+            _without(scores, [excluded[row] for row in unique_rows[start:stop]], screen)
+
+            def screen_members(members: np.ndarray, scores: np.ndarray = scores, start: int = start) -> None:
+                above = scores[query_of_row[members] - start] > target_scores[members, None] + SCREEN_MARGIN
+                unresolved[members] = np.count_nonzero(above, axis=1) < rank_limit
+
+            list(pool.map(screen_members, np.array_split(order[bounds[start] : bounds[stop]], THREADS)))
+            chosen = np.flatnonzero(sampled[start:stop])
+            if len(chosen) and scores.shape[1] > top_k:
+                coverage_bound[start + chosen] = np.partition(scores[chosen], -top_k, axis=1)[:, -top_k]
+            if on_progress:
+                on_progress("screened queries", stop, len(unique_rows))
+
+    needed = sampled.copy()
+    needed[query_of_row[unresolved]] = True
+    needed = np.flatnonzero(needed)
     chunk = max(1, chunk_bytes // (size * (unit.itemsize + 1)))
-    for start in range(0, len(unique_rows), chunk):
-        batch = unique_rows[start : start + chunk]
-        scores = query[batch] @ unit.T
-        positions = np.arange(len(batch))
-        lengths = [len(excluded[row]) for row in batch]
-        if sum(lengths):
-            scores[np.repeat(positions, lengths), np.concatenate([excluded[row] for row in batch])] = -np.inf
-        for position in positions:
-            members = rows_of_query[start + position]
-            target_scores = scores[position, target[members]]
-            counts = np.count_nonzero(scores[position] > target_scores[:, None], axis=1)
-            ranks[members] = np.where(np.isneginf(target_scores), MISSED, counts)
-        chosen = positions[sampled[start : start + chunk]]
-        if len(chosen):
-            covered[np.argpartition(scores[chosen], -top_k, axis=1)[:, -top_k:]] = True
+    for start in range(0, len(needed), chunk):
+        batch = needed[start : start + chunk]
+        scores = query[unique_rows[batch]] @ unit.T
+        _without(scores, [excluded[row] for row in unique_rows[batch]])
+
+        def finish(position: int, batch: np.ndarray = batch, scores: np.ndarray = scores) -> None:
+            unique = batch[position]
+            members = order[bounds[unique] : bounds[unique + 1]]
+            members = members[unresolved[members]]
+            if len(members):
+                own = scores[position, target[rows[members]]]
+                counts = np.count_nonzero(scores[position] > own[:, None], axis=1)
+                ranks[rows[members]] = np.where(np.isneginf(own) | (counts >= rank_limit), MISSED, counts)
+            if sampled[unique]:
+                candidates = np.flatnonzero(scores[position] >= coverage_bound[unique])
+                best = np.argpartition(scores[position, candidates], -top_k)[-top_k:]
+                covered[candidates[best]] = True
+
+        list(pool.map(finish, range(len(batch))))
         if on_progress:
-            on_progress(min(start + chunk, len(unique_rows)), len(unique_rows))
+            on_progress("fully scored queries", min(start + chunk, len(needed)), len(needed))
+    pool.shutdown()
     return Ranking(
         ranks=ranks,
         query_in_vocabulary=query_known,

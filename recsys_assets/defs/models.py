@@ -63,12 +63,13 @@ def _ranking_metadata(ranking: Ranking, k: int) -> dict[str, float]:
     }
 
 
-def _progress_logger(context: dg.AssetExecutionContext, what: str):
-    """A callback that logs `what: done/total` about ten times over a step."""
+def _progress_logger(context: dg.AssetExecutionContext, step: str):
+    """A callback that logs `step, what: done/total` about ten times over each phase."""
 
-    def report(done: int, total: int) -> None:
+    def report(*progress: str | int) -> None:
+        *what, done, total = progress
         if done == total or done % max(1, total // 10) == 0:
-            context.log.info(f"{what}: {done}/{total}")
+            context.log.info(f"{', '.join([step, *what])}: {done}/{total}")
 
     return report
 
@@ -108,7 +109,7 @@ def embedding_model(
         strategy=strategy,
         train=_train_statistics(train_playlists) if strategy.cold_start != "random" else None,
         top_k=config.k,
-        on_progress=_progress_logger(context, "Ranked validation rows"),
+        on_progress=_progress_logger(context, "Validation"),
     )
     validation = _ranking_metadata(ranking, config.k)
     context.add_output_metadata(
@@ -222,7 +223,7 @@ def test_evaluation(
         strategy=QueryStrategy(**best_model.strategy),
         train=train,
         top_k=k,
-        on_progress=_progress_logger(context, "Ranked test rows"),
+        on_progress=_progress_logger(context, "Test"),
     )
     metrics = _ranking_metadata(ranking, k)
     baselines = _baselines(train, cases, k)
