@@ -11,8 +11,8 @@ import pytest
 
 from recsys_assets.cli import retrain
 from recsys_assets.core.model import select_best
-from recsys_assets.core.playlists import SourceDataError
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.core.sources import SourceDataError
 from recsys_assets.definitions import build_definitions
 from recsys_assets.defs.partitions import model_configs
 from recsys_assets.settings import Settings

@@ -6,12 +6,12 @@ import pytest
 
 from recsys_assets.core.playlists import (
     SPLIT_TABLES,
-    SourceDataError,
     build_playlist_table,
     split_playlists,
     split_sizes,
     table_exists,
 )
+from recsys_assets.core.sources import SourceDataError
 
 
 def write_rows(path: Path, rows: list[tuple[int, str, str, str, str]]) -> Path:

@@ -9,14 +9,12 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-SOURCE_COLUMNS = ("row_id", "user_id", "artist", "track", "playlist")
+from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
+
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
 SPLIT_PERCENTAGES = (70, 20, 10)
 TRACK_ID_SEPARATOR = "|||"
-
-
-class SourceDataError(ValueError):
-    """A playlist source file that cannot be read as playlist rows."""
+PLAYLIST_ID_SEPARATOR = "-"
 
 
 @dataclass(frozen=True)
@@ -30,81 +28,103 @@ class PlaylistTableStats:
     artists: int
     rows_kept: int
     playlists_kept: int
+    null_rows: int
+    source: SourceRows
 
 
-def _sql_string(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
-
-
-def source_relation(path: Path) -> str:
-    """SQL that reads the source file as playlist rows, after checking its columns."""
-    if not path.is_file():
-        raise SourceDataError(f"{path}: playlist source file not found")
-    if path.suffix.lower() != ".parquet":
-        raise SourceDataError(f"{path}: expected a .parquet file with columns {', '.join(SOURCE_COLUMNS)}")
-    relation = f"read_parquet({_sql_string(str(path))})"
-    try:
-        columns = [row[0] for row in duckdb.sql(f"DESCRIBE SELECT * FROM {relation}").fetchall()]
-    except duckdb.Error as error:
-        raise SourceDataError(f"{path}: not a readable parquet file: {error}") from None
-    missing = [column for column in SOURCE_COLUMNS if column not in columns]
-    if missing:
-        raise SourceDataError(
-            f"{path}: missing column(s) {', '.join(missing)}; expected {', '.join(SOURCE_COLUMNS)},"
-            f" found {', '.join(columns)}"
-        )
-    return relation
+def _escaped(column: str, separator_character: str) -> str:
+    """SQL that backslash-escapes backslashes and `separator_character` in `column`."""
+    escaped_backslashes = f"replace({column}, '\\', '\\\\')"
+    return f"replace({escaped_backslashes}, '{separator_character}', '\\{separator_character}')"
 
 
 def build_playlist_table(
-    conn: duckdb.DuckDBPyConnection, source: Path, table: str = "playlists"
+    conn: duckdb.DuckDBPyConnection,
+    source: Path,
+    table: str = "playlists",
+    sample_fraction: float = 1.0,
+    sample_seed: int = 0,
 ) -> PlaylistTableStats:
     """Replace `table` with one row per playlist of more than 2 tracks, ordered by row_id.
 
-    Columns: playlist_id, user_id, playlist, artist_sequence, track_sequence, track_test_x (the
-    sequence without its last track) and track_test_y (the last track).
+    Columns: playlist_id (user_id-playlist), user_id, playlist, artist_sequence, track_sequence
+    (track ids: artist|||track), track_test_x (the sequence without its last track) and
+    track_test_y (the last track). In ids, backslashes and '|' in artist names and '-' in user
+    ids are backslash-escaped, so different names never share an id. Rows with a NULL field are
+    dropped and counted. With `sample_fraction` below 1, a seeded share of whole playlists is
+    kept. The previous table stays if anything fails.
     """
-    relation = source_relation(source)
+    if not 0 < sample_fraction <= 1:
+        raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+    found = open_source_rows(conn, source)
+    sampled = (
+        f"AND md5_number(playlist_id || ':{int(sample_seed)}') % 1000000 < {round(sample_fraction * 1e6)}"
+        if sample_fraction < 1
+        else ""
+    )
     conn.execute(
         f"""
         CREATE OR REPLACE TEMP VIEW playlist_rows AS
-        SELECT row_id, user_id, playlist, artist,
-               concat(user_id, '-', playlist) AS playlist_id,
-               concat(artist, '{TRACK_ID_SEPARATOR}', track) AS track_id
-        FROM {relation}
+        SELECT row_id, user_id, playlist, artist, track, playlist_id, track_id,
+               user_id IS NOT NULL AND playlist IS NOT NULL AND artist IS NOT NULL AND track IS NOT NULL
+                   AS complete
+        FROM (
+            SELECT *,
+                   {_escaped("user_id", PLAYLIST_ID_SEPARATOR)} || '{PLAYLIST_ID_SEPARATOR}' || playlist
+                       AS playlist_id,
+                   {_escaped("artist", "|")} || '{TRACK_ID_SEPARATOR}' || track AS track_id
+            FROM source_rows
+        )
         """
     )
     counts = conn.execute(
         """
-        SELECT count(DISTINCT row_id), count(DISTINCT user_id), count(DISTINCT track_id),
-               count(DISTINCT playlist_id), count(DISTINCT artist)
+        SELECT count(DISTINCT row_id) FILTER (complete), count(DISTINCT user_id) FILTER (complete),
+               count(DISTINCT track_id) FILTER (complete), count(DISTINCT playlist_id) FILTER (complete),
+               count(DISTINCT artist) FILTER (complete), count(*) FILTER (NOT complete)
         FROM playlist_rows
         """
     ).fetchall()[0]
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TABLE {table} AS
-        SELECT playlist_id, user_id, playlist, artist_sequence, track_sequence,
-               array_pop_back(track_sequence) AS track_test_x,
-               track_sequence[-1] AS track_test_y
-        FROM (
-            SELECT playlist_id,
-                   any_value(user_id) AS user_id,
-                   any_value(playlist) AS playlist,
-                   list(artist ORDER BY row_id) AS artist_sequence,
-                   list(track_id ORDER BY row_id) AS track_sequence
-            FROM playlist_rows
-            GROUP BY playlist_id
-            HAVING count(*) > 2
+    if counts[0] == 0:
+        raise SourceDataError(f"{source}: no complete playlist rows ({counts[5]} rows with a NULL field)")
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TABLE {table} AS
+            SELECT playlist_id, user_id, playlist, artist_sequence, track_sequence,
+                   array_pop_back(track_sequence) AS track_test_x,
+                   track_sequence[-1] AS track_test_y
+            FROM (
+                SELECT playlist_id,
+                       any_value(user_id) AS user_id,
+                       any_value(playlist) AS playlist,
+                       list(artist ORDER BY row_id) AS artist_sequence,
+                       list(track_id ORDER BY row_id) AS track_sequence
+                FROM playlist_rows
+                WHERE complete {sampled}
+                GROUP BY playlist_id
+                HAVING count(*) > 2
+            )
+            ORDER BY playlist_id
+            """
         )
-        ORDER BY playlist_id
-        """
-    )
+        conn.execute("COMMIT")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
     rows_kept, playlists_kept = conn.execute(
         f"SELECT coalesce(sum(len(track_sequence)), 0), count(*) FROM {table}"
     ).fetchall()[0]
     conn.execute("DROP VIEW playlist_rows")
-    return PlaylistTableStats(*counts, rows_kept=int(rows_kept), playlists_kept=int(playlists_kept))
+    conn.execute(f"DROP {'TABLE' if found.kind == 'csv' else 'VIEW'} source_rows")
+    return PlaylistTableStats(
+        *counts[:5],
+        rows_kept=int(rows_kept),
+        playlists_kept=int(playlists_kept),
+        null_rows=int(counts[5]),
+        source=found,
+    )
 
 
 def split_sizes(n: int) -> tuple[int, int, int]:
