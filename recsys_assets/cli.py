@@ -12,10 +12,26 @@ import dagster as dg
 
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.definitions import build_definitions
-from recsys_assets.defs.partitions import model_configs
-from recsys_assets.settings import Settings, default_dagster_home, load_settings
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.settings import Settings, SettingsError, default_dagster_home, load_settings
+
+
+class RetrainError(RuntimeError):
+    """A stage of the retrain failed, or a data check did, so later stages did not run."""
+
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The innermost error message of each failed step."""
+    messages = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error.cause:
+            error = error.cause
+        messages.append(f"{event.step_key}: {error.message.strip()}")
+    return messages
 
 
 def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> tuple[list[str], list[str]]:
@@ -44,9 +60,18 @@ def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, objec
         label = f"{job} [{partition_key}]" if partition_key else job
         print(f"-> {label}", flush=True)
         started = time.perf_counter()
-        defs.resolve_job_def(job).execute_in_process(
-            run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key
+        result = defs.resolve_job_def(job).execute_in_process(
+            run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key, raise_on_error=False
         )
+        failed_checks = [
+            f"{check.asset_key.to_user_string()}: {check.check_name}"
+            for check in result.get_asset_check_evaluations()
+            if not check.passed
+        ]
+        if failed_checks:
+            raise RetrainError(f"data checks failed, so no model was trained: {', '.join(failed_checks)}")
+        if not result.success:
+            raise RetrainError(f"{label} failed: {'; '.join(_step_errors(result))}")
         print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
 
     run("prepare_data")
@@ -61,7 +86,11 @@ def _retrain_command(_: argparse.Namespace) -> int:
     home = default_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
     os.environ["DAGSTER_HOME"] = str(home)
-    settings = load_settings()
+    try:
+        settings = load_settings()
+    except SettingsError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
     print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
     print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
     print(f"Search space: {settings.search_space_path}")
@@ -71,8 +100,8 @@ def _retrain_command(_: argparse.Namespace) -> int:
     except SearchSpaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except dg.DagsterExecutionStepExecutionError as error:
-        print(f"error: a step failed: {error.user_exception or error}", file=sys.stderr)
+    except RetrainError as error:
+        print(f"error: {error}", file=sys.stderr)
         return 1
     k = result["k"]
     print(

@@ -2,9 +2,9 @@
 
 import dagster as dg
 
-from recsys_assets.defs import data, jobs, models
-from recsys_assets.defs.io_managers import ModelIOManager, PlaylistTableIOManager
-from recsys_assets.defs.resources import PlaylistDatabase, PlaylistSource, SearchSpace
+from recsys_assets.graph import checks, data, jobs, models
+from recsys_assets.graph.io_managers import ModelIOManager, PlaylistTableIOManager
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SearchSpace
 from recsys_assets.settings import Settings, load_settings
 
 
@@ -19,12 +19,15 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             models.best_model,
             models.test_evaluation,
         ],
+        asset_checks=[checks.playlists_are_well_formed, checks.splits_are_disjoint_and_complete],
         jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
         resources={
             "playlist_db": playlist_db,
             "playlist_source": PlaylistSource(
                 path=str(settings.playlists_path) if settings.playlists_path else None,
                 demo_dir=str(settings.demo_dir),
+                demo_size=settings.demo_size,
+                sample_fraction=settings.sample_fraction,
             ),
             "search_space": SearchSpace(path=str(settings.search_space_path)),
             "table_io_manager": PlaylistTableIOManager(database=playlist_db),

@@ -7,6 +7,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
+from recsys_assets.core.demo_data import DEMO_SIZES
+
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
 
 
@@ -17,6 +19,8 @@ class Settings:
     playlists_path: Path | None
     data_dir: Path
     search_space_path: Path
+    demo_size: str = "small"
+    sample_fraction: float = 1.0
 
     @property
     def duckdb_path(self) -> Path:
@@ -35,15 +39,31 @@ class Settings:
         return self.data_dir / "assets"
 
 
+class SettingsError(ValueError):
+    """An environment variable with a value the pipeline cannot use."""
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
-    """Settings from RECSYS_PLAYLISTS_PATH, RECSYS_DATA_DIR and RECSYS_SEARCH_SPACE."""
+    """Settings from the RECSYS_* environment variables (see the README)."""
     playlists = environ.get("RECSYS_PLAYLISTS_PATH") or None
+    demo_size = environ.get("RECSYS_DEMO_SIZE") or "small"
+    if demo_size not in DEMO_SIZES:
+        raise SettingsError(f"RECSYS_DEMO_SIZE={demo_size!r}: expected one of {', '.join(DEMO_SIZES)}")
+    fraction_text = environ.get("RECSYS_SAMPLE_FRACTION") or "1"
+    try:
+        sample_fraction = float(fraction_text)
+    except ValueError:
+        sample_fraction = -1.0
+    if not 0 < sample_fraction <= 1:
+        raise SettingsError(f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]")
     return Settings(
         playlists_path=Path(playlists).expanduser().resolve() if playlists else None,
         data_dir=Path(environ.get("RECSYS_DATA_DIR") or "data").expanduser().resolve(),
         search_space_path=Path(environ.get("RECSYS_SEARCH_SPACE") or PACKAGED_SEARCH_SPACE)
         .expanduser()
         .resolve(),
+        demo_size=demo_size,
+        sample_fraction=sample_fraction,
     )
 
 

@@ -9,12 +9,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.cli import retrain
+from recsys_assets.cli import RetrainError, retrain
 from recsys_assets.core.model import select_best
+from recsys_assets.core.playlists import split_playlists
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
-from recsys_assets.core.sources import SourceDataError
 from recsys_assets.definitions import build_definitions
-from recsys_assets.defs.partitions import model_configs
+from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
 
@@ -166,6 +166,24 @@ def test_bad_search_space_is_refused_before_any_run(small_settings: Settings, tm
 def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Settings, tmp_path: Path):
     path = tmp_path / "rows.parquet"
     pd.read_parquet(small_settings.playlists_path).drop(columns="artist").to_parquet(path)
-    message = re.escape(f"{path}: missing column(s) artist")
-    with dg.instance_for_test() as instance, pytest.raises(SourceDataError, match=message):
+    error = "recsys_assets.core.sources.SourceDataError"
+    message = re.escape(f"prepare_data failed: playlists: {error}: {path}: missing column(s) artist")
+    with dg.instance_for_test() as instance, pytest.raises(RetrainError, match=message):
         retrain(replace(small_settings, playlists_path=path), instance)
+
+
+def test_failing_data_check_is_recorded_and_stops_training(small_settings: Settings, monkeypatch):
+    def overlapping_splits(conn, seed):
+        sizes = split_playlists(conn, seed)
+        conn.execute("INSERT INTO train_playlists SELECT * FROM test_playlists LIMIT 1")
+        return sizes
+
+    monkeypatch.setattr("recsys_assets.graph.data.split_playlists", overlapping_splits)
+    with dg.instance_for_test() as instance:
+        with pytest.raises(RetrainError, match="train_playlists: split_is_disjoint_complete_70_20_10"):
+            retrain(small_settings, instance)
+        check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
+            [dg.AssetCheckKey(dg.AssetKey("train_playlists"), "split_is_disjoint_complete_70_20_10")]
+        )
+        assert check
+        assert not instance.fetch_materializations(dg.AssetKey("embedding_model"), limit=1).records

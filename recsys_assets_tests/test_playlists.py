@@ -7,7 +7,9 @@ import pytest
 from recsys_assets.core.playlists import (
     SPLIT_TABLES,
     build_playlist_table,
+    playlist_table_problems,
     split_playlists,
+    split_problems,
     split_sizes,
     table_exists,
 )
@@ -118,3 +120,25 @@ def test_splits_depend_on_the_seed_but_not_on_row_order(conn):
     assert split_ids(conn) == first
     split_playlists(conn, seed=2)
     assert split_ids(conn) != first
+
+
+def test_problem_counts_find_null_ids_and_short_sequences(tmp_path: Path, conn):
+    rows = [(i, "u", "A", str(i % 5), f"p{i // 5}") for i in range(20)]
+    build_playlist_table(conn, write_rows(tmp_path / "rows.parquet", rows))
+    assert playlist_table_problems(conn) == {"rows with a NULL id": 0, "sequences of 2 tracks or fewer": 0}
+    conn.execute("INSERT INTO playlists VALUES ('bad', 'u', 'p', ['A', 'A'], ['x', NULL], ['x'], NULL)")
+    assert playlist_table_problems(conn) == {"rows with a NULL id": 1, "sequences of 2 tracks or fewer": 1}
+
+
+def test_split_problems_name_overlaps_gaps_and_proportions(conn):
+    make_playlists(conn, [f"p{i:03d}" for i in range(100)])
+    split_playlists(conn, seed=3)
+    assert split_problems(conn) == []
+    moved = conn.execute("SELECT playlist_id FROM test_playlists LIMIT 2").fetchall()
+    conn.execute("DELETE FROM test_playlists WHERE playlist_id IN (?, ?)", [m[0] for m in moved])
+    conn.execute("INSERT INTO train_playlists SELECT * FROM validate_playlists LIMIT 1")
+    assert split_problems(conn) == [
+        "1 playlist(s) in more than one split",
+        "2 playlist(s) of playlists in no split",
+        "test_playlists has 8 of 100 playlists, not 10 % within one row",
+    ]

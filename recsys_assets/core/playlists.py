@@ -187,3 +187,42 @@ def preview_rows(conn: duckdb.DuckDBPyConnection, table: str, limit: int = 5) ->
     ).fetchall()
     names = ("playlist_id", "tracks", "first_tracks", "track_test_y")
     return [dict(zip(names, map(str, row), strict=True)) for row in rows]
+
+
+def playlist_table_problems(conn: duckdb.DuckDBPyConnection, table: str = "playlists") -> dict[str, int]:
+    """Rows of a playlist table that break its promises, counted by problem."""
+    nulls, short = conn.execute(
+        f"""
+        SELECT count(*) FILTER (WHERE playlist_id IS NULL OR track_test_y IS NULL
+                                   OR list_count(track_sequence) < len(track_sequence)),
+               count(*) FILTER (WHERE len(track_sequence) <= 2)
+        FROM {table}
+        """
+    ).fetchall()[0]
+    return {"rows with a NULL id": int(nulls), "sequences of 2 tracks or fewer": int(short)}
+
+
+def split_problems(conn: duckdb.DuckDBPyConnection, source: str = "playlists") -> list[str]:
+    """What keeps the three split tables from being a disjoint, complete 70/20/10 split."""
+    union = " UNION ALL ".join(f"SELECT playlist_id FROM {table}" for table in SPLIT_TABLES)
+    repeated, missing, unknown = conn.execute(
+        f"""
+        WITH assigned AS (SELECT playlist_id, count(*) AS times FROM ({union}) GROUP BY playlist_id)
+        SELECT (SELECT count(*) FROM assigned WHERE times > 1),
+               (SELECT count(*) FROM {source} ANTI JOIN assigned USING (playlist_id)),
+               (SELECT count(*) FROM assigned ANTI JOIN {source} USING (playlist_id))
+        """
+    ).fetchall()[0]
+    problems = []
+    if repeated:
+        problems.append(f"{repeated} playlist(s) in more than one split")
+    if missing:
+        problems.append(f"{missing} playlist(s) of {source} in no split")
+    if unknown:
+        problems.append(f"{unknown} playlist(s) in a split but not in {source}")
+    total = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    for table, percentage in zip(SPLIT_TABLES, SPLIT_PERCENTAGES, strict=True):
+        size = conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+        if abs(size - percentage * total / 100) > 1:
+            problems.append(f"{table} has {size} of {total} playlists, not {percentage} % within one row")
+    return problems

@@ -9,7 +9,7 @@ from recsys_assets.core.playlists import (
     preview_rows,
     split_playlists,
 )
-from recsys_assets.defs.resources import PlaylistDatabase, PlaylistSource
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource
 
 PREVIEW_SCHEMA = dg.TableSchema(
     columns=[
@@ -36,11 +36,25 @@ def playlists(
     source = playlist_source.resolve()
     context.log.info(f"Building the playlist table from {source}")
     with playlist_db.get_connection() as conn:
-        stats = build_playlist_table(conn, source)
+        stats = build_playlist_table(
+            conn,
+            source,
+            sample_fraction=playlist_source.sample_fraction,
+            sample_seed=playlist_source.sample_seed,
+        )
+    if stats.source.malformed_lines:
+        context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     context.add_output_metadata(
         {
             "source": dg.MetadataValue.path(str(source)),
+            "source_format": stats.source.kind,
             "demo_data": playlist_source.is_demo,
+            "sample_fraction": playlist_source.sample_fraction,
+            "malformed_lines_skipped": stats.source.malformed_lines,
+            "malformed_line_examples": dg.MetadataValue.md(
+                "\n".join(f"- `{example}`" for example in stats.source.malformed_examples) or "none"
+            ),
+            "rows_with_null_dropped": stats.null_rows,
             "distinct_rows": stats.rows,
             "distinct_users": stats.users,
             "distinct_tracks": stats.tracks,

@@ -11,7 +11,7 @@ import duckdb
 from dagster_duckdb import DuckDBResource
 from pydantic import Field
 
-from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
+from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.search_space import ModelConfig, load_search_space
 
 
@@ -28,14 +28,19 @@ class PlaylistDatabase(DuckDBResource):
 class PlaylistSource(dg.ConfigurableResource):
     """Where playlist rows come from: a parquet file, or the built-in demo data when unset."""
 
-    path: str | None = Field(default=None, description="Parquet file of playlist rows.")
+    path: str | None = Field(default=None, description="Cleaned parquet or raw Spotify CSV of playlist rows.")
     demo_dir: str = Field(description="Directory for the generated demo rows.")
+    demo_size: str = Field(default="small", description="Size of the demo data: small or spotify.")
+    sample_fraction: float = Field(
+        default=1.0, gt=0, le=1, description="Share of whole playlists kept (dev mode when below 1)."
+    )
+    sample_seed: int = Field(default=0, description="Seed of the playlist sample.")
 
     def resolve(self) -> Path:
         """The file to read, generating the demo data first when no path is set."""
         if self.path:
             return Path(self.path)
-        return write_demo_rows(Path(self.demo_dir), DemoDataSpec())
+        return write_demo_rows(Path(self.demo_dir), DEMO_SIZES[self.demo_size])
 
     @property
     def is_demo(self) -> bool:

@@ -9,7 +9,7 @@ import pandas as pd
 
 from recsys_assets.core.model import TrainedModel, load_model, save_model
 from recsys_assets.core.playlists import table_exists
-from recsys_assets.defs.resources import PlaylistDatabase
+from recsys_assets.graph.resources import PlaylistDatabase
 
 RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
 

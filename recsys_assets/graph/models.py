@@ -20,8 +20,8 @@ from recsys_assets.core.evaluate import (
 from recsys_assets.core.model import TrainedModel, select_best
 from recsys_assets.core.search_space import find_config
 from recsys_assets.core.train import as_sentences, train_embeddings
-from recsys_assets.defs.partitions import model_configs
-from recsys_assets.defs.resources import SearchSpace
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import SearchSpace
 
 TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence", "artist_sequence"]})
 CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "artist_sequence", "track_test_y"]})

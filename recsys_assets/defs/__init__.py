@@ -1,1 +1,0 @@
-"""The Dagster layer: assets, partitions, resources, IO managers and jobs wrapping the core."""

@@ -1,0 +1,1 @@
+"""The Dagster layer: assets, checks, partitions, resources, IO managers and jobs over the core."""

@@ -1,0 +1,38 @@
+"""Asset checks on the data assets; failing ones block training on broken data."""
+
+import dagster as dg
+
+from recsys_assets.core.playlists import SPLIT_TABLES, playlist_table_problems, split_problems
+from recsys_assets.graph.resources import PlaylistDatabase
+
+
+@dg.asset_check(asset="playlists", blocking=True)
+def playlists_are_well_formed(playlist_db: PlaylistDatabase) -> dg.AssetCheckResult:
+    """Every playlist and track id is present and every sequence has more than 2 tracks."""
+    with playlist_db.get_connection() as conn:
+        problems = playlist_table_problems(conn)
+    return dg.AssetCheckResult(passed=not any(problems.values()), metadata=problems)
+
+
+@dg.multi_asset_check(
+    specs=[
+        dg.AssetCheckSpec(
+            "split_is_disjoint_complete_70_20_10",
+            asset=table,
+            blocking=True,
+            description="The three splits share no playlist, cover all of playlists, and hold"
+            " 70/20/10 % of it within one row.",
+        )
+        for table in SPLIT_TABLES
+    ]
+)
+def splits_are_disjoint_and_complete(playlist_db: PlaylistDatabase):
+    with playlist_db.get_connection() as conn:
+        problems = split_problems(conn)
+    for table in SPLIT_TABLES:
+        yield dg.AssetCheckResult(
+            asset_key=table,
+            check_name="split_is_disjoint_complete_70_20_10",
+            passed=not problems,
+            metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
+        )
