@@ -175,7 +175,9 @@ def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Setti
 def test_failing_data_check_is_recorded_and_stops_training(small_settings: Settings, monkeypatch):
     def overlapping_splits(conn, seed):
         sizes = split_playlists(conn, seed)
-        conn.execute("INSERT INTO train_playlists SELECT * FROM test_playlists LIMIT 1")
+        conn.execute(
+            "INSERT INTO playlist_split_assignment SELECT playlist_id, 0 FROM test_playlists LIMIT 3"
+        )
         return sizes
 
     monkeypatch.setattr("recsys_assets.graph.data.split_playlists", overlapping_splits)

@@ -13,6 +13,7 @@ from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_
 
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
 SPLIT_PERCENTAGES = (70, 20, 10)
+SPLIT_ASSIGNMENT = "playlist_split_assignment"
 TRACK_ID_SEPARATOR = "|||"
 PLAYLIST_ID_SEPARATOR = "-"
 
@@ -52,7 +53,8 @@ def build_playlist_table(
     track_test_y (the last track). In ids, backslashes and '|' in artist names and '-' in user
     ids are backslash-escaped, so different names never share an id. Rows with a NULL field are
     dropped and counted. With `sample_fraction` below 1, a seeded share of whole playlists is
-    kept. The previous table stays if anything fails.
+    kept. track_test_x and track_test_y are computed on read, not stored twice. The previous
+    table stays if anything fails.
     """
     if not 0 < sample_fraction <= 1:
         raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
@@ -91,21 +93,23 @@ def build_playlist_table(
     try:
         conn.execute(
             f"""
-            CREATE OR REPLACE TABLE {table} AS
-            SELECT playlist_id, user_id, playlist, artist_sequence, track_sequence,
-                   array_pop_back(track_sequence) AS track_test_x,
-                   track_sequence[-1] AS track_test_y
-            FROM (
-                SELECT playlist_id,
-                       any_value(user_id) AS user_id,
-                       any_value(playlist) AS playlist,
-                       list(artist ORDER BY row_id) AS artist_sequence,
-                       list(track_id ORDER BY row_id) AS track_sequence
-                FROM playlist_rows
-                WHERE complete {sampled}
-                GROUP BY playlist_id
-                HAVING count(*) > 2
+            CREATE OR REPLACE TABLE {table} (
+                playlist_id VARCHAR, user_id VARCHAR, playlist VARCHAR,
+                artist_sequence VARCHAR[], track_sequence VARCHAR[],
+                track_test_x VARCHAR[] AS (array_pop_back(track_sequence)),
+                track_test_y VARCHAR AS (track_sequence[-1])
             )
+            """
+        )
+        conn.execute(
+            f"""
+            INSERT INTO {table}
+            SELECT playlist_id, any_value(user_id), any_value(playlist),
+                   list(artist ORDER BY row_id), list(track_id ORDER BY row_id)
+            FROM playlist_rows
+            WHERE complete {sampled}
+            GROUP BY playlist_id
+            HAVING count(*) > 2
             ORDER BY playlist_id
             """
         )
@@ -135,27 +139,32 @@ def split_sizes(n: int) -> tuple[int, int, int]:
 
 
 def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "playlists") -> dict[str, int]:
-    """Replace the three split tables with a seeded 70/20/10 shuffle of `source`; return sizes."""
-    n = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
+    """Assign every playlist of `source` to train, validate or test by a seeded 70/20/10 shuffle
+    in playlist_id order, and return the split sizes.
+
+    The assignment is stored in `SPLIT_ASSIGNMENT`; each split is a view of `source` through it,
+    so the playlists are not copied a second time.
+    """
+    ids = conn.execute(f"SELECT playlist_id FROM {source} ORDER BY playlist_id").fetchnumpy()["playlist_id"]
+    n = len(ids)
     train, validate, _ = split_sizes(n)
     labels = np.empty(n, dtype=np.int8)
     labels[np.random.default_rng(seed).permutation(n)] = np.repeat(
         np.arange(3, dtype=np.int8), [train, validate, n - train - validate]
     )
-    assignment = pa.table({"ordinal": np.arange(n, dtype=np.int64), "split": labels})
-    conn.register("split_assignment", assignment)
+    conn.register("split_labels", pa.table({"playlist_id": pa.array(ids, pa.string()), "split": labels}))
     try:
         conn.execute("BEGIN TRANSACTION")
+        conn.execute(f"CREATE OR REPLACE TABLE {SPLIT_ASSIGNMENT} AS SELECT * FROM split_labels")
         for label, table in enumerate(SPLIT_TABLES):
+            if relation_type(conn, table) == "BASE TABLE":
+                conn.execute(f"DROP TABLE {table}")
             conn.execute(
                 f"""
-                CREATE OR REPLACE TABLE {table} AS
-                SELECT playlists.* EXCLUDE (ordinal)
-                FROM (SELECT *, row_number() OVER (ORDER BY playlist_id) - 1 AS ordinal
-                      FROM {source}) AS playlists
-                JOIN split_assignment USING (ordinal)
-                WHERE split = {label}
-                ORDER BY playlist_id
+                CREATE OR REPLACE VIEW {table} AS
+                SELECT * FROM {source}
+                SEMI JOIN (SELECT playlist_id FROM {SPLIT_ASSIGNMENT} WHERE split = {label})
+                    USING (playlist_id)
                 """
             )
         conn.execute("COMMIT")
@@ -163,17 +172,22 @@ def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "p
         conn.execute("ROLLBACK")
         raise
     finally:
-        conn.unregister("split_assignment")
+        conn.unregister("split_labels")
     return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in SPLIT_TABLES}
 
 
+def relation_type(conn: duckdb.DuckDBPyConnection, name: str) -> str | None:
+    """'BASE TABLE' or 'VIEW' for a relation called `name` in the database, else None."""
+    found = conn.execute(
+        "SELECT table_type FROM information_schema.tables WHERE table_name = ? AND table_schema = 'main'",
+        [name],
+    ).fetchall()
+    return found[0][0] if found else None
+
+
 def table_exists(conn: duckdb.DuckDBPyConnection, table: str) -> bool:
-    """Whether the database holds a table called `table`."""
-    return bool(
-        conn.execute(
-            "SELECT count(*) FROM information_schema.tables WHERE table_name = ?", [table]
-        ).fetchall()[0][0]
-    )
+    """Whether the database holds a table or view called `table`."""
+    return relation_type(conn, table) is not None
 
 
 def preview_rows(conn: duckdb.DuckDBPyConnection, table: str, limit: int = 5) -> list[dict[str, str]]:

@@ -22,6 +22,7 @@ class PlaylistDatabase(DuckDBResource):
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
+            conn.execute("SET enable_progress_bar = false")
             yield conn
 
 
