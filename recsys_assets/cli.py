@@ -1,4 +1,4 @@
-"""The `recsys-assets` command: retrain the whole graph in the persistent Dagster instance."""
+"""The `recsys-assets` command: retrain the graph, ask the best model, list the trained configs."""
 
 from __future__ import annotations
 
@@ -7,9 +7,15 @@ import os
 import sys
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 import dagster as dg
+from gensim.models.keyedvectors import KeyedVectors
 
+from recsys_assets.client import load_best_model, trained_models
+from recsys_assets.core.evaluate import QueryStrategy
+from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
+from recsys_assets.core.recommend import recommend, search_tracks
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.partitions import model_configs
@@ -82,10 +88,16 @@ def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, objec
         return loader.load_asset_value("test_evaluation")
 
 
-def _retrain_command(_: argparse.Namespace) -> int:
+def _use_dagster_home() -> Path:
     home = default_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
+    (home / "dagster.yaml").touch()
     os.environ["DAGSTER_HOME"] = str(home)
+    return home
+
+
+def _retrain_command(_: argparse.Namespace) -> int:
+    home = _use_dagster_home()
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -116,6 +128,76 @@ def _retrain_command(_: argparse.Namespace) -> int:
     return 0
 
 
+def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
+    """Track ids for the user's words: ids as given, names by search; and the problems found."""
+    tracks, problems = [], []
+    for text in queries:
+        if TRACK_ID_SEPARATOR in text:
+            tracks.append(text)
+            continue
+        matches = search_tracks(vectors, text, limit=11)
+        if len(matches) == 1:
+            tracks.append(matches[0])
+        elif not matches:
+            problems.append(f"no track matches {text!r}")
+        else:
+            listed = "\n".join(f"    {match}" for match in matches[:10])
+            more = " (and more)" if len(matches) > 10 else ""
+            problems.append(f"{text!r} matches several tracks{more}; give one as artist|||track:\n{listed}")
+    return tracks, problems
+
+
+def _recommend_command(args: argparse.Namespace) -> int:
+    _use_dagster_home()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            model = load_best_model(instance)
+    except dg.Failure as error:
+        print(f"error: {error.description}", file=sys.stderr)
+        return 1
+    tracks, problems = resolve_tracks(model.vectors, args.tracks)
+    if problems:
+        print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
+        return 2
+    result = recommend(model.vectors, tracks, args.k, QueryStrategy(**model.strategy), model.seed)
+    print(f"Model {model.config_key}; query: {result.query}")
+    if result.unknown_tracks:
+        print(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}")
+    print(f"{'rank':>4}  {'score':>7}  artist — track")
+    for rank, (track, score) in enumerate(result.tracks, start=1):
+        artist, name = split_track_id(track)
+        print(f"{rank:>4}  {score:>7.3f}  {artist} — {name}")
+    return 0
+
+
+def _models_command(_: argparse.Namespace) -> int:
+    _use_dagster_home()
+    with dg.DagsterInstance.get() as instance:
+        rows = trained_models(instance)
+    if not rows:
+        print("No configs registered: run `recsys-assets retrain` first.")
+        return 1
+    columns = [
+        "validation_hit_rate@10",
+        "validation_hit_rate@50",
+        "validation_hit_rate@100",
+        "validation_mrr@100",
+        "validation_ndcg@100",
+        "vocabulary_size",
+        "train_seconds",
+    ]
+    print(f"{'  config':<34} " + " ".join(f"{c.removeprefix('validation_'):>14}" for c in columns))
+    for row in rows:
+        label = ("* " if row["best"] else "  ") + row["config_key"]
+        cells = [
+            f"{row[c]:>14.4f}" if isinstance(row.get(c), float) else f"{row.get(c, 'not trained')!s:>14}"
+            for c in columns
+        ]
+        print(f"{label:<34} " + " ".join(cells))
+    print("(* marks the current best_model)")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `recsys-assets` console script."""
     parser = argparse.ArgumentParser(prog="recsys-assets", description=__doc__)
@@ -124,6 +206,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         "retrain",
         help="register the search space's configs and retrain everything in the Dagster instance",
     ).set_defaults(handler=_retrain_command)
+    recommend_parser = commands.add_parser(
+        "recommend", help="next-track recommendations of the best model for a playlist"
+    )
+    recommend_parser.add_argument(
+        "tracks",
+        nargs="+",
+        help="tracks in playlist order: artist|||track ids, or words of artist and track names",
+    )
+    recommend_parser.add_argument("-k", type=int, default=10, help="how many tracks to recommend (10)")
+    recommend_parser.set_defaults(handler=_recommend_command)
+    commands.add_parser("models", help="the trained configs and their validation metrics").set_defaults(
+        handler=_models_command
+    )
     args = parser.parse_args(argv)
     return args.handler(args)
 

@@ -5,8 +5,13 @@ import subprocess
 import sys
 from pathlib import Path
 
+import dagster as dg
 import pytest
 
+from recsys_assets.cli import main
+from recsys_assets.client import load_best_model
+from recsys_assets.core.playlists import split_track_id
+from recsys_assets.core.recommend import search_tracks
 from recsys_assets.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -65,3 +70,52 @@ def test_retrain_with_a_bad_search_space_exits_with_its_error(environment, tmp_p
     )
     assert result.returncode == 2
     assert f"{bad}, config #1: parameter 'epochs' must be int" in result.stderr
+
+
+@pytest.fixture
+def retrained(environment, monkeypatch, capsys):
+    """A retrain on the small data, run in-process in a temporary persistent instance."""
+    for name in ("DAGSTER_HOME", "RECSYS_DATA_DIR", "RECSYS_PLAYLISTS_PATH", "RECSYS_SEARCH_SPACE"):
+        monkeypatch.setenv(name, environment[name])
+    assert main(["retrain"]) == 0
+    capsys.readouterr()
+    with dg.DagsterInstance.get() as instance:
+        return load_best_model(instance)
+
+
+def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
+    first, second = retrained.vectors.index_to_key[:2]
+    assert main(["recommend", first, second, "-k", "4"]) == 0
+    out = capsys.readouterr().out
+    assert f"Model {retrained.config_key}; query: similar to {second}" in out
+    expected = [track for track, _ in retrained.vectors.most_similar(second, topn=4)]
+    printed = [line.split(maxsplit=2)[2] for line in out.splitlines()[2:]]
+    assert printed == [" — ".join(split_track_id(track)) for track in expected]
+
+    artist, name = split_track_id(second)
+    words = f"{artist.upper()} {name.lower()}"
+    assert second in search_tracks(retrained.vectors, words)
+    unique = len(search_tracks(retrained.vectors, words)) == 1
+    assert main(["recommend", words, "-k", "2"]) == (0 if unique else 2)
+    assert (second in capsys.readouterr().out) == unique
+
+
+def test_recommend_reports_unknown_and_ambiguous_tracks(retrained, capsys):
+    assert main(["recommend", "Nobody|||Nothing", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "Not in the model's vocabulary: Nobody|||Nothing" in out
+    assert "(no known track)" in out
+    assert main(["recommend", "zzz no such words"]) == 2
+    assert "no track matches 'zzz no such words'" in capsys.readouterr().err
+    word = split_track_id(retrained.vectors.index_to_key[0])[1].split()[0]
+    assert main(["recommend", word]) == 2
+    assert f"{word!r} matches several tracks" in capsys.readouterr().err
+
+
+def test_models_lists_every_config_with_the_best_marked(retrained, capsys):
+    assert main(["models"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [line.split()[1] for line in lines if line.startswith("* ")] == [retrained.config_key]
+    assert any("wide-window" in line for line in lines) and any(
+        "dim16-ep3-mc2-win5" in line for line in lines
+    )

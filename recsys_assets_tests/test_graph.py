@@ -82,6 +82,13 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
             == metadata(instance, "test_playlists")["dagster/row_count"]
             == result["test_rows"]
         )
+        png = "data:image/png;base64,"
+        assert metadata(instance, "playlists")["distributions"].startswith(
+            f"![playlist lengths and track popularity]({png}"
+        )
+        assert metadata(instance, "best_model")["hit_rate_by_k"].startswith(f"![Validation hit rate@K]({png}")
+        examples = metadata(instance, "test_evaluation")["examples"].splitlines()
+        assert len(examples) == 2 + 5 and all(line.count(" | ") == 2 for line in examples[2:])
         rows = metadata(instance, "playlists")
         assert rows["distinct_playlists"] >= rows["dagster/row_count"] > 0
         assert rows["distinct_rows"] >= rows["rows_kept"]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from itertools import chain
@@ -18,6 +18,7 @@ MISSED = np.iinfo(np.int64).max
 
 DEFAULT_CHUNK_BYTES = 512 * 2**20
 METRIC_KS = (10, 50, 100)
+CURVE_KS = (1, 2, 5, 10, 20, 50, 100)
 COVERAGE_QUERIES = 1_000
 SCREEN_TRACKS = 8_192
 SCREEN_MARGIN = 1e-5
@@ -50,6 +51,10 @@ class QueryStrategy:
             raise ValueError(f"cold_start {self.cold_start!r}: expected 'random', 'artist' or 'popular'")
         if self.last_n < 1:
             raise ValueError(f"last_n must be >= 1, got {self.last_n}")
+
+
+SEED_STRATEGY = QueryStrategy()
+"""The seed flow's strategy: the last track, a seeded random track when it is unknown."""
 
 
 @dataclass(frozen=True)
@@ -139,11 +144,10 @@ class Ranking:
 
 
 def ranking_metrics(ranks: np.ndarray, cutoff: int = max(METRIC_KS)) -> dict[str, float]:
-    """Hit rate at 10, 50, 100 and `cutoff`, MRR and NDCG at `cutoff`, from 0-based ranks."""
+    """Hit rate at each of `CURVE_KS` and `cutoff`, MRR and NDCG at `cutoff`, from 0-based ranks."""
     rows = max(len(ranks), 1)
-    metrics = {
-        f"hit_rate@{k}": float(np.count_nonzero(ranks < k) / rows) for k in sorted({*METRIC_KS, cutoff})
-    }
+    ks = sorted({*CURVE_KS, cutoff})
+    metrics = {f"hit_rate@{k}": float(np.count_nonzero(ranks < k) / rows) for k in ks}
     inside = ranks[ranks < cutoff].astype(np.float64)
     metrics[f"mrr@{cutoff}"] = float(np.sum(1.0 / (inside + 1.0)) / rows)
     metrics[f"ndcg@{cutoff}"] = float(np.sum(1.0 / np.log2(inside + 2.0)) / rows)
@@ -163,6 +167,44 @@ def _artist_groups(vectors: KeyedVectors, train: TrainStatistics) -> dict[str, n
     return {artist: group.to_numpy() for artist, group in frame.groupby("artist")["index"]}
 
 
+NO_TRACKS = np.empty(0, dtype=np.int64)
+
+
+def _unit_mean(rows: np.ndarray) -> np.ndarray:
+    mean = rows.mean(axis=0) if len(rows) > 1 else rows[0]
+    return mean / np.linalg.norm(mean)
+
+
+def playlist_query(
+    inputs: Sequence[str],
+    last_artist: str,
+    key_to_index: Mapping[str, int],
+    unit: np.ndarray,
+    strategy: QueryStrategy,
+    fallback: int,
+    artist_tracks: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """One playlist's unit query vector, or None to fall back on the most popular tracks, and the
+    vocabulary indices of the tracks the query leaves out of its results.
+
+    `fallback` is the track a `random` cold start queries; `artist_tracks` maps an artist to the
+    indices of its tracks, for an `artist` cold start.
+    """
+    if strategy.query == "last":
+        known = key_to_index.get(inputs[-1], -1)
+        used = np.array([known]) if known >= 0 else NO_TRACKS
+    else:
+        found = (key_to_index.get(t, -1) for t in reversed(inputs))
+        used = np.array([i for i in found if i >= 0][: strategy.last_n], dtype=np.int64)
+    if not len(used) and strategy.cold_start == "random":
+        used = np.array([fallback])
+    if len(used):
+        return _unit_mean(unit[used]), used
+    if strategy.cold_start == "artist" and last_artist in artist_tracks:
+        return _unit_mean(unit[artist_tracks[last_artist]]), NO_TRACKS
+    return None, NO_TRACKS
+
+
 def _queries(
     vectors: KeyedVectors,
     unit: np.ndarray,
@@ -172,38 +214,23 @@ def _queries(
     train: TrainStatistics | None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
+    if strategy.cold_start != "random" and train is None:
+        raise ValueError(f"cold_start {strategy.cold_start!r} needs training statistics")
     key_to_index = vectors.key_to_index
     fallback = np.random.default_rng(seed).integers(0, len(unit), len(cases))
     groups = _artist_groups(vectors, train) if strategy.cold_start == "artist" else {}
-    if strategy.cold_start != "random" and train is None:
-        raise ValueError(f"cold_start {strategy.cold_start!r} needs training statistics")
     query = np.zeros((len(cases), unit.shape[1]), dtype=np.float32)
     has_vector = np.zeros(len(cases), dtype=bool)
-    query_known = np.zeros(len(cases), dtype=bool)
+    query_known = np.array([inputs[-1] in key_to_index for inputs in cases.inputs], dtype=bool)
     excluded: list[np.ndarray] = []
-    no_index = np.empty(0, dtype=np.int64)
     for row, inputs in enumerate(cases.inputs):
-        known = key_to_index.get(inputs[-1], -1)
-        query_known[row] = known >= 0
-        if strategy.query == "last":
-            used = np.array([known]) if known >= 0 else no_index
-        else:
-            found = (key_to_index.get(t, -1) for t in reversed(inputs))
-            used = np.array([i for i in found if i >= 0][: strategy.last_n], dtype=np.int64)
-        if not len(used) and strategy.cold_start == "random":
-            used = fallback[row : row + 1]
-        if len(used):
-            mean = unit[used].mean(axis=0) if len(used) > 1 else unit[used[0]]
-            query[row] = mean / np.linalg.norm(mean)
+        vector, left_out = playlist_query(
+            inputs, cases.last_artists[row], key_to_index, unit, strategy, fallback[row], groups
+        )
+        if vector is not None:
+            query[row] = vector
             has_vector[row] = True
-            excluded.append(used)
-        elif strategy.cold_start == "artist" and cases.last_artists[row] in groups:
-            mean = unit[groups[cases.last_artists[row]]].mean(axis=0)
-            query[row] = mean / np.linalg.norm(mean)
-            has_vector[row] = True
-            excluded.append(no_index)
-        else:
-            excluded.append(no_index)
+        excluded.append(left_out)
     return query, has_vector, excluded, query_known
 
 
@@ -224,7 +251,7 @@ def embedding_ranks(
     vectors: KeyedVectors,
     cases: EvaluationCases,
     seed: int,
-    strategy: QueryStrategy = QueryStrategy(),
+    strategy: QueryStrategy = SEED_STRATEGY,
     train: TrainStatistics | None = None,
     top_k: int = max(METRIC_KS),
     coverage_queries: int = COVERAGE_QUERIES,

@@ -12,7 +12,7 @@ from typing import Any
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2
 
 
 @dataclass(frozen=True)
@@ -51,7 +51,12 @@ class TrainedModel:
 
 def save_model(model: TrainedModel, path: Path) -> None:
     """Write the model to one .npz file, via a temporary file renamed into place."""
-    manifest = {"format_version": FORMAT_VERSION, **model.describe(), "keys": model.vectors.index_to_key}
+    manifest = {
+        "format_version": FORMAT_VERSION,
+        **model.describe(),
+        "keys": model.vectors.index_to_key,
+        "counts": [int(count) for count in model.vectors.expandos.get("count", [])],
+    }
     buffer = io.BytesIO()
     np.savez(
         buffer,
@@ -81,6 +86,9 @@ def load_model(path: Path) -> TrainedModel:
         )
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     keyed.add_vectors(manifest["keys"], vectors)
+    if manifest["counts"]:
+        keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        keyed.expandos["count"][:] = manifest["counts"]
     return TrainedModel(
         config_key=manifest["config_key"],
         params=manifest["params"],

@@ -39,6 +39,17 @@ def _escaped(column: str, separator_character: str) -> str:
     return f"replace({escaped_backslashes}, '{separator_character}', '\\{separator_character}')"
 
 
+def split_track_id(track_id: str) -> tuple[str, str]:
+    """The (artist, track) names a track id was built from (see `build_playlist_table`)."""
+    artist, position = [], 0
+    while position < len(track_id) and not track_id.startswith(TRACK_ID_SEPARATOR, position):
+        if track_id[position] == "\\":
+            position += 1
+        artist.append(track_id[position : position + 1])
+        position += 1
+    return "".join(artist), track_id[position + len(TRACK_ID_SEPARATOR) :]
+
+
 def build_playlist_table(
     conn: duckdb.DuckDBPyConnection,
     source: Path,
@@ -240,3 +251,14 @@ def split_problems(conn: duckdb.DuckDBPyConnection, source: str = "playlists") -
         if abs(size - percentage * total / 100) > 1:
             problems.append(f"{table} has {size} of {total} playlists, not {percentage} % within one row")
     return problems
+
+
+def length_and_popularity(
+    conn: duckdb.DuckDBPyConnection, table: str = "playlists"
+) -> tuple[np.ndarray, np.ndarray]:
+    """The number of tracks of each playlist, and the number of plays of each track."""
+    lengths = conn.execute(f"SELECT len(track_sequence) AS n FROM {table}").fetchnumpy()["n"]
+    plays = conn.execute(
+        f"SELECT count(*) AS plays FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track"
+    ).fetchnumpy()["plays"]
+    return np.asarray(lengths), np.asarray(plays)

@@ -6,9 +6,11 @@ from pydantic import Field
 from recsys_assets.core.playlists import (
     SPLIT_TABLES,
     build_playlist_table,
+    length_and_popularity,
     preview_rows,
     split_playlists,
 )
+from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource
 
 PREVIEW_SCHEMA = dg.TableSchema(
@@ -42,6 +44,7 @@ def playlists(
             sample_fraction=playlist_source.sample_fraction,
             sample_seed=playlist_source.sample_seed,
         )
+        lengths, plays = length_and_popularity(conn)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     context.add_output_metadata(
@@ -63,6 +66,7 @@ def playlists(
             "rows_kept": stats.rows_kept,
             "dagster/row_count": stats.playlists_kept,
             "preview": _preview(playlist_db, "playlists"),
+            "distributions": dg.MetadataValue.md(playlist_distributions(lengths, plays)),
         }
     )
 

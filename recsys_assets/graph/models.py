@@ -8,6 +8,7 @@ import pandas as pd
 from pydantic import Field
 
 from recsys_assets.core.evaluate import (
+    CURVE_KS,
     EvaluationCases,
     QueryStrategy,
     Ranking,
@@ -18,9 +19,11 @@ from recsys_assets.core.evaluate import (
     transition_ranks,
 )
 from recsys_assets.core.model import TrainedModel, select_best
+from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
 from recsys_assets.core.train import as_sentences, train_embeddings
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.plots import hit_rate_curves
 from recsys_assets.graph.resources import SearchSpace
 
 TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence", "artist_sequence"]})
@@ -74,13 +77,18 @@ def _progress_logger(context: dg.AssetExecutionContext, step: str):
     return report
 
 
-@dg.asset(
-    partitions_def=model_configs,
-    io_manager_key="model_io_manager",
-    ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS},
-    group_name="models",
-    kinds={"gensim"},
-)
+def model_asset(**options):
+    """An asset of the models group: a model file read from train and validate playlists."""
+    return dg.asset(
+        io_manager_key="model_io_manager",
+        ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS},
+        group_name="models",
+        kinds={"gensim"},
+        **options,
+    )
+
+
+@model_asset(partitions_def=model_configs)
 def embedding_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
@@ -148,6 +156,10 @@ def _baselines(train: TrainStatistics, cases: EvaluationCases, k: int) -> dict[s
     }
 
 
+def _curve(metrics: dict[str, float]) -> dict[int, float]:
+    return {k: metrics[f"hit_rate@{k}"] for k in CURVE_KS if f"hit_rate@{k}" in metrics}
+
+
 def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None = None) -> str:
     columns = [f"hit_rate@{n}" for n in sorted({10, 50, 100, k})] + [f"mrr@{k}", f"ndcg@{k}", f"coverage@{k}"]
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
@@ -159,12 +171,7 @@ def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None
     return "\n".join(lines)
 
 
-@dg.asset(
-    io_manager_key="model_io_manager",
-    ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS},
-    group_name="models",
-    kinds={"gensim"},
-)
+@model_asset()
 def best_model(
     context: dg.AssetExecutionContext,
     embedding_model: dict[str, TrainedModel],
@@ -184,10 +191,15 @@ def best_model(
     table = _metrics_table(
         {**{m.config_key: m.validation for m in ordered}, **baselines}, winner.k, winner.config_key
     )
+    curves = {
+        **{m.config_key: _curve(m.validation) for m in ordered},
+        **{f"{name} (baseline)": _curve(metrics) for name, metrics in baselines.items()},
+    }
     context.log.info(f"Best of {len(embedding_model)} config(s): {winner.config_key}")
     context.add_output_metadata(
         {
             "results": dg.MetadataValue.md(table),
+            "hit_rate_by_k": dg.MetadataValue.md(hit_rate_curves(curves, "Validation hit rate@K")),
             "winner": winner.config_key,
             "winner_config": winner.params,
             "k": winner.k,
@@ -240,6 +252,23 @@ def test_evaluation(
         {
             **result,
             "results": dg.MetadataValue.md(_metrics_table({best_model.config_key: metrics, **baselines}, k)),
+            "examples": dg.MetadataValue.md(_examples(best_model, cases)),
         }
     )
     return result
+
+
+def _cell(text: str) -> str:
+    """Text safe inside a Markdown table cell."""
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def _examples(model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5) -> str:
+    """A Markdown table of the first test playlists, their held-out track and the model's top 5."""
+    strategy = QueryStrategy(**model.strategy)
+    lines = ["| last input track | held-out track | top 5 (hit in bold) |", "|---|---|---|"]
+    for inputs, target in list(zip(cases.inputs, cases.targets, strict=True))[:rows]:
+        found = recommend(model.vectors, inputs, top, strategy, model.seed).tracks
+        listed = "<br>".join(f"**{_cell(track)}**" if track == target else _cell(track) for track, _ in found)
+        lines.append(f"| {_cell(inputs[-1])} | {_cell(target)} | {listed} |")
+    return "\n".join(lines)

@@ -1,0 +1,90 @@
+"""Next-track recommendations for a playlist given as track ids, and search by name."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.evaluate import SEED_STRATEGY, QueryStrategy, playlist_query
+from recsys_assets.core.playlists import split_track_id
+
+
+@dataclass(frozen=True)
+class Recommendations:
+    """The top tracks with their scores, what the query was, and the input tracks the model
+    does not know."""
+
+    tracks: list[tuple[str, float]]
+    query: str
+    unknown_tracks: list[str]
+
+
+def artist_tracks(vectors: KeyedVectors) -> dict[str, np.ndarray]:
+    """Vocabulary indices of each artist's tracks, from the track ids."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(vectors.index_to_key):
+        groups.setdefault(split_track_id(key)[0], []).append(index)
+    return {artist: np.array(indices) for artist, indices in groups.items()}
+
+
+def recommend(
+    vectors: KeyedVectors,
+    tracks: Sequence[str],
+    k: int = 10,
+    strategy: QueryStrategy = SEED_STRATEGY,
+    seed: int = 0,
+) -> Recommendations:
+    """The k tracks most likely to come next after `tracks`, as the evaluation ranks them.
+
+    Scores are cosine similarities; when the strategy falls back on the most popular tracks,
+    scores are training counts instead. Tracks the query uses are left out of the results.
+    """
+    if not tracks:
+        raise ValueError("give at least one track")
+    key_to_index = vectors.key_to_index
+    unknown = [track for track in tracks if track not in key_to_index]
+    unit = vectors.get_normed_vectors()
+    fallback = int(np.random.default_rng(seed).integers(0, len(unit)))
+    last_artist = split_track_id(tracks[-1])[0]
+    groups = artist_tracks(vectors) if strategy.cold_start == "artist" else {}
+    query, left_out = playlist_query(tracks, last_artist, key_to_index, unit, strategy, fallback, groups)
+    if query is None:
+        counts = np.asarray(vectors.expandos["count"])
+        best = np.lexsort((np.arange(len(counts)), -counts))[:k]
+        chosen = [(vectors.index_to_key[i], float(counts[i])) for i in best]
+        return Recommendations(chosen, "most popular tracks (no known track)", unknown)
+    scores = unit @ query
+    scores[left_out] = -np.inf
+    top = np.argpartition(scores, -k)[-k:] if k < len(scores) else np.arange(len(scores))
+    top = top[np.lexsort((top, -scores[top]))]
+    chosen = [(vectors.index_to_key[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+    used = [vectors.index_to_key[i] for i in left_out]
+    if not used:
+        described = f"similar to {last_artist}'s known tracks (no known track)"
+    elif set(used) & set(tracks):
+        described = f"similar to {', '.join(used)}"
+    else:
+        described = f"similar to random track {used[0]} (no known track)"
+    return Recommendations(chosen, described, unknown)
+
+
+def search_tracks(vectors: KeyedVectors, text: str, limit: int = 20) -> list[str]:
+    """Track ids whose artist or track name contains every word of `text`, ignoring case.
+
+    An exact id (`artist|||track`) matches itself only.
+    """
+    if text in vectors.key_to_index:
+        return [text]
+    words = text.lower().split()
+    matches = []
+    for key in vectors.index_to_key:
+        artist, track = split_track_id(key)
+        haystack = f"{artist} {track}".lower()
+        if words and all(word in haystack for word in words):
+            matches.append(key)
+            if len(matches) >= limit:
+                break
+    return matches

@@ -1,0 +1,72 @@
+import duckdb
+import numpy as np
+import pandas as pd
+import pytest
+
+from recsys_assets.core.evaluate import QueryStrategy
+from recsys_assets.core.playlists import build_playlist_table, split_track_id
+from recsys_assets.core.recommend import recommend, search_tracks
+from recsys_assets.core.train import train_embeddings
+
+SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]
+VECTORS = train_embeddings(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
+
+
+def test_known_last_track_gives_gensim_most_similar():
+    last = VECTORS.index_to_key[3]
+    result = recommend(VECTORS, ["Nobody|||Nothing", last], k=8)
+    expected = VECTORS.most_similar(last, topn=8)
+    assert [t for t, _ in result.tracks] == [t for t, _ in expected]
+    assert np.allclose([s for _, s in result.tracks], [s for _, s in expected], atol=1e-5)
+    assert result.unknown_tracks == ["Nobody|||Nothing"]
+    assert result.query == f"similar to {last}"
+
+
+def test_mean_of_last_n_gives_most_similar_of_those_tracks():
+    tracks = VECTORS.index_to_key[:4]
+    result = recommend(VECTORS, tracks, k=5, strategy=QueryStrategy(query="mean_last_n", last_n=2))
+    assert [t for t, _ in result.tracks] == [t for t, _ in VECTORS.most_similar(positive=tracks[2:], topn=5)]
+
+
+def test_cold_starts_are_reported_and_follow_the_strategy():
+    unknown = ["Artist 3|||Brand New"]
+    random = recommend(VECTORS, unknown, k=3, seed=4)
+    assert random.query.startswith("similar to random track ") and random.unknown_tracks == unknown
+    assert random.tracks == recommend(VECTORS, unknown, k=3, seed=4).tracks
+    popular = recommend(VECTORS, unknown, k=3, strategy=QueryStrategy(cold_start="popular"))
+    counts = {key: VECTORS.get_vecattr(key, "count") for key in VECTORS.index_to_key}
+    assert [t for t, _ in popular.tracks] == sorted(
+        counts, key=lambda key: (-counts[key], VECTORS.key_to_index[key])
+    )[:3]
+    artist = recommend(VECTORS, unknown, k=3, strategy=QueryStrategy(cold_start="artist"))
+    assert artist.query == "similar to Artist 3's known tracks (no known track)"
+    with pytest.raises(ValueError, match="at least one track"):
+        recommend(VECTORS, [], k=3)
+
+
+def test_search_finds_ids_and_words_ignoring_case():
+    assert search_tracks(VECTORS, "Artist 1|||Song 3") == ["Artist 1|||Song 3"]
+    words = search_tracks(VECTORS, "artist 1 song 3")
+    assert "Artist 1|||Song 3" in words
+    assert all(all(w in key.lower() for w in ("artist", "1", "song", "3")) for key in words)
+    assert set(search_tracks(VECTORS, "SONG 39")) == {
+        k for k in VECTORS.index_to_key if k.endswith("Song 39")
+    }
+    assert search_tracks(VECTORS, "no such words") == []
+
+
+def test_split_track_id_inverts_the_ids_the_playlist_table_builds(tmp_path):
+    pairs = [("A|||B", "C"), ("A", "B|||C"), ("A|", "||B"), ("A\\", "|B"), ("Plain", "Name"), ("", "None")]
+    rows = [
+        (i * 3 + j, "u", artist, track, f"p{i}") for i, (artist, track) in enumerate(pairs) for j in range(3)
+    ]
+    path = tmp_path / "rows.parquet"
+    pd.DataFrame(rows, columns=["row_id", "user_id", "artist", "track", "playlist"]).to_parquet(path)
+    with duckdb.connect() as conn:
+        build_playlist_table(conn, path)
+        ids = [
+            row[0]
+            for row in conn.execute("SELECT track_test_y FROM playlists ORDER BY playlist_id").fetchall()
+        ]
+    assert [split_track_id(track_id) for track_id in ids] == pairs
+    assert split_track_id("Plain|||Name") == ("Plain", "Name")
