@@ -26,6 +26,7 @@ lint: $(BIN)/recsys-assets
 
 dev: $(BIN)/recsys-assets
 	mkdir -p $(DAGSTER_HOME)
+	test -f $(DAGSTER_HOME)/dagster.yaml || cp recsys_assets/dagster.yaml $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev
 
 clean:

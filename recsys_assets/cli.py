@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -16,10 +17,16 @@ from recsys_assets.client import load_best_model, trained_models
 from recsys_assets.core.evaluate import QueryStrategy
 from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
 from recsys_assets.core.recommend import recommend, search_tracks
-from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.core.search_space import SearchSpaceError, load_search_space, partition_changes
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.settings import Settings, SettingsError, default_dagster_home, load_settings
+from recsys_assets.settings import (
+    INSTANCE_SETTINGS,
+    Settings,
+    SettingsError,
+    default_dagster_home,
+    load_settings,
+)
 
 
 class RetrainError(RuntimeError):
@@ -42,9 +49,7 @@ def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
 
 def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> tuple[list[str], list[str]]:
     """Make the registered config partitions equal `keys`; return the keys added and removed."""
-    registered = set(instance.get_dynamic_partitions(model_configs.name))
-    added = [key for key in keys if key not in registered]
-    removed = sorted(registered - set(keys))
+    added, removed = partition_changes(set(instance.get_dynamic_partitions(model_configs.name)), list(keys))
     if added:
         instance.add_dynamic_partitions(model_configs.name, added)
     for key in removed:
@@ -91,7 +96,8 @@ def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, objec
 def _use_dagster_home() -> Path:
     home = default_dagster_home()
     home.mkdir(parents=True, exist_ok=True)
-    (home / "dagster.yaml").touch()
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
     os.environ["DAGSTER_HOME"] = str(home)
     return home
 

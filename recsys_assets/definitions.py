@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from recsys_assets.graph import checks, data, jobs, models
+from recsys_assets.graph import automation, checks, data, jobs, models
 from recsys_assets.graph.io_managers import ModelIOManager, PlaylistTableIOManager
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SearchSpace
 from recsys_assets.settings import Settings, load_settings
@@ -21,6 +21,8 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         asset_checks=[checks.playlists_are_well_formed, checks.splits_are_disjoint_and_complete],
         jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
+        schedules=[automation.nightly_retrain_schedule(settings.timezone)],
+        sensors=[automation.train_after_data, automation.select_after_training, automation.register_configs],
         resources={
             "playlist_db": playlist_db,
             "playlist_source": PlaylistSource(

@@ -6,10 +6,12 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recsys_assets.core.demo_data import DEMO_SIZES
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
+INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
 
 
 @dataclass(frozen=True)
@@ -21,6 +23,7 @@ class Settings:
     search_space_path: Path
     demo_size: str = "small"
     sample_fraction: float = 1.0
+    timezone: str = "UTC"
 
     @property
     def duckdb_path(self) -> Path:
@@ -56,6 +59,13 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         sample_fraction = -1.0
     if not 0 < sample_fraction <= 1:
         raise SettingsError(f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]")
+    timezone = environ.get("RECSYS_TIMEZONE") or "UTC"
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise SettingsError(
+            f"RECSYS_TIMEZONE={timezone!r}: expected an IANA time zone such as Europe/Berlin"
+        ) from None
     return Settings(
         playlists_path=Path(playlists).expanduser().resolve() if playlists else None,
         data_dir=Path(environ.get("RECSYS_DATA_DIR") or "data").expanduser().resolve(),
@@ -64,6 +74,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         .resolve(),
         demo_size=demo_size,
         sample_fraction=sample_fraction,
+        timezone=timezone,
     )
 
 

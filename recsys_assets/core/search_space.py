@@ -145,3 +145,8 @@ def find_config(configs: list[ModelConfig], key: str, source: str) -> ModelConfi
             return config
     known = ", ".join(config.key for config in configs)
     raise SearchSpaceError(f"{source}: no config has key {key!r}; the search space defines: {known}")
+
+
+def partition_changes(registered: set[str], keys: list[str]) -> tuple[list[str], list[str]]:
+    """The config keys to add and to remove so that `registered` becomes `keys`."""
+    return [key for key in keys if key not in registered], sorted(registered - set(keys))

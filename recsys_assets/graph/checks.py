@@ -9,7 +9,7 @@ from recsys_assets.graph.resources import PlaylistDatabase
 @dg.asset_check(asset="playlists", blocking=True)
 def playlists_are_well_formed(playlist_db: PlaylistDatabase) -> dg.AssetCheckResult:
     """Every playlist and track id is present and every sequence has more than 2 tracks."""
-    with playlist_db.get_connection() as conn:
+    with playlist_db.read_connection() as conn:
         problems = playlist_table_problems(conn)
     return dg.AssetCheckResult(passed=not any(problems.values()), metadata=problems)
 
@@ -27,7 +27,7 @@ def playlists_are_well_formed(playlist_db: PlaylistDatabase) -> dg.AssetCheckRes
     ]
 )
 def splits_are_disjoint_and_complete(playlist_db: PlaylistDatabase):
-    with playlist_db.get_connection() as conn:
+    with playlist_db.read_connection() as conn:
         problems = split_problems(conn)
     for table in SPLIT_TABLES:
         yield dg.AssetCheckResult(

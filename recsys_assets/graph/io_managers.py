@@ -30,13 +30,17 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
         table = context.asset_key.path[-1]
         columns = (context.definition_metadata or {}).get("columns")
         selected = ", ".join(f'"{column}"' for column in columns) if columns else "*"
-        with self.database.get_connection() as conn:
-            if not table_exists(conn, table):
-                raise dg.Failure(
-                    f"Table {table!r} is missing from {self.database.database}: materialize the data"
-                    f" assets (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
-                )
-            return conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
+        missing = dg.Failure(
+            f"Table {table!r} is missing from {self.database.database}: materialize the data"
+            f" assets (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
+        )
+        try:
+            with self.database.read_connection() as conn:
+                if not table_exists(conn, table):
+                    raise missing
+                return conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
+        except FileNotFoundError:
+            raise missing from None
 
 
 class ModelIOManager(dg.ConfigurableIOManager):

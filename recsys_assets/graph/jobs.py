@@ -2,6 +2,9 @@
 
 import dagster as dg
 
+TRAINING_TAG = "recsys/training"
+"""Tag of training runs; the instance's dagster.yaml caps how many run at once."""
+
 prepare_data = dg.define_asset_job(
     "prepare_data",
     selection=dg.AssetSelection.groups("data"),
@@ -11,6 +14,7 @@ train_models = dg.define_asset_job(
     "train_models",
     selection=dg.AssetSelection.assets("embedding_model"),
     description="Train and validate the embedding model of one config partition.",
+    tags={TRAINING_TAG: "true"},
 )
 select_best_model = dg.define_asset_job(
     "select_best_model",

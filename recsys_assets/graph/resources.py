@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -24,6 +25,28 @@ class PlaylistDatabase(DuckDBResource):
         with super().get_connection() as conn:
             conn.execute("SET enable_progress_bar = false")
             yield conn
+
+    @contextmanager
+    def read_connection(self, attempts: int = 8) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection: any number of runs may read at once while none writes.
+
+        Waits (up to about a minute in all) while another process writes the database.
+        """
+        if not Path(self.database).exists():
+            raise FileNotFoundError(f"{self.database}: the playlist database has not been built yet")
+        for attempt in range(attempts):
+            try:
+                conn = duckdb.connect(self.database, read_only=True)
+                break
+            except duckdb.IOException:
+                if attempt == attempts - 1:
+                    raise
+                time.sleep(0.25 * 2**attempt)
+        try:
+            conn.execute("SET enable_progress_bar = false")
+            yield conn
+        finally:
+            conn.close()
 
 
 class PlaylistSource(dg.ConfigurableResource):

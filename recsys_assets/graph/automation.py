@@ -1,0 +1,93 @@
+"""Schedules and sensors: the nightly retrain in order, and configs registered from the file."""
+
+from datetime import datetime
+
+import dagster as dg
+
+from recsys_assets.core.search_space import SearchSpaceError, partition_changes
+from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import SearchSpace
+
+NIGHTLY_CRON = "0 2 * * *"
+
+
+def nightly_retrain_schedule(timezone: str) -> dg.ScheduleDefinition:
+    """At 02:00 in `timezone`, rebuild the data; the sensors below train and select after it."""
+    return dg.ScheduleDefinition(
+        name="nightly_retrain",
+        cron_schedule=NIGHTLY_CRON,
+        execution_timezone=timezone,
+        job=prepare_data,
+        default_status=dg.DefaultScheduleStatus.RUNNING,
+        description="Nightly retrain: data first, then every config (train_after_data), then the"
+        " best model and its test evaluation (select_after_training).",
+    )
+
+
+@dg.run_status_sensor(
+    run_status=dg.DagsterRunStatus.SUCCESS,
+    monitored_jobs=[prepare_data],
+    request_job=train_models,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+)
+def train_after_data(context: dg.RunStatusSensorContext):
+    """After the data assets are rebuilt, train every registered config once on them."""
+    run_id = context.dagster_run.run_id
+    keys = context.instance.get_dynamic_partitions(model_configs.name)
+    return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key) for key in keys]
+
+
+def _latest(
+    instance: dg.DagsterInstance, asset: str, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    return records[0] if records else None
+
+
+@dg.sensor(job=select_best_model, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+def select_after_training(context: dg.SensorEvaluationContext):
+    """Once every registered config has been trained on the latest prepare_data build, select the
+    best model and evaluate it, once per build."""
+    data = _latest(context.instance, "train_playlists")
+    keys = context.instance.get_dynamic_partitions(model_configs.name)
+    if data is None or not keys:
+        return dg.SkipReason("no data build or no registered config yet")
+    if context.instance.get_run_by_id(data.run_id).job_name != prepare_data.name:
+        return dg.SkipReason("the latest data was built outside prepare_data; that run selects itself")
+    models = [_latest(context.instance, "embedding_model", key) for key in keys]
+    waiting = [
+        key for key, model in zip(keys, models, strict=True) if not model or model.timestamp < data.timestamp
+    ]
+    if waiting:
+        return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
+    selected = _latest(context.instance, "best_model")
+    if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
+        return dg.SkipReason("the best model is already selected from the latest models")
+    built = datetime.fromtimestamp(data.timestamp).isoformat()
+    return dg.RunRequest(run_key=f"select-after-data-{built}")
+
+
+@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSpace):
+    """Keep the config partitions equal to the search-space file: add new configs, remove
+    dropped ones (their runs and materializations stay in the history)."""
+    try:
+        keys = [config.key for config in search_space.configs()]
+    except SearchSpaceError as error:
+        return dg.SkipReason(f"search space not usable, partitions left as they are: {error}")
+    registered = set(context.instance.get_dynamic_partitions(model_configs.name))
+    added, removed = partition_changes(registered, keys)
+    if not added and not removed:
+        return dg.SkipReason("config partitions already match the search space")
+    requests = []
+    if added:
+        requests.append(model_configs.build_add_request(added))
+    if removed:
+        requests.append(model_configs.build_delete_request(removed))
+    return dg.SensorResult(dynamic_partitions_requests=requests)

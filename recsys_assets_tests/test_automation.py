@@ -1,0 +1,133 @@
+"""The nightly chain and config registration, driven through Dagster's own testing APIs."""
+
+import shutil
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.automation import (
+    nightly_retrain_schedule,
+    register_configs,
+    select_after_training,
+    train_after_data,
+)
+from recsys_assets.graph.jobs import TRAINING_TAG
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.settings import INSTANCE_SETTINGS, Settings, SettingsError, load_settings
+from recsys_assets_tests.conftest import FAST_CONFIGS, write_search_space
+
+KEYS = ["dim16-ep3-mc2-win5", "wide-window"]
+
+
+def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone():
+    schedule = nightly_retrain_schedule("Europe/Berlin")
+    assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Berlin")
+    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 2, 0))
+    requests = list(schedule.evaluate_tick(context).run_requests)
+    assert len(requests) == 1 and schedule.job_name == "prepare_data"
+
+
+def evaluate_select(defs: dg.Definitions, instance: dg.DagsterInstance):
+    return select_after_training(dg.build_sensor_context(instance=instance, definitions=defs))
+
+
+def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, KEYS)
+        assert isinstance(evaluate_select(defs, instance), dg.SkipReason)
+
+        data_run = defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        context = dg.build_run_status_sensor_context(
+            sensor_name="train_after_data",
+            dagster_event=data_run.get_run_success_event(),
+            dagster_instance=instance,
+            dagster_run=data_run.dagster_run,
+        )
+        requests = train_after_data(context)
+        assert sorted(r.partition_key for r in requests) == sorted(KEYS)
+        assert len({r.run_key for r in requests}) == len(KEYS)
+        assert all(r.run_key.startswith(data_run.run_id) for r in requests)
+
+        first = requests[0].partition_key
+        defs.resolve_job_def("train_models").execute_in_process(instance=instance, partition_key=first)
+        waiting = evaluate_select(defs, instance)
+        assert isinstance(waiting, dg.SkipReason) and requests[1].partition_key in waiting.skip_message
+
+        for request in requests[1:]:
+            defs.resolve_job_def("train_models").execute_in_process(
+                instance=instance, partition_key=request.partition_key
+            )
+        selected = evaluate_select(defs, instance)
+        assert isinstance(selected, dg.RunRequest)
+        assert evaluate_select(defs, instance).run_key == selected.run_key, "one run key per data build"
+
+        defs.resolve_job_def("select_best_model").execute_in_process(instance=instance)
+        assert instance.get_latest_materialization_event(dg.AssetKey("test_evaluation"))
+        assert isinstance(evaluate_select(defs, instance), dg.SkipReason)
+
+
+def test_register_configs_adds_new_and_removes_dropped_configs(tmp_path: Path):
+    space = SearchSpace(path=str(write_search_space(tmp_path, FAST_CONFIGS)))
+    with dg.instance_for_test() as instance:
+        result = register_configs(
+            dg.build_sensor_context(instance=instance, resources={"search_space": space})
+        )
+        (request,) = result.dynamic_partitions_requests
+        assert sorted(request.partition_keys) == sorted(KEYS)
+        instance.add_dynamic_partitions(model_configs.name, KEYS)
+        assert isinstance(
+            register_configs(dg.build_sensor_context(instance=instance, resources={"search_space": space})),
+            dg.SkipReason,
+        )
+        write_search_space(tmp_path, "[[config]]\nname = 'wide-window'\nwindow = 10\n")
+        result = register_configs(
+            dg.build_sensor_context(instance=instance, resources={"search_space": space})
+        )
+        (request,) = result.dynamic_partitions_requests
+        assert isinstance(request, dg.DeleteDynamicPartitionsRequest)
+        assert request.partition_keys == ["dim16-ep3-mc2-win5"]
+        write_search_space(tmp_path, "[[config]]\nwindoww = 3\n")
+        skipped = register_configs(
+            dg.build_sensor_context(instance=instance, resources={"search_space": space})
+        )
+        assert "unknown Word2Vec parameter" in skipped.skip_message
+
+
+def test_training_jobs_are_tagged_and_the_instance_caps_them(tmp_path: Path):
+    defs = build_definitions(
+        Settings(playlists_path=None, data_dir=tmp_path, search_space_path=tmp_path / "s.toml")
+    )
+    assert defs.resolve_job_def("train_models").tags[TRAINING_TAG] == "true"
+    shutil.copyfile(INSTANCE_SETTINGS, tmp_path / "dagster.yaml")
+    with dg.DagsterInstance.from_config(str(tmp_path)) as instance:
+        limits = instance.run_coordinator.get_run_queue_config().tag_concurrency_limits
+    assert {"key": TRAINING_TAG, "limit": 2} in limits
+
+
+def test_definitions_carry_the_schedule_and_sensors(small_settings: Settings):
+    defs = build_definitions(replace(small_settings, timezone="America/New_York"))
+    schedule = defs.resolve_schedule_def("nightly_retrain")
+    assert schedule.execution_timezone == "America/New_York"
+    assert {s.name for s in defs.sensors} == {"train_after_data", "select_after_training", "register_configs"}
+
+
+@pytest.mark.parametrize("timezone", ["Mars/Olympus", "not a zone"])
+def test_unknown_time_zone_is_refused(timezone: str):
+    with pytest.raises(SettingsError, match="RECSYS_TIMEZONE"):
+        load_settings({"RECSYS_TIMEZONE": timezone})
+
+
+def test_select_sensor_leaves_data_built_outside_the_nightly_chain_alone(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, KEYS)
+        data_assets = [defs.get_assets_def("playlists"), defs.get_assets_def("train_playlists")]
+        dg.materialize(data_assets, instance=instance, resources=defs.resources)
+        skipped = evaluate_select(defs, instance)
+        assert "built outside prepare_data" in skipped.skip_message

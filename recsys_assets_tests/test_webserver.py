@@ -1,0 +1,160 @@
+"""A real `dagster dev` in the project root: the graph as the UI shows it, and "Materialize all"."""
+
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from recsys_assets.core.search_space import load_search_space
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.settings import INSTANCE_SETTINGS, Settings
+
+REPO = Path(__file__).resolve().parents[1]
+ASSETS = [
+    "playlists",
+    "train_playlists",
+    "validate_playlists",
+    "test_playlists",
+    "embedding_model",
+    "best_model",
+    "test_evaluation",
+]
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def graphql(port: int, query: str, variables: dict | None = None) -> dict:
+    request = urllib.request.Request(
+        f"http://127.0.0.1:{port}/graphql",
+        data=json.dumps({"query": query, "variables": variables or {}}).encode(),
+        headers={"Content-Type": "application/json"},
+    )
+    with urllib.request.urlopen(request, timeout=30) as response:
+        body = json.load(response)
+    assert "errors" not in body, body
+    return body["data"]
+
+
+def wait_until(condition, timeout: float, what: str, log: Path):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        result = condition()
+        if result:
+            return result
+        time.sleep(2)
+    pytest.fail(f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture
+def dagster_dev(small_settings: Settings, tmp_path: Path):
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
+    port = free_port()
+    env = {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DAGSTER_HOME": str(home),
+        "RECSYS_DATA_DIR": str(small_settings.data_dir),
+        "RECSYS_PLAYLISTS_PATH": str(small_settings.playlists_path),
+        "RECSYS_SEARCH_SPACE": str(small_settings.search_space_path),
+    }
+    log = tmp_path / "dagster_dev.log"
+    with open(log, "w") as output:
+        process = subprocess.Popen(
+            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)],
+            cwd=REPO,
+            env=env,
+            stdout=output,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+    def ready() -> bool:
+        try:
+            return bool(graphql(port, "{ version }"))
+        except OSError:
+            return False
+
+    try:
+        wait_until(ready, 120, "the webserver", log)
+        yield port, home, log
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(timeout=60)
+
+
+ASSET_NODES = """
+{ assetNodes {
+    assetKey { path } groupName description isPartitioned
+    assetChecksOrError { ... on AssetChecks { checks { name } } }
+} }
+"""
+
+LAUNCH = """
+mutation Launch($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def test_ui_shows_the_graph_and_materialize_all_finishes_with_the_test_evaluation(
+    dagster_dev, small_settings
+):
+    port, home, log = dagster_dev
+    nodes = {tuple(n["assetKey"]["path"]): n for n in graphql(port, ASSET_NODES)["assetNodes"]}
+    assert sorted(key[0] for key in nodes) == sorted(ASSETS)
+    assert {nodes[(a,)]["groupName"] for a in ASSETS} == {"data", "models", "evaluation"}
+    assert all(nodes[(a,)]["description"] for a in ASSETS)
+    assert nodes[("embedding_model",)]["isPartitioned"]
+    checks = {a: [c["name"] for c in nodes[(a,)]["assetChecksOrError"]["checks"]] for a in ASSETS}
+    assert checks["playlists"] == ["playlists_are_well_formed"]
+    assert checks["test_playlists"] == ["split_is_disjoint_complete_70_20_10"]
+
+    keys = [config.key for config in load_search_space(small_settings.search_space_path)]
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        wait_until(
+            lambda: sorted(instance.get_dynamic_partitions(model_configs.name)) == sorted(keys),
+            120,
+            "the register_configs sensor",
+            log,
+        )
+    launched = graphql(
+        port, LAUNCH, {"params": {"assetSelection": [{"path": [a]} for a in ASSETS], "allPartitions": True}}
+    )["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+
+        def latest(asset: str, partition: str | None = None):
+            records = instance.fetch_materializations(
+                dg.AssetRecordsFilter(
+                    asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+                ),
+                limit=1,
+            ).records
+            return records[0] if records else None
+
+        evaluation = wait_until(lambda: latest("test_evaluation"), 420, "test_evaluation", log)
+        trained = [latest("embedding_model", key) for key in keys]
+        assert all(trained)
+        assert latest("best_model").timestamp >= max(record.timestamp for record in trained)
+        assert evaluation.timestamp >= latest("best_model").timestamp
+        assert isinstance(evaluation.asset_materialization.metadata["test_hit_rate"].value, float)
