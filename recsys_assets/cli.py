@@ -33,6 +33,18 @@ class RetrainError(RuntimeError):
     """A stage of the retrain failed, or a data check did, so later stages did not run."""
 
 
+class RetrainFailure(RuntimeError):
+    """Some configs failed to train; the best model was chosen among the others."""
+
+    def __init__(self, result: dict[str, object], failed: list[str]):
+        super().__init__(
+            f"config(s) failed to train: {', '.join(failed)}; the best model was chosen among the"
+            " others. Fix them, then `recsys-assets retrain --resume` trains only what is missing."
+        )
+        self.result = result
+        self.failed = failed
+
+
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -57,8 +69,25 @@ def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) ->
     return added, removed
 
 
-def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, object]:
-    """Register the search space's configs, then materialize data, every config, best model, test."""
+def _latest_materialization(
+    instance: dg.DagsterInstance, asset: str, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    return records[0] if records else None
+
+
+def retrain(settings: Settings, instance: dg.DagsterInstance, resume: bool = False) -> dict[str, object]:
+    """Register the search space's configs, then materialize data, every config, best model, test.
+
+    A config that fails does not stop the others: the best model is chosen among those trained,
+    and RetrainFailure (carrying the result) names the failed ones. With `resume`, data already
+    built and configs already trained on it are kept.
+    """
     configs = load_search_space(settings.search_space_path)
     defs = build_definitions(settings)
     added, removed = sync_config_partitions(instance, [config.key for config in configs])
@@ -67,12 +96,15 @@ def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, objec
     if removed:
         print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
 
-    def run(job: str, partition_key: str | None = None) -> None:
+    def run(job: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
         label = f"{job} [{partition_key}]" if partition_key else job
         print(f"-> {label}", flush=True)
         started = time.perf_counter()
         result = defs.resolve_job_def(job).execute_in_process(
-            run_config=QUIET_CONSOLE, instance=instance, partition_key=partition_key, raise_on_error=False
+            run_config={**QUIET_CONSOLE, **(run_config or {})},
+            instance=instance,
+            partition_key=partition_key,
+            raise_on_error=False,
         )
         failed_checks = [
             f"{check.asset_key.to_user_string()}: {check.check_name}"
@@ -85,12 +117,34 @@ def retrain(settings: Settings, instance: dg.DagsterInstance) -> dict[str, objec
             raise RetrainError(f"{label} failed: {'; '.join(_step_errors(result))}")
         print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
 
-    run("prepare_data")
+    data = _latest_materialization(instance, "train_playlists")
+    if resume and data:
+        print("-> prepare_data: kept (--resume)")
+    else:
+        run("prepare_data")
+        data = _latest_materialization(instance, "train_playlists")
+    failures = []
     for config in configs:
-        run("train_models", config.key)
-    run("select_best_model")
+        model = _latest_materialization(instance, "embedding_model", config.key)
+        if resume and model and model.timestamp >= data.timestamp:
+            print(f"-> train_models [{config.key}]: kept (--resume, trained on the current data)")
+            continue
+        try:
+            run("train_models", config.key)
+        except RetrainError as error:
+            print(f"   {error}", file=sys.stderr)
+            failures.append(config.key)
+    if len(failures) == len(configs):
+        raise RetrainError(f"every config failed to train: {', '.join(failures)}")
+    run(
+        "select_best_model",
+        run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
+    )
     with defs.get_asset_value_loader(instance=instance) as loader:
-        return loader.load_asset_value("test_evaluation")
+        result = loader.load_asset_value("test_evaluation")
+    if failures:
+        raise RetrainFailure(result, failures)
+    return result
 
 
 def _use_dagster_home() -> Path:
@@ -102,7 +156,7 @@ def _use_dagster_home() -> Path:
     return home
 
 
-def _retrain_command(_: argparse.Namespace) -> int:
+def _retrain_command(args: argparse.Namespace) -> int:
     home = _use_dagster_home()
     try:
         settings = load_settings()
@@ -112,15 +166,18 @@ def _retrain_command(_: argparse.Namespace) -> int:
     print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
     print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
     print(f"Search space: {settings.search_space_path}")
+    failure = None
     try:
         with dg.DagsterInstance.get() as instance:
-            result = retrain(settings, instance)
+            result = retrain(settings, instance, resume=args.resume)
     except SearchSpaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     except RetrainError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
+    except RetrainFailure as error:
+        failure, result = error, error.result
     k = result["k"]
     print(
         f"\nBest config: {result['config_key']}\n"
@@ -131,6 +188,9 @@ def _retrain_command(_: argparse.Namespace) -> int:
         f"  model: {settings.models_dir / 'best_model.npz'}\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )
+    if failure:
+        print(f"error: {failure}", file=sys.stderr)
+        return 1
     return 0
 
 
@@ -208,10 +268,16 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `recsys-assets` console script."""
     parser = argparse.ArgumentParser(prog="recsys-assets", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    commands.add_parser(
+    retrain_parser = commands.add_parser(
         "retrain",
         help="register the search space's configs and retrain everything in the Dagster instance",
-    ).set_defaults(handler=_retrain_command)
+    )
+    retrain_parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the data if built and the configs already trained on it; train only what is missing",
+    )
+    retrain_parser.set_defaults(handler=_retrain_command)
     recommend_parser = commands.add_parser(
         "recommend", help="next-track recommendations of the best model for a playlist"
     )

@@ -49,8 +49,17 @@ class TrainedModel:
         }
 
 
+@dataclass(frozen=True)
+class ConfigModels:
+    """The trained model of every registered config that has one, and the configs without."""
+
+    models: dict[str, TrainedModel]
+    untrained: list[str]
+
+
 def save_model(model: TrainedModel, path: Path) -> None:
-    """Write the model to one .npz file, via a temporary file renamed into place."""
+    """Write the model to one .npz file, via a temporary file renamed into place; temporary files
+    left by a killed writer are removed."""
     manifest = {
         "format_version": FORMAT_VERSION,
         **model.describe(),
@@ -64,6 +73,8 @@ def save_model(model: TrainedModel, path: Path) -> None:
         manifest=np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8),
     )
     path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
     temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with open(temporary, "wb") as file:

@@ -1,6 +1,6 @@
 """Schedules and sensors: the nightly retrain in order, and configs registered from the file."""
 
-from datetime import datetime
+from datetime import UTC, datetime
 
 import dagster as dg
 
@@ -50,10 +50,24 @@ def _latest(
     return records[0] if records else None
 
 
+def _failed_since(instance: dg.DagsterInstance, key: str, timestamp: float) -> bool:
+    """Whether the latest training run of config `key` since `timestamp` failed."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=train_models.name,
+            tags={"dagster/partition": key},
+            created_after=datetime.fromtimestamp(timestamp, tz=UTC),
+        ),
+        limit=1,
+    )
+    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE
+
+
 @dg.sensor(job=select_best_model, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def select_after_training(context: dg.SensorEvaluationContext):
     """Once every registered config has been trained on the latest prepare_data build, select the
-    best model and evaluate it, once per build."""
+    best model and evaluate it, once per build. Configs whose training failed are left out, and
+    the best model's metadata names them."""
     data = _latest(context.instance, "train_playlists")
     keys = context.instance.get_dynamic_partitions(model_configs.name)
     if data is None or not keys:
@@ -64,12 +78,19 @@ def select_after_training(context: dg.SensorEvaluationContext):
     waiting = [
         key for key, model in zip(keys, models, strict=True) if not model or model.timestamp < data.timestamp
     ]
+    failed = [key for key in waiting if _failed_since(context.instance, key, data.timestamp)]
+    built = datetime.fromtimestamp(data.timestamp).isoformat()
+    if waiting and failed == waiting and len(failed) < len(keys):
+        return dg.RunRequest(
+            run_key=f"select-after-data-{built}-without-{'+'.join(failed)}",
+            run_config={"ops": {"best_model": {"config": {"require_all_configs": False}}}},
+            tags={"recsys/configs_failed": ",".join(failed)},
+        )
     if waiting:
         return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
     selected = _latest(context.instance, "best_model")
     if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
         return dg.SkipReason("the best model is already selected from the latest models")
-    built = datetime.fromtimestamp(data.timestamp).isoformat()
     return dg.RunRequest(run_key=f"select-after-data-{built}")
 
 

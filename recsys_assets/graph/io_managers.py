@@ -7,7 +7,7 @@ from pathlib import Path
 import dagster as dg
 import pandas as pd
 
-from recsys_assets.core.model import TrainedModel, load_model, save_model
+from recsys_assets.core.model import ConfigModels, TrainedModel, load_model, save_model
 from recsys_assets.core.playlists import table_exists
 from recsys_assets.graph.resources import PlaylistDatabase
 
@@ -46,7 +46,7 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
 class ModelIOManager(dg.ConfigurableIOManager):
     """Stores each model as one .npz file: `<base_dir>/<asset>/<partition>.npz` or `<asset>.npz`.
 
-    An unpartitioned asset reading a partitioned one gets a dict {partition key: model}.
+    An unpartitioned asset reading a partitioned one gets the `ConfigModels` of every partition.
     """
 
     base_dir: str
@@ -61,7 +61,7 @@ class ModelIOManager(dg.ConfigurableIOManager):
         save_model(obj, path)
         context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
 
-    def load_input(self, context: dg.InputContext) -> TrainedModel | dict[str, TrainedModel]:
+    def load_input(self, context: dg.InputContext) -> TrainedModel | ConfigModels:
         asset = context.asset_key.path[-1]
         if not context.has_asset_partitions:
             return self._load(asset, None)
@@ -70,14 +70,11 @@ class ModelIOManager(dg.ConfigurableIOManager):
             return self._load(asset, keys[0])
         if not keys:
             raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
-        missing = [key for key in keys if not self._path(asset, key).exists()]
-        if missing:
-            raise dg.Failure(
-                f"Config(s) registered but not trained: {', '.join(missing)}. Train them with"
-                f" `dagster asset materialize -m recsys_assets --select {asset} --partition KEY`"
-                f" or {RETRAIN_HINT}."
-            )
-        return {key: load_model(self._path(asset, key)) for key in keys}
+        trained = [key for key in keys if self._path(asset, key).exists()]
+        return ConfigModels(
+            models={key: load_model(self._path(asset, key)) for key in trained},
+            untrained=[key for key in keys if key not in trained],
+        )
 
     def _load(self, asset: str, partition: str | None) -> TrainedModel:
         path = self._path(asset, partition)

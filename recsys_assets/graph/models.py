@@ -18,7 +18,7 @@ from recsys_assets.core.evaluate import (
     ranking_metrics,
     transition_ranks,
 )
-from recsys_assets.core.model import TrainedModel, select_best
+from recsys_assets.core.model import ConfigModels, TrainedModel, select_best
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
 from recsys_assets.core.train import as_sentences, train_embeddings
@@ -149,6 +149,14 @@ def embedding_model(
 BASELINES = ("most_popular", "item_to_item")
 
 
+class SelectionConfig(dg.Config):
+    require_all_configs: bool = Field(
+        default=True,
+        description="Fail when a registered config has no trained model; when false, choose among"
+        " the trained ones and list the others in the metadata.",
+    )
+
+
 def _baselines(train: TrainStatistics, cases: EvaluationCases, k: int) -> dict[str, dict[str, float]]:
     return {
         "most_popular": ranking_metrics(popularity_ranks(train, cases), k),
@@ -174,12 +182,24 @@ def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None
 @model_asset()
 def best_model(
     context: dg.AssetExecutionContext,
-    embedding_model: dict[str, TrainedModel],
+    config: SelectionConfig,
+    embedding_model: ConfigModels,
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
     """The config's model with the highest validation hit rate@K (ties: smallest config key),
     compared with every config and with the popularity and transition baselines."""
+    untrained = embedding_model.untrained
+    if untrained and (config.require_all_configs or not embedding_model.models):
+        raise dg.Failure(
+            f"Config(s) registered but not trained: {', '.join(untrained)}. Train them with"
+            " `dagster asset materialize -m recsys_assets --select embedding_model --partition KEY`"
+            " or run `recsys-assets retrain` (or `make demo`) first, or choose among the trained"
+            " ones with the run config require_all_configs: false."
+        )
+    if untrained:
+        context.log.warning(f"Not compared, no trained model: {', '.join(untrained)}")
+    embedding_model = embedding_model.models
     ks = {model.k for model in embedding_model.values()}
     if len(ks) > 1:
         raise dg.Failure(
@@ -209,6 +229,7 @@ def best_model(
                 for name, metrics in baselines.items()
             },
             "configs_compared": sorted(embedding_model),
+            "configs_not_compared": untrained,
         }
     )
     return winner

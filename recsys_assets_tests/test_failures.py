@@ -1,0 +1,115 @@
+"""Failures: one config failing, resuming, and a killed process that was writing a model."""
+
+import multiprocessing
+import os
+import signal
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from recsys_assets.cli import RetrainFailure, retrain
+from recsys_assets.core.model import TrainedModel, load_model, save_model
+from recsys_assets.core.train import train_embeddings
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.automation import select_after_training
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.settings import Settings
+from recsys_assets_tests.conftest import write_search_space
+
+GOOD = "[[config]]\nname = 'good'\nmin_count = 2\nepochs = 2\nvector_size = 8\n"
+BROKEN = "[[config]]\nname = 'broken'\nmin_count = 1000000\nepochs = 2\nvector_size = 8\n"
+FIXED = "[[config]]\nname = 'broken'\nmin_count = 3\nepochs = 2\nvector_size = 8\n"
+
+
+def runs_of(instance: dg.DagsterInstance, job: str, partition: str | None = None) -> int:
+    tags = {"dagster/partition": partition} if partition else {}
+    return len(instance.get_runs(filters=dg.RunsFilter(job_name=job, tags=tags)))
+
+
+def metadata(instance: dg.DagsterInstance, asset: str) -> dict:
+    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
+    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
+
+
+def test_a_failing_config_spares_the_others_and_resume_trains_only_it(
+    small_settings: Settings, tmp_path: Path
+):
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD + BROKEN))
+    with dg.instance_for_test() as instance:
+        with pytest.raises(RetrainFailure) as failure:
+            retrain(settings, instance)
+        assert failure.value.failed == ["broken"]
+        assert failure.value.result["config_key"] == "good"
+        assert metadata(instance, "best_model")["configs_compared"] == ["good"]
+        assert metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
+        good_model = settings.models_dir / "embedding_model" / "good.npz"
+        before = good_model.read_bytes()
+
+        write_search_space(tmp_path, GOOD + FIXED)
+        result = retrain(settings, instance, resume=True)
+        assert runs_of(instance, "prepare_data") == 1
+        assert runs_of(instance, "train_models", "good") == 1
+        assert runs_of(instance, "train_models", "broken") == 2
+        assert good_model.read_bytes() == before
+        assert sorted(metadata(instance, "best_model")["configs_compared"]) == ["broken", "good"]
+        assert result["test_rows"] > 0
+
+
+def test_select_sensor_leaves_out_configs_whose_training_failed(small_settings: Settings, tmp_path: Path):
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD + BROKEN))
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, ["good", "broken"])
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        for key in ("good", "broken"):
+            defs.resolve_job_def("train_models").execute_in_process(
+                instance=instance, partition_key=key, raise_on_error=False
+            )
+        request = select_after_training(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert isinstance(request, dg.RunRequest)
+        assert request.run_config == {"ops": {"best_model": {"config": {"require_all_configs": False}}}}
+        assert request.tags["recsys/configs_failed"] == "broken"
+        defs.resolve_job_def("select_best_model").execute_in_process(
+            instance=instance, run_config=request.run_config
+        )
+        assert metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
+
+
+def save_stalling_before_rename(model: TrainedModel, path: Path, started) -> None:
+    """Save, but stall once the temporary file is written and before it replaces the model."""
+
+    def stall(descriptor: int) -> None:
+        started.set()
+        time.sleep(60)
+
+    os.fsync = stall
+    save_model(model, path)
+
+
+def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path):
+    vectors = train_embeddings(
+        [["a", "b", "c"]] * 20, {"min_count": 1, "epochs": 1, "vector_size": 4}, seed=1
+    )
+    model = TrainedModel("m", {}, 1, vectors, 10, {}, {"hit_rate@10": 0.5}, 5, 0.1)
+    path = tmp_path / "m.npz"
+    save_model(model, path)
+    before = path.read_bytes()
+    context = multiprocessing.get_context("fork")
+    started = context.Event()
+    writer = context.Process(
+        target=save_stalling_before_rename, args=(replace(model, config_key="new"), path, started)
+    )
+    writer.start()
+    assert started.wait(30)
+    os.kill(writer.pid, signal.SIGKILL)
+    writer.join()
+    assert [p.name for p in tmp_path.glob(".m.npz.*.tmp")], "the killed writer left its temporary file"
+    assert path.read_bytes() == before
+    assert load_model(path).config_key == "m"
+    assert np.array_equal(load_model(path).vectors.vectors, vectors.vectors)
+    save_model(replace(model, config_key="again"), path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"], "stale temporary files are cleaned"
