@@ -10,7 +10,7 @@ export RECSYS_DATA_DIR ?= $(CURDIR)/data
 $(BIN)/recsys-assets: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
 	touch $@
 
 demo: $(BIN)/recsys-assets

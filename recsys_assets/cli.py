@@ -185,7 +185,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
         f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}\n"
         f"  baselines on test: most popular {result['baseline_most_popular_hit_rate']:.4f},"
         f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
-        f"  model: {settings.models_dir / 'best_model.npz'}\n"
+        f"  model: {settings.models_location.rstrip('/')}/best_model.npz\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )
     if failure:

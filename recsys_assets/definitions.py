@@ -33,7 +33,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             ),
             "search_space": SearchSpace(path=str(settings.search_space_path)),
             "table_io_manager": PlaylistTableIOManager(database=playlist_db),
-            "model_io_manager": ModelIOManager(base_dir=str(settings.models_dir)),
+            "model_io_manager": ModelIOManager(base_dir=settings.models_location),
             "io_manager": dg.FilesystemIOManager(base_dir=str(settings.asset_storage_dir)),
         },
     )

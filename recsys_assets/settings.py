@@ -24,6 +24,7 @@ class Settings:
     demo_size: str = "small"
     sample_fraction: float = 1.0
     timezone: str = "UTC"
+    models_url: str | None = None
 
     @property
     def duckdb_path(self) -> Path:
@@ -32,6 +33,11 @@ class Settings:
     @property
     def models_dir(self) -> Path:
         return self.data_dir / "models"
+
+    @property
+    def models_location(self) -> str:
+        """Where models are stored: RECSYS_MODELS_URL (any fsspec URL), else `models/` in data."""
+        return self.models_url or str(self.models_dir)
 
     @property
     def demo_dir(self) -> Path:
@@ -75,6 +81,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         demo_size=demo_size,
         sample_fraction=sample_fraction,
         timezone=timezone,
+        models_url=environ.get("RECSYS_MODELS_URL") or None,
     )
 
 

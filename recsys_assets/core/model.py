@@ -57,9 +57,8 @@ class ConfigModels:
     untrained: list[str]
 
 
-def save_model(model: TrainedModel, path: Path) -> None:
-    """Write the model to one .npz file, via a temporary file renamed into place; temporary files
-    left by a killed writer are removed."""
+def model_bytes(model: TrainedModel) -> bytes:
+    """The model as the bytes of one .npz file: the vectors and a JSON manifest of the rest."""
     manifest = {
         "format_version": FORMAT_VERSION,
         **model.describe(),
@@ -72,28 +71,17 @@ def save_model(model: TrainedModel, path: Path) -> None:
         vectors=np.asarray(model.vectors.vectors, dtype=np.float32),
         manifest=np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8),
     )
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(buffer.getbuffer())
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    return buffer.getvalue()
 
 
-def load_model(path: Path) -> TrainedModel:
-    """Read a model written by `save_model`."""
-    with np.load(path) as archive:
+def model_from_bytes(data: bytes, source: str) -> TrainedModel:
+    """The model in bytes written by `model_bytes`; `source` names them in errors."""
+    with np.load(io.BytesIO(data)) as archive:
         vectors = archive["vectors"]
         manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
     if manifest.get("format_version") != FORMAT_VERSION:
         raise ValueError(
-            f"{path}: model format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+            f"{source}: model format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
         )
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     keyed.add_vectors(manifest["keys"], vectors)
@@ -111,6 +99,29 @@ def load_model(path: Path) -> TrainedModel:
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
     )
+
+
+def save_model(model: TrainedModel, path: Path) -> None:
+    """Write the model to a local .npz file, via a temporary file renamed into place; temporary
+    files left by a killed writer are removed."""
+    data = model_bytes(model)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    for stale in path.parent.glob(f".{path.name}.*.tmp"):
+        stale.unlink(missing_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(temporary, "wb") as file:
+            file.write(data)
+            file.flush()
+            os.fsync(file.fileno())
+        os.replace(temporary, path)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def load_model(path: Path) -> TrainedModel:
+    """Read a model written by `save_model`."""
+    return model_from_bytes(path.read_bytes(), str(path))
 
 
 def select_best(models: dict[str, TrainedModel]) -> TrainedModel:
