@@ -17,6 +17,7 @@ from recsys_assets.core.train import train_embeddings
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import PlaylistDatabase
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
 
@@ -113,3 +114,28 @@ def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path
     assert np.array_equal(load_model(path).vectors.vectors, vectors.vectors)
     save_model(replace(model, config_key="again"), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"], "stale temporary files are cleaned"
+
+
+def read_train_count(database: str, result) -> None:
+    with PlaylistDatabase(database=database).read_connection() as conn:
+        time.sleep(1)
+        result.put(conn.execute("SELECT count(*) FROM train_playlists").fetchall()[0][0])
+
+
+def test_training_runs_read_the_tables_at_the_same_time(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+    context = multiprocessing.get_context("spawn")
+    results = context.Queue()
+    readers = [
+        context.Process(target=read_train_count, args=(str(small_settings.duckdb_path), results))
+        for _ in range(3)
+    ]
+    for reader in readers:
+        reader.start()
+    for reader in readers:
+        reader.join(60)
+    assert [reader.exitcode for reader in readers] == [0, 0, 0]
+    counts = [results.get(timeout=5) for _ in readers]
+    assert len(set(counts)) == 1 and counts[0] > 0
