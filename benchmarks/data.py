@@ -4,7 +4,7 @@ Each stage runs in a fresh process so that its peak memory is its own. The floor
 table is measured against, in the same run: one scan of the parquet and one GROUP BY that
 collects each playlist's tracks, without ordering or ids.
 
-    python benchmarks/data.py [--size spotify] [--csv] [--work-dir DIR]
+    python benchmarks/data.py [--size spotify] [--csv] [--train] [--work-dir DIR]
 """
 
 import argparse
@@ -18,7 +18,15 @@ from pathlib import Path
 import duckdb
 
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.evaluate import (
+    EvaluationCases,
+    TrainStatistics,
+    embedding_ranks,
+    hit_rate,
+    popularity_ranks,
+)
 from recsys_assets.core.playlists import build_playlist_table, split_playlists
+from recsys_assets.core.train import as_sentences, train_embeddings
 
 
 def _peak_mib() -> int:
@@ -68,6 +76,25 @@ def build(source: Path, database: Path) -> tuple[float, float, int, dict]:
     return table_seconds, split_seconds, _peak_mib(), summary
 
 
+def structure(database: Path) -> tuple[float, float, float, float]:
+    """Hit rate@100 on validation of the seed's min_count=10 config and of the most popular tracks."""
+    with duckdb.connect(str(database), read_only=True) as conn:
+        train = conn.execute("SELECT track_sequence, artist_sequence FROM train_playlists").fetchall()
+        rows = conn.execute(
+            "SELECT track_test_x, artist_sequence, track_test_y FROM validate_playlists ORDER BY playlist_id"
+        ).fetchall()
+    sentences = as_sentences(row[0] for row in train)
+    statistics = TrainStatistics.from_sequences(sentences, as_sentences(row[1] for row in train))
+    cases = EvaluationCases.from_columns(*zip(*rows, strict=True))
+    del train, rows
+    started = time.perf_counter()
+    params = {"min_count": 10, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75}
+    vectors = train_embeddings(sentences, params, seed=42, workers=2)
+    seconds = time.perf_counter() - started
+    model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
+    return model, hit_rate(popularity_ranks(statistics, cases), 100), seconds, float(_peak_mib())
+
+
 def to_raw_csv(source: Path, target: Path) -> tuple[float, int, Path]:
     started = time.perf_counter()
     with duckdb.connect() as conn:
@@ -96,6 +123,9 @@ def main() -> None:
     parser.add_argument("--size", default="spotify", choices=sorted(DEMO_SIZES))
     parser.add_argument("--csv", action="store_true", help="also build from the same rows as a raw CSV")
     parser.add_argument("--work-dir", type=Path, default=None)
+    parser.add_argument(
+        "--train", action="store_true", help="also train the seed's min_count=10 config against the baseline"
+    )
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-data-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -113,6 +143,13 @@ def main() -> None:
         f" splits {split_seconds:.1f} s, peak {peak:,} MiB"
     )
     print("  " + ", ".join(f"{name} {value:,}" for name, value in summary.items()))
+    if args.train:
+        model, popular, seconds, peak = in_fresh_process(structure, work / "parquet.duckdb")
+        print(
+            f"structure: validation hit rate@100 {model:.4f} for the seed's min_count=10 config (trained in"
+            f" {seconds:.0f} s, 2 workers) against {popular:.4f} for the most popular tracks"
+            f" ({model / popular:.1f}x), peak {peak:,.0f} MiB"
+        )
     if args.csv:
         seconds, _, raw = in_fresh_process(to_raw_csv, source, work / "spotify_dataset.csv")
         print(f"raw CSV written in {seconds:.1f} s ({raw.stat().st_size / 2**20:,.0f} MiB)")
