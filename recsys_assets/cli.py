@@ -19,6 +19,7 @@ from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
 from recsys_assets.core.recommend import recommend, search_tracks
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space, partition_changes
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.automation import latest_materialization
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import (
     INSTANCE_SETTINGS,
@@ -69,18 +70,6 @@ def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) ->
     return added, removed
 
 
-def _latest_materialization(
-    instance: dg.DagsterInstance, asset: str, partition: str | None = None
-) -> dg.EventLogRecord | None:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
-        ),
-        limit=1,
-    ).records
-    return records[0] if records else None
-
-
 def retrain(settings: Settings, instance: dg.DagsterInstance, resume: bool = False) -> dict[str, object]:
     """Register the search space's configs, then materialize data, every config, best model, test.
 
@@ -117,15 +106,15 @@ def retrain(settings: Settings, instance: dg.DagsterInstance, resume: bool = Fal
             raise RetrainError(f"{label} failed: {'; '.join(_step_errors(result))}")
         print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
 
-    data = _latest_materialization(instance, "train_playlists")
+    data = latest_materialization(instance, "train_playlists")
     if resume and data:
         print("-> prepare_data: kept (--resume)")
     else:
         run("prepare_data")
-        data = _latest_materialization(instance, "train_playlists")
+        data = latest_materialization(instance, "train_playlists")
     failures = []
     for config in configs:
-        model = _latest_materialization(instance, "embedding_model", config.key)
+        model = latest_materialization(instance, "embedding_model", config.key)
         if resume and model and model.timestamp >= data.timestamp:
             print(f"-> train_models [{config.key}]: kept (--resume, trained on the current data)")
             continue

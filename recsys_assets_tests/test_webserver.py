@@ -15,6 +15,7 @@ import dagster as dg
 import pytest
 
 from recsys_assets.core.search_space import load_search_space
+from recsys_assets.graph.automation import latest_materialization
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import INSTANCE_SETTINGS, Settings
 
@@ -144,13 +145,7 @@ def test_ui_shows_the_graph_and_materialize_all_finishes_with_the_test_evaluatio
     with dg.DagsterInstance.from_config(str(home)) as instance:
 
         def latest(asset: str, partition: str | None = None):
-            records = instance.fetch_materializations(
-                dg.AssetRecordsFilter(
-                    asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
-                ),
-                limit=1,
-            ).records
-            return records[0] if records else None
+            return latest_materialization(instance, asset, partition)
 
         evaluation = wait_until(lambda: latest("test_evaluation"), 420, "test_evaluation", log)
         trained = [latest("embedding_model", key) for key in keys]

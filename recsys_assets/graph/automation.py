@@ -38,9 +38,10 @@ def train_after_data(context: dg.RunStatusSensorContext):
     return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key) for key in keys]
 
 
-def _latest(
+def latest_materialization(
     instance: dg.DagsterInstance, asset: str, partition: str | None = None
 ) -> dg.EventLogRecord | None:
+    """The latest materialization record of an asset, or of one of its partitions, if any."""
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
             asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
@@ -68,13 +69,13 @@ def select_after_training(context: dg.SensorEvaluationContext):
     """Once every registered config has been trained on the latest prepare_data build, select the
     best model and evaluate it, once per build. Configs whose training failed are left out, and
     the best model's metadata names them."""
-    data = _latest(context.instance, "train_playlists")
+    data = latest_materialization(context.instance, "train_playlists")
     keys = context.instance.get_dynamic_partitions(model_configs.name)
     if data is None or not keys:
         return dg.SkipReason("no data build or no registered config yet")
     if context.instance.get_run_by_id(data.run_id).job_name != prepare_data.name:
         return dg.SkipReason("the latest data was built outside prepare_data; that run selects itself")
-    models = [_latest(context.instance, "embedding_model", key) for key in keys]
+    models = [latest_materialization(context.instance, "embedding_model", key) for key in keys]
     waiting = [
         key for key, model in zip(keys, models, strict=True) if not model or model.timestamp < data.timestamp
     ]
@@ -88,7 +89,7 @@ def select_after_training(context: dg.SensorEvaluationContext):
         )
     if waiting:
         return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
-    selected = _latest(context.instance, "best_model")
+    selected = latest_materialization(context.instance, "best_model")
     if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
         return dg.SkipReason("the best model is already selected from the latest models")
     return dg.RunRequest(run_key=f"select-after-data-{built}")
