@@ -70,12 +70,14 @@ def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) ->
     return added, removed
 
 
-def retrain(settings: Settings, instance: dg.DagsterInstance, resume: bool = False) -> dict[str, object]:
+def retrain(
+    settings: Settings, instance: dg.DagsterInstance, resume: bool = False, workers: int = 1
+) -> dict[str, object]:
     """Register the search space's configs, then materialize data, every config, best model, test.
 
     A config that fails does not stop the others: the best model is chosen among those trained,
     and RetrainFailure (carrying the result) names the failed ones. With `resume`, data already
-    built and configs already trained on it are kept.
+    built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
     """
     configs = load_search_space(settings.search_space_path)
     defs = build_definitions(settings)
@@ -119,7 +121,7 @@ def retrain(settings: Settings, instance: dg.DagsterInstance, resume: bool = Fal
             print(f"-> train_models [{config.key}]: kept (--resume, trained on the current data)")
             continue
         try:
-            run("train_models", config.key)
+            run("train_models", config.key, {"ops": {"embedding_model": {"config": {"workers": workers}}}})
         except RetrainError as error:
             print(f"   {error}", file=sys.stderr)
             failures.append(config.key)
@@ -158,7 +160,7 @@ def _retrain_command(args: argparse.Namespace) -> int:
     failure = None
     try:
         with dg.DagsterInstance.get() as instance:
-            result = retrain(settings, instance, resume=args.resume)
+            result = retrain(settings, instance, resume=args.resume, workers=args.workers)
     except SearchSpaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
@@ -265,6 +267,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume",
         action="store_true",
         help="keep the data if built and the configs already trained on it; train only what is missing",
+    )
+    retrain_parser.add_argument(
+        "--workers", type=int, default=1, help="Word2Vec threads per config (1: bit-reproducible models)"
     )
     retrain_parser.set_defaults(handler=_retrain_command)
     recommend_parser = commands.add_parser(
