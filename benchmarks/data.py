@@ -19,14 +19,14 @@ import duckdb
 
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.evaluate import (
-    EvaluationCases,
     TrainStatistics,
     embedding_ranks,
     hit_rate,
     popularity_ranks,
+    read_splits,
 )
 from recsys_assets.core.playlists import build_playlist_table, split_playlists
-from recsys_assets.core.train import as_sentences, train_embeddings
+from recsys_assets.core.train import train_embeddings
 
 
 def _peak_mib() -> int:
@@ -79,14 +79,8 @@ def build(source: Path, database: Path) -> tuple[float, float, int, dict]:
 def structure(database: Path) -> tuple[float, float, float, float]:
     """Hit rate@100 on validation of the seed's min_count=10 config and of the most popular tracks."""
     with duckdb.connect(str(database), read_only=True) as conn:
-        train = conn.execute("SELECT track_sequence, artist_sequence FROM train_playlists").fetchall()
-        rows = conn.execute(
-            "SELECT track_test_x, artist_sequence, track_test_y FROM validate_playlists ORDER BY playlist_id"
-        ).fetchall()
-    sentences = as_sentences(row[0] for row in train)
-    statistics = TrainStatistics.from_sequences(sentences, as_sentences(row[1] for row in train))
-    cases = EvaluationCases.from_columns(*zip(*rows, strict=True))
-    del train, rows
+        sentences, cases = read_splits(conn)
+    statistics = TrainStatistics.from_sequences(sentences)
     started = time.perf_counter()
     params = {"min_count": 10, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75}
     vectors = train_embeddings(sentences, params, seed=42, workers=2)

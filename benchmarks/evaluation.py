@@ -54,8 +54,7 @@ def build(vocabulary: int, rows: int, dimensions: int, seed: int):
 
     train = walk(rows * 5, 12)
     sequences = [[track(i) for i in row] for row in train.tolist()]
-    artists = [[t.split("|||")[0] for t in row] for row in sequences]
-    statistics = TrainStatistics.from_sequences(sequences, artists)
+    statistics = TrainStatistics.from_sequences(sequences)
 
     walks = walk(rows, 6)
     inputs = [[track(i) for i in row[:-1]] for row in walks.tolist()]

@@ -5,15 +5,15 @@ import pytest
 
 from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
 from recsys_assets.core.evaluate import (
-    EvaluationCases,
     TrainStatistics,
     embedding_ranks,
     hit_rate,
     popularity_ranks,
+    read_splits,
 )
 from recsys_assets.core.playlists import build_playlist_table, split_playlists
 from recsys_assets.core.search_space import load_search_space
-from recsys_assets.core.train import as_sentences, train_embeddings
+from recsys_assets.core.train import train_embeddings
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 
@@ -22,13 +22,8 @@ def demo_splits(tmp_path_factory):
     with duckdb.connect() as conn:
         build_playlist_table(conn, write_demo_rows(tmp_path_factory.mktemp("demo"), DemoDataSpec()))
         split_playlists(conn, seed=42)
-        train = conn.execute("SELECT track_sequence, artist_sequence FROM train_playlists").fetchall()
-        rows = conn.execute(
-            "SELECT track_test_x, artist_sequence, track_test_y FROM validate_playlists"
-        ).fetchall()
-    sentences = as_sentences(r[0] for r in train)
-    statistics = TrainStatistics.from_sequences(sentences, as_sentences(r[1] for r in train))
-    return sentences, statistics, EvaluationCases.from_columns(*zip(*rows, strict=True))
+        sentences, cases = read_splits(conn)
+    return sentences, TrainStatistics.from_sequences(sentences), cases
 
 
 @pytest.mark.parametrize("config", load_search_space(PACKAGED_SEARCH_SPACE), ids=lambda c: c.key)

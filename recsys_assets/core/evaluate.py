@@ -9,9 +9,12 @@ from dataclasses import dataclass
 from itertools import chain
 from typing import Literal
 
+import duckdb
 import numpy as np
 import pandas as pd
 from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.playlists import split_track_id
 
 MISSED = np.iinfo(np.int64).max
 """Rank of a held-out track that cannot be recommended (unknown, or the query itself)."""
@@ -83,21 +86,32 @@ class EvaluationCases:
         return len(self.targets)
 
 
+def read_splits(
+    conn: duckdb.DuckDBPyConnection, cases_table: str = "validate_playlists"
+) -> tuple[list[list[str]], EvaluationCases]:
+    """The training track sequences and the evaluation cases of `cases_table`, by playlist_id."""
+    sentences = [
+        row[0]
+        for row in conn.execute("SELECT track_sequence FROM train_playlists ORDER BY playlist_id").fetchall()
+    ]
+    rows = conn.execute(
+        f"SELECT track_test_x, artist_sequence, track_test_y FROM {cases_table} ORDER BY playlist_id"
+    ).fetchall()
+    return sentences, EvaluationCases.from_columns(*zip(*rows, strict=True))
+
+
 @dataclass(frozen=True)
 class TrainStatistics:
-    """What the baselines and cold-start strategies learn from the training playlists."""
+    """What the baselines and the `popular` cold start learn from the training playlists."""
 
     tracks: np.ndarray
     popularity_rank: np.ndarray
     by_popularity: np.ndarray
-    track_artist: np.ndarray
     follower_start: np.ndarray
     followers: np.ndarray
 
     @classmethod
-    def from_sequences(
-        cls, track_sequences: Sequence[Sequence[str]], artist_sequences: Sequence[Sequence[str]]
-    ) -> TrainStatistics:
+    def from_sequences(cls, track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:
         lengths = np.fromiter((len(s) for s in track_sequences), dtype=np.int64, count=len(track_sequences))
         tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
         codes, tracks = pd.factorize(tokens, sort=True)
@@ -106,10 +120,6 @@ class TrainStatistics:
         by_popularity = np.lexsort((np.arange(n), -counts))
         popularity_rank = np.empty(n, dtype=np.int64)
         popularity_rank[by_popularity] = np.arange(n)
-        track_artist = np.empty(n, dtype=object)
-        track_artist[codes] = np.fromiter(
-            chain.from_iterable(artist_sequences), dtype=object, count=len(codes)
-        )
 
         continues = np.ones(len(codes), dtype=bool)
         continues[np.cumsum(lengths) - 1] = False
@@ -121,7 +131,6 @@ class TrainStatistics:
             tracks=np.asarray(tracks, dtype=object),
             popularity_rank=popularity_rank,
             by_popularity=by_popularity,
-            track_artist=track_artist,
             follower_start=np.searchsorted(source[order], np.arange(n + 1)),
             followers=follower[order],
         )
@@ -159,12 +168,12 @@ def hit_rate(ranks: np.ndarray, k: int) -> float:
     return float(np.count_nonzero(ranks < k) / len(ranks)) if len(ranks) else 0.0
 
 
-def _artist_groups(vectors: KeyedVectors, train: TrainStatistics) -> dict[str, np.ndarray]:
-    vocabulary = np.arange(len(vectors.index_to_key))
-    in_train = train.index_of(vectors.index_to_key)
-    artists = np.where(in_train >= 0, train.track_artist[np.maximum(in_train, 0)], None)
-    frame = pd.DataFrame({"artist": artists, "index": vocabulary}).dropna()
-    return {artist: group.to_numpy() for artist, group in frame.groupby("artist")["index"]}
+def vocabulary_by_artist(vectors: KeyedVectors) -> dict[str, np.ndarray]:
+    """Vocabulary indices of each artist's tracks, read from the track ids."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(vectors.index_to_key):
+        groups.setdefault(split_track_id(key)[0], []).append(index)
+    return {artist: np.array(indices) for artist, indices in groups.items()}
 
 
 NO_TRACKS = np.empty(0, dtype=np.int64)
@@ -214,11 +223,11 @@ def _queries(
     train: TrainStatistics | None,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
     """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
-    if strategy.cold_start != "random" and train is None:
-        raise ValueError(f"cold_start {strategy.cold_start!r} needs training statistics")
+    if strategy.cold_start == "popular" and train is None:
+        raise ValueError("cold_start 'popular' needs training statistics")
     key_to_index = vectors.key_to_index
     fallback = np.random.default_rng(seed).integers(0, len(unit), len(cases))
-    groups = _artist_groups(vectors, train) if strategy.cold_start == "artist" else {}
+    groups = vocabulary_by_artist(vectors) if strategy.cold_start == "artist" else {}
     query = np.zeros((len(cases), unit.shape[1]), dtype=np.float32)
     has_vector = np.zeros(len(cases), dtype=bool)
     query_known = np.array([inputs[-1] in key_to_index for inputs in cases.inputs], dtype=bool)

@@ -41,6 +41,9 @@ def _escaped(column: str, separator_character: str) -> str:
 
 def split_track_id(track_id: str) -> tuple[str, str]:
     """The (artist, track) names a track id was built from (see `build_playlist_table`)."""
+    if "\\" not in track_id:
+        artist, _, track = track_id.partition(TRACK_ID_SEPARATOR)
+        return artist, track
     artist, position = [], 0
     while position < len(track_id) and not track_id.startswith(TRACK_ID_SEPARATOR, position):
         if track_id[position] == "\\":

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.evaluate import SEED_STRATEGY, QueryStrategy, playlist_query
+from recsys_assets.core.evaluate import SEED_STRATEGY, QueryStrategy, playlist_query, vocabulary_by_artist
 from recsys_assets.core.playlists import split_track_id
 
 
@@ -20,14 +20,6 @@ class Recommendations:
     tracks: list[tuple[str, float]]
     query: str
     unknown_tracks: list[str]
-
-
-def artist_tracks(vectors: KeyedVectors) -> dict[str, np.ndarray]:
-    """Vocabulary indices of each artist's tracks, from the track ids."""
-    groups: dict[str, list[int]] = {}
-    for index, key in enumerate(vectors.index_to_key):
-        groups.setdefault(split_track_id(key)[0], []).append(index)
-    return {artist: np.array(indices) for artist, indices in groups.items()}
 
 
 def recommend(
@@ -49,7 +41,7 @@ def recommend(
     unit = vectors.get_normed_vectors()
     fallback = int(np.random.default_rng(seed).integers(0, len(unit)))
     last_artist = split_track_id(tracks[-1])[0]
-    groups = artist_tracks(vectors) if strategy.cold_start == "artist" else {}
+    groups = vocabulary_by_artist(vectors) if strategy.cold_start == "artist" else {}
     query, left_out = playlist_query(tracks, last_artist, key_to_index, unit, strategy, fallback, groups)
     if query is None:
         counts = np.asarray(vectors.expandos["count"])

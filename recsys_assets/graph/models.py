@@ -26,7 +26,7 @@ from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves
 from recsys_assets.graph.resources import SearchSpace
 
-TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence", "artist_sequence"]})
+TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
 CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "artist_sequence", "track_test_y"]})
 
 
@@ -52,9 +52,7 @@ def _cases(frame: pd.DataFrame) -> EvaluationCases:
 
 
 def _train_statistics(frame: pd.DataFrame) -> TrainStatistics:
-    return TrainStatistics.from_sequences(
-        as_sentences(frame["track_sequence"]), as_sentences(frame["artist_sequence"])
-    )
+    return TrainStatistics.from_sequences(as_sentences(frame["track_sequence"]))
 
 
 def _ranking_metadata(ranking: Ranking, k: int) -> dict[str, float]:
@@ -115,7 +113,7 @@ def embedding_model(
         _cases(validate_playlists),
         seed=config.seed,
         strategy=strategy,
-        train=_train_statistics(train_playlists) if strategy.cold_start != "random" else None,
+        train=_train_statistics(train_playlists) if strategy.cold_start == "popular" else None,
         top_k=config.k,
         on_progress=_progress_logger(context, "Validation"),
     )
