@@ -17,15 +17,11 @@ from pathlib import Path
 
 import duckdb
 
+from recsys_assets.core.baselines import TrainStatistics, popularity_ranks
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.evaluate import (
-    TrainStatistics,
-    embedding_ranks,
-    hit_rate,
-    popularity_ranks,
-    read_splits,
-)
-from recsys_assets.core.playlists import build_playlist_table, split_playlists
+from recsys_assets.core.metrics import hit_rate
+from recsys_assets.core.playlists import build_playlist_table, read_splits, split_playlists
+from recsys_assets.core.ranking import embedding_ranks
 from recsys_assets.core.train import train_embeddings
 
 

@@ -25,7 +25,8 @@ def run_retrain(work: Path, workers: int) -> dict:
     os.environ["RECSYS_DATA_DIR"] = str(work / "data")
     import dagster as dg
 
-    from recsys_assets.cli import retrain
+    from recsys_assets.graph.history import latest_metadata
+    from recsys_assets.retrain import retrain
     from recsys_assets.settings import load_settings
 
     settings = load_settings()
@@ -51,11 +52,7 @@ def run_retrain(work: Path, workers: int) -> dict:
             stages.append((label, stats.end_time - stats.start_time))
         models = []
         for key in instance.get_dynamic_partitions("model_configs"):
-            event = instance.fetch_materializations(
-                dg.AssetRecordsFilter(asset_key=dg.AssetKey("embedding_model"), asset_partitions=[key]),
-                limit=1,
-            ).records[0]
-            meta = {name: value.value for name, value in event.asset_materialization.metadata.items()}
+            meta = latest_metadata(instance, "embedding_model", key)
             models.append(
                 (key, meta["train_seconds"], meta["evaluation_seconds"], meta["validation_hit_rate"])
             )

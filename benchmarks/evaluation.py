@@ -16,16 +16,10 @@ import tracemalloc
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.evaluate import (
-    SCREEN_TRACKS,
-    EvaluationCases,
-    QueryStrategy,
-    TrainStatistics,
-    embedding_ranks,
-    popularity_ranks,
-    ranking_metrics,
-    transition_ranks,
-)
+from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.metrics import EvaluationCases, ranking_metrics
+from recsys_assets.core.ranking import SCREEN_TRACKS, embedding_ranks
+from recsys_assets.core.strategies import QueryStrategy
 
 TRACKS_PER_ARTIST = 10
 ARTISTS_PER_CLUSTER = 30

@@ -3,152 +3,23 @@
 from __future__ import annotations
 
 import argparse
-import os
-import shutil
 import sys
-import time
 from collections.abc import Sequence
-from pathlib import Path
 
 import dagster as dg
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model, trained_models
-from recsys_assets.core.evaluate import QueryStrategy
+from recsys_assets.core.metrics import METRIC_KS, metric_name, split_metric_name
 from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
 from recsys_assets.core.recommend import recommend, search_tracks
-from recsys_assets.core.search_space import SearchSpaceError, load_search_space, partition_changes
-from recsys_assets.definitions import build_definitions
-from recsys_assets.graph.automation import latest_materialization
-from recsys_assets.graph.partitions import model_configs
-from recsys_assets.settings import (
-    INSTANCE_SETTINGS,
-    Settings,
-    SettingsError,
-    default_dagster_home,
-    load_settings,
-)
-
-
-class RetrainError(RuntimeError):
-    """A stage of the retrain failed, or a data check did, so later stages did not run."""
-
-
-class RetrainFailure(RuntimeError):
-    """Some configs failed to train; the best model was chosen among the others."""
-
-    def __init__(self, result: dict[str, object], failed: list[str]):
-        super().__init__(
-            f"config(s) failed to train: {', '.join(failed)}; the best model was chosen among the"
-            " others. Fix them, then `recsys-assets retrain --resume` trains only what is missing."
-        )
-        self.result = result
-        self.failed = failed
-
-
-QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-
-
-def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
-    """The innermost error message of each failed step."""
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error.cause:
-            error = error.cause
-        messages.append(f"{event.step_key}: {error.message.strip()}")
-    return messages
-
-
-def sync_config_partitions(instance: dg.DagsterInstance, keys: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Make the registered config partitions equal `keys`; return the keys added and removed."""
-    added, removed = partition_changes(set(instance.get_dynamic_partitions(model_configs.name)), list(keys))
-    if added:
-        instance.add_dynamic_partitions(model_configs.name, added)
-    for key in removed:
-        instance.delete_dynamic_partition(model_configs.name, key)
-    return added, removed
-
-
-def retrain(
-    settings: Settings, instance: dg.DagsterInstance, resume: bool = False, workers: int = 1
-) -> dict[str, object]:
-    """Register the search space's configs, then materialize data, every config, best model, test.
-
-    A config that fails does not stop the others: the best model is chosen among those trained,
-    and RetrainFailure (carrying the result) names the failed ones. With `resume`, data already
-    built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
-    """
-    configs = load_search_space(settings.search_space_path)
-    defs = build_definitions(settings)
-    added, removed = sync_config_partitions(instance, [config.key for config in configs])
-    if added:
-        print(f"Registered config partitions: {', '.join(added)}")
-    if removed:
-        print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
-
-    def run(job: str, partition_key: str | None = None, run_config: dict | None = None) -> None:
-        label = f"{job} [{partition_key}]" if partition_key else job
-        print(f"-> {label}", flush=True)
-        started = time.perf_counter()
-        result = defs.resolve_job_def(job).execute_in_process(
-            run_config={**QUIET_CONSOLE, **(run_config or {})},
-            instance=instance,
-            partition_key=partition_key,
-            raise_on_error=False,
-        )
-        failed_checks = [
-            f"{check.asset_key.to_user_string()}: {check.check_name}"
-            for check in result.get_asset_check_evaluations()
-            if not check.passed
-        ]
-        if failed_checks:
-            raise RetrainError(f"data checks failed, so no model was trained: {', '.join(failed_checks)}")
-        if not result.success:
-            raise RetrainError(f"{label} failed: {'; '.join(_step_errors(result))}")
-        print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
-
-    data = latest_materialization(instance, "train_playlists")
-    if resume and data:
-        print("-> prepare_data: kept (--resume)")
-    else:
-        run("prepare_data")
-        data = latest_materialization(instance, "train_playlists")
-    failures = []
-    for config in configs:
-        model = latest_materialization(instance, "embedding_model", config.key)
-        if resume and model and model.timestamp >= data.timestamp:
-            print(f"-> train_models [{config.key}]: kept (--resume, trained on the current data)")
-            continue
-        try:
-            run("train_models", config.key, {"ops": {"embedding_model": {"config": {"workers": workers}}}})
-        except RetrainError as error:
-            print(f"   {error}", file=sys.stderr)
-            failures.append(config.key)
-    if len(failures) == len(configs):
-        raise RetrainError(f"every config failed to train: {', '.join(failures)}")
-    run(
-        "select_best_model",
-        run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
-    )
-    with defs.get_asset_value_loader(instance=instance) as loader:
-        result = loader.load_asset_value("test_evaluation")
-    if failures:
-        raise RetrainFailure(result, failures)
-    return result
-
-
-def _use_dagster_home() -> Path:
-    home = default_dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home
+from recsys_assets.core.search_space import SearchSpaceError
+from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
+from recsys_assets.settings import SettingsError, load_settings, prepare_dagster_home
 
 
 def _retrain_command(args: argparse.Namespace) -> int:
-    home = _use_dagster_home()
+    home = prepare_dagster_home()
     try:
         settings = load_settings()
     except SettingsError as error:
@@ -164,10 +35,10 @@ def _retrain_command(args: argparse.Namespace) -> int:
     except SearchSpaceError as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
-    except RetrainError as error:
+    except RetrainStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    except RetrainFailure as error:
+    except ConfigsFailed as error:
         failure, result = error, error.result
     k = result["k"]
     print(
@@ -205,7 +76,7 @@ def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[
 
 
 def _recommend_command(args: argparse.Namespace) -> int:
-    _use_dagster_home()
+    prepare_dagster_home()
     try:
         with dg.DagsterInstance.get() as instance:
             model = load_best_model(instance)
@@ -216,7 +87,7 @@ def _recommend_command(args: argparse.Namespace) -> int:
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
-    result = recommend(model.vectors, tracks, args.k, QueryStrategy(**model.strategy), model.seed)
+    result = recommend(model.vectors, tracks, args.k, model.strategy, model.seed)
     print(f"Model {model.config_key}; query: {result.query}")
     if result.unknown_tracks:
         print(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}")
@@ -228,21 +99,17 @@ def _recommend_command(args: argparse.Namespace) -> int:
 
 
 def _models_command(_: argparse.Namespace) -> int:
-    _use_dagster_home()
+    prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
         rows = trained_models(instance)
     if not rows:
         print("No configs registered: run `recsys-assets retrain` first.")
         return 1
-    columns = [
-        "validation_hit_rate@10",
-        "validation_hit_rate@50",
-        "validation_hit_rate@100",
-        "validation_mrr@100",
-        "validation_ndcg@100",
-        "vocabulary_size",
-        "train_seconds",
+    ks = sorted({row["k"] for row in rows if "k" in row}) or [max(METRIC_KS)]
+    metrics = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, *ks})] + [
+        metric_name(metric, k) for k in ks for metric in ("mrr", "ndcg")
     ]
+    columns = [*(split_metric_name("validation", m) for m in metrics), "vocabulary_size", "train_seconds"]
     print(f"{'  config':<34} " + " ".join(f"{c.removeprefix('validation_'):>14}" for c in columns))
     for row in rows:
         label = ("* " if row["best"] else "  ") + row["config_key"]

@@ -8,6 +8,7 @@ import dagster as dg
 
 from recsys_assets.core.model import TrainedModel
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings, load_settings
 
@@ -23,17 +24,9 @@ def load_best_model(
 def trained_models(instance: dg.DagsterInstance | None = None) -> list[dict[str, Any]]:
     """Each registered config with the metadata of its latest training, best first."""
     instance = instance or dg.DagsterInstance.get()
-    best = instance.get_latest_materialization_event(dg.AssetKey("best_model"))
-    winner = best.asset_materialization.metadata["winner"].value if best else None
+    winner = latest_metadata(instance, "best_model").get("winner")
     rows = []
     for key in instance.get_dynamic_partitions(model_configs.name):
-        records = instance.fetch_materializations(
-            dg.AssetRecordsFilter(asset_key=dg.AssetKey("embedding_model"), asset_partitions=[key]), limit=1
-        ).records
-        metadata = (
-            {name: value.value for name, value in records[0].asset_materialization.metadata.items()}
-            if records
-            else {}
-        )
-        rows.append({**metadata, "config_key": key, "trained": bool(records), "best": key == winner})
+        metadata = latest_metadata(instance, "embedding_model", key)
+        rows.append({**metadata, "config_key": key, "trained": bool(metadata), "best": key == winner})
     return sorted(rows, key=lambda row: (-row.get("validation_hit_rate", -1.0), row["config_key"]))

@@ -39,4 +39,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
-defs = build_definitions(load_settings())
+@dg.definitions
+def defs() -> dg.Definitions:
+    """The graph as the RECSYS_* environment variables configure it, built when Dagster loads it."""
+    return build_definitions(load_settings())

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recsys_assets.core.demo_data import DEMO_SIZES
+from recsys_assets.core.playlists import check_sample_fraction
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
 INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
@@ -60,11 +62,11 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(f"RECSYS_DEMO_SIZE={demo_size!r}: expected one of {', '.join(DEMO_SIZES)}")
     fraction_text = environ.get("RECSYS_SAMPLE_FRACTION") or "1"
     try:
-        sample_fraction = float(fraction_text)
+        sample_fraction = check_sample_fraction(float(fraction_text))
     except ValueError:
-        sample_fraction = -1.0
-    if not 0 < sample_fraction <= 1:
-        raise SettingsError(f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]")
+        raise SettingsError(
+            f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]"
+        ) from None
     timezone = environ.get("RECSYS_TIMEZONE") or "UTC"
     try:
         ZoneInfo(timezone)
@@ -88,3 +90,14 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
 def default_dagster_home() -> Path:
     """DAGSTER_HOME if set, else `.dagster_home/` in the working directory."""
     return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
+
+
+def prepare_dagster_home() -> Path:
+    """Create the instance folder with the packaged instance settings if it has none, and point
+    DAGSTER_HOME at it for this process."""
+    home = default_dagster_home()
+    home.mkdir(parents=True, exist_ok=True)
+    if not (home / "dagster.yaml").exists():
+        shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
+    os.environ["DAGSTER_HOME"] = str(home)
+    return home

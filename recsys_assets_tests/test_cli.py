@@ -12,6 +12,9 @@ from recsys_assets.cli import main
 from recsys_assets.client import load_best_model
 from recsys_assets.core.playlists import split_track_id
 from recsys_assets.core.recommend import search_tracks
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.history import latest_metadata
+from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
@@ -119,3 +122,25 @@ def test_models_lists_every_config_with_the_best_marked(retrained, capsys):
     assert any("wide-window" in line for line in lines) and any(
         "dim16-ep3-mc2-win5" in line for line in lines
     )
+
+
+def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
+    environment, small_settings: Settings, monkeypatch, capsys
+):
+    monkeypatch.setenv("DAGSTER_HOME", environment["DAGSTER_HOME"])
+    defs = build_definitions(small_settings)
+    with dg.DagsterInstance.get() as instance:
+        instance.add_dynamic_partitions(model_configs.name, ["wide-window"])
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        defs.resolve_job_def("train_models").execute_in_process(
+            instance=instance,
+            partition_key="wide-window",
+            run_config={"ops": {"embedding_model": {"config": {"k": 20}}}},
+        )
+        expected = latest_metadata(instance, "embedding_model", "wide-window")["validation_hit_rate@20"]
+    assert main(["models"]) == 0
+    header, row = capsys.readouterr().out.splitlines()[:2]
+    columns = header.split()[1:]
+    assert "hit_rate@20" in columns and "mrr@20" in columns and "hit_rate@100" in columns
+    assert row.split()[0] == "wide-window"
+    assert float(row.split()[1 + columns.index("hit_rate@20")]) == pytest.approx(expected, abs=5e-5)

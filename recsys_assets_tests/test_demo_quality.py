@@ -3,15 +3,11 @@
 import duckdb
 import pytest
 
+from recsys_assets.core.baselines import TrainStatistics, popularity_ranks
 from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
-from recsys_assets.core.evaluate import (
-    TrainStatistics,
-    embedding_ranks,
-    hit_rate,
-    popularity_ranks,
-    read_splits,
-)
-from recsys_assets.core.playlists import build_playlist_table, split_playlists
+from recsys_assets.core.metrics import hit_rate
+from recsys_assets.core.playlists import build_playlist_table, read_splits, split_playlists
+from recsys_assets.core.ranking import embedding_ranks
 from recsys_assets.core.search_space import load_search_space
 from recsys_assets.core.train import train_embeddings
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE

@@ -10,8 +10,8 @@ from dagster._core.instance.config import dagster_instance_config
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
-from recsys_assets.cli import retrain
 from recsys_assets.definitions import build_definitions
+from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
 
 DEPLOY = Path(__file__).resolve().parents[1] / "deploy"

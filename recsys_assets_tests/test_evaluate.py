@@ -5,17 +5,10 @@ import numpy as np
 import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.evaluate import (
-    MISSED,
-    EvaluationCases,
-    QueryStrategy,
-    TrainStatistics,
-    embedding_ranks,
-    hit_rate,
-    popularity_ranks,
-    ranking_metrics,
-    transition_ranks,
-)
+from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
+from recsys_assets.core.ranking import embedding_ranks
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import train_embeddings
 
 

@@ -11,13 +11,15 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from recsys_assets.cli import RetrainFailure, retrain
 from recsys_assets.core.model import TrainedModel, load_model, save_model
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import train_embeddings
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
+from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import PlaylistDatabase
+from recsys_assets.retrain import ConfigsFailed, retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
 
@@ -31,22 +33,17 @@ def runs_of(instance: dg.DagsterInstance, job: str, partition: str | None = None
     return len(instance.get_runs(filters=dg.RunsFilter(job_name=job, tags=tags)))
 
 
-def metadata(instance: dg.DagsterInstance, asset: str) -> dict:
-    event = instance.get_latest_materialization_event(dg.AssetKey(asset))
-    return {key: value.value for key, value in event.asset_materialization.metadata.items()}
-
-
 def test_a_failing_config_spares_the_others_and_resume_trains_only_it(
     small_settings: Settings, tmp_path: Path
 ):
     settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD + BROKEN))
     with dg.instance_for_test() as instance:
-        with pytest.raises(RetrainFailure) as failure:
+        with pytest.raises(ConfigsFailed) as failure:
             retrain(settings, instance)
         assert failure.value.failed == ["broken"]
         assert failure.value.result["config_key"] == "good"
-        assert metadata(instance, "best_model")["configs_compared"] == ["good"]
-        assert metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
+        assert latest_metadata(instance, "best_model")["configs_compared"] == ["good"]
+        assert latest_metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
         good_model = settings.models_dir / "embedding_model" / "good.npz"
         before = good_model.read_bytes()
 
@@ -56,7 +53,7 @@ def test_a_failing_config_spares_the_others_and_resume_trains_only_it(
         assert runs_of(instance, "train_models", "good") == 1
         assert runs_of(instance, "train_models", "broken") == 2
         assert good_model.read_bytes() == before
-        assert sorted(metadata(instance, "best_model")["configs_compared"]) == ["broken", "good"]
+        assert sorted(latest_metadata(instance, "best_model")["configs_compared"]) == ["broken", "good"]
         assert result["test_rows"] > 0
 
 
@@ -77,7 +74,7 @@ def test_select_sensor_leaves_out_configs_whose_training_failed(small_settings: 
         defs.resolve_job_def("select_best_model").execute_in_process(
             instance=instance, run_config=request.run_config
         )
-        assert metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
+        assert latest_metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
 
 
 def save_stalling_before_rename(model: TrainedModel, path: Path, started) -> None:
@@ -95,7 +92,7 @@ def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path
     vectors = train_embeddings(
         [["a", "b", "c"]] * 20, {"min_count": 1, "epochs": 1, "vector_size": 4}, seed=1
     )
-    model = TrainedModel("m", {}, 1, vectors, 10, {}, {"hit_rate@10": 0.5}, 5, 0.1)
+    model = TrainedModel("m", {}, 1, vectors, 10, QueryStrategy(), {"hit_rate@10": 0.5}, 5, 0.1)
     path = tmp_path / "m.npz"
     save_model(model, path)
     before = path.read_bytes()

@@ -9,12 +9,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.cli import RetrainError, retrain
 from recsys_assets.core.model import select_best
 from recsys_assets.core.playlists import split_playlists
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.retrain import RetrainStopped, retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
 
@@ -29,14 +30,9 @@ ASSETS = [
 
 
 def metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict:
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
-        ),
-        limit=1,
-    ).records
-    assert records, f"{asset} {partition or ''} was not materialized"
-    return {key: value.value for key, value in records[0].asset_materialization.metadata.items()}
+    values = latest_metadata(instance, asset, partition)
+    assert values, f"{asset} {partition or ''} was not materialized"
+    return values
 
 
 def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
@@ -175,7 +171,7 @@ def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Setti
     pd.read_parquet(small_settings.playlists_path).drop(columns="artist").to_parquet(path)
     error = "recsys_assets.core.sources.SourceDataError"
     message = re.escape(f"prepare_data failed: playlists: {error}: {path}: missing column(s) artist")
-    with dg.instance_for_test() as instance, pytest.raises(RetrainError, match=message):
+    with dg.instance_for_test() as instance, pytest.raises(RetrainStopped, match=message):
         retrain(replace(small_settings, playlists_path=path), instance)
 
 
@@ -189,7 +185,7 @@ def test_failing_data_check_is_recorded_and_stops_training(small_settings: Setti
 
     monkeypatch.setattr("recsys_assets.graph.data.split_playlists", overlapping_splits)
     with dg.instance_for_test() as instance:
-        with pytest.raises(RetrainError, match="train_playlists: split_is_disjoint_complete_70_20_10"):
+        with pytest.raises(RetrainStopped, match="train_playlists: split_is_disjoint_complete_70_20_10"):
             retrain(small_settings, instance)
         check = instance.event_log_storage.get_latest_asset_check_execution_by_key(
             [dg.AssetCheckKey(dg.AssetKey("train_playlists"), "split_is_disjoint_complete_70_20_10")]

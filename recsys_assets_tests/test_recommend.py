@@ -3,9 +3,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.core.evaluate import QueryStrategy
 from recsys_assets.core.playlists import build_playlist_table, split_track_id
 from recsys_assets.core.recommend import recommend, search_tracks
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import train_embeddings
 
 SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]

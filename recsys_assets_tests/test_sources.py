@@ -162,5 +162,5 @@ def test_sampling_keeps_whole_playlists_deterministically(tmp_path: Path):
     assert first == sampled(1) and first != sampled(2)
     assert all(length == 4 for _, length in first)
     assert 0.2 < len(first) / 1_000 < 0.4
-    with pytest.raises(ValueError, match="sample_fraction"):
+    with pytest.raises(ValueError, match="sample fraction must be in"):
         build_playlist_table(duckdb.connect(), path, sample_fraction=0)

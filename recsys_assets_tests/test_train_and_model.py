@@ -4,6 +4,7 @@ import numpy as np
 import pytest
 
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import TrainingError, as_sentences, train_embeddings
 
 SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
@@ -45,7 +46,7 @@ def make_model(key: str, hit_rate: float) -> TrainedModel:
         seed=1,
         vectors=vectors,
         k=10,
-        strategy={"query": "last", "last_n": 3, "cold_start": "random"},
+        strategy=QueryStrategy(query="mean_last_n", last_n=2, cold_start="artist"),
         validation={"hit_rate@10": hit_rate, "mrr@10": hit_rate / 2},
         validation_rows=50,
         train_seconds=0.5,
@@ -58,6 +59,7 @@ def test_model_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path):
     save_model(model, path)
     loaded = load_model(path)
     assert loaded.describe() == model.describe()
+    assert loaded.strategy == model.strategy
     assert loaded.vectors.index_to_key == model.vectors.index_to_key
     assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
     assert loaded.vectors.most_similar("t1", topn=5) == model.vectors.most_similar("t1", topn=5)
@@ -72,7 +74,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("recsys_assets.core.model.os.fsync", crash)
+    monkeypatch.setattr("recsys_assets.core.files.os.fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         save_model(make_model("a", 0.5), path)
     assert path.read_bytes() == before

@@ -15,7 +15,7 @@ import dagster as dg
 import pytest
 
 from recsys_assets.core.search_space import load_search_space
-from recsys_assets.graph.automation import latest_materialization
+from recsys_assets.graph.history import latest_materialization
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import INSTANCE_SETTINGS, Settings
 

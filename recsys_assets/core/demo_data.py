@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -11,140 +10,33 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-_STYLE_WORDS = [
-    "Ambient",
-    "Blues",
-    "Bossa",
-    "Country",
-    "Disco",
-    "Dub",
-    "Electro",
-    "Folk",
-    "Funk",
-    "Garage",
-    "Gospel",
-    "Grunge",
-    "House",
-    "Indie",
-    "Jazz",
-    "Lounge",
-    "Metal",
-    "Motown",
-    "Punk",
-    "Reggae",
-    "Salsa",
-    "Samba",
-    "Shoegaze",
-    "Ska",
-    "Soul",
-    "Surf",
-    "Swing",
-    "Synth",
-    "Techno",
-    "Trance",
-]
-_ADJECTIVES = [
-    "Amber",
-    "Bitter",
-    "Blue",
-    "Broken",
-    "Burning",
-    "Crimson",
-    "Crystal",
-    "Dancing",
-    "Distant",
-    "Electric",
-    "Empty",
-    "Fading",
-    "Frozen",
-    "Golden",
-    "Hollow",
-    "Hungry",
-    "Lonely",
-    "Lucky",
-    "Midnight",
-    "Neon",
-    "Paper",
-    "Quiet",
-    "Restless",
-    "Rusty",
-    "Silent",
-    "Silver",
-    "Sleepy",
-    "Velvet",
-    "Wild",
-    "Young",
-]
-_NOUNS = [
-    "Anchors",
-    "Arrows",
-    "Bells",
-    "Birds",
-    "Bridges",
-    "Candles",
-    "Comets",
-    "Crows",
-    "Diamonds",
-    "Engines",
-    "Feathers",
-    "Foxes",
-    "Gardens",
-    "Ghosts",
-    "Harbors",
-    "Horses",
-    "Lanterns",
-    "Mirrors",
-    "Oceans",
-    "Owls",
-    "Rivers",
-    "Roses",
-    "Sailors",
-    "Shadows",
-    "Sparrows",
-    "Stones",
-    "Strangers",
-    "Tigers",
-    "Wolves",
-    "Wheels",
-]
-_TRACK_WORDS = [
-    "Again",
-    "Away",
-    "Back",
-    "Before",
-    "Blue",
-    "Call",
-    "Dance",
-    "Dawn",
-    "Down",
-    "Dream",
-    "Fire",
-    "Forever",
-    "Ghost",
-    "Gold",
-    "Heart",
-    "Home",
-    "Light",
-    "Line",
-    "Love",
-    "Moon",
-    "Night",
-    "Rain",
-    "River",
-    "Road",
-    "Run",
-    "Sky",
-    "Song",
-    "Summer",
-    "Tears",
-    "Time",
-    "Tonight",
-    "Train",
-    "Water",
-    "Wind",
-    "World",
-    "Years",
-]
+from recsys_assets.core.files import replacing
+
+
+def _words(text: str) -> list[str]:
+    return text.split()
+
+
+_STYLE_WORDS = _words(
+    "Ambient Blues Bossa Country Disco Dub Electro Folk Funk Garage Gospel Grunge House Indie "
+    "Jazz Lounge Metal Motown Punk Reggae Salsa Samba Shoegaze Ska Soul Surf Swing Synth "
+    "Techno Trance"
+)
+_ADJECTIVES = _words(
+    "Amber Bitter Blue Broken Burning Crimson Crystal Dancing Distant Electric Empty Fading "
+    "Frozen Golden Hollow Hungry Lonely Lucky Midnight Neon Paper Quiet Restless Rusty Silent "
+    "Silver Sleepy Velvet Wild Young"
+)
+_NOUNS = _words(
+    "Anchors Arrows Bells Birds Bridges Candles Comets Crows Diamonds Engines Feathers Foxes "
+    "Gardens Ghosts Harbors Horses Lanterns Mirrors Oceans Owls Rivers Roses Sailors Shadows "
+    "Sparrows Stones Strangers Tigers Wolves Wheels"
+)
+_TRACK_WORDS = _words(
+    "Again Away Back Before Blue Call Dance Dawn Down Dream Fire Forever Ghost Gold Heart "
+    "Home Light Line Love Moon Night Rain River Road Run Sky Song Summer Tears Time Tonight "
+    "Train Water Wind World Years"
+)
 
 
 @dataclass(frozen=True)
@@ -281,11 +173,6 @@ def write_demo_rows(directory: Path, spec: DemoDataSpec) -> Path:
     path = directory / f"playlist_rows-{digest}.parquet"
     if path.exists():
         return path
-    directory.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
+    with replacing(path) as temporary:
         pq.write_table(generate_playlist_rows(spec), temporary)
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
     return path

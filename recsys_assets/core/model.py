@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.files import write_bytes_atomically
+from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.strategies import QueryStrategy
 
 FORMAT_VERSION = 2
 
@@ -24,7 +27,7 @@ class TrainedModel:
     seed: int
     vectors: KeyedVectors
     k: int
-    strategy: dict[str, Any]
+    strategy: QueryStrategy
     validation: dict[str, float]
     validation_rows: int
     train_seconds: float
@@ -32,7 +35,7 @@ class TrainedModel:
     @property
     def validation_hit_rate(self) -> float:
         """Hit rate@k on the validation split, the number configs are compared by."""
-        return self.validation[f"hit_rate@{self.k}"]
+        return self.validation[metric_name("hit_rate", self.k)]
 
     def describe(self) -> dict[str, Any]:
         """Everything but the vectors, as JSON-ready values."""
@@ -41,7 +44,7 @@ class TrainedModel:
             "params": self.params,
             "seed": self.seed,
             "k": self.k,
-            "strategy": self.strategy,
+            "strategy": self.strategy.as_dict(),
             "validation": self.validation,
             "validation_rows": self.validation_rows,
             "train_seconds": self.train_seconds,
@@ -94,7 +97,7 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
         seed=manifest["seed"],
         vectors=keyed,
         k=manifest["k"],
-        strategy=manifest["strategy"],
+        strategy=QueryStrategy.from_dict(manifest["strategy"]),
         validation=manifest["validation"],
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
@@ -102,21 +105,8 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
 
 
 def save_model(model: TrainedModel, path: Path) -> None:
-    """Write the model to a local .npz file, via a temporary file renamed into place; temporary
-    files left by a killed writer are removed."""
-    data = model_bytes(model)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(temporary, "wb") as file:
-            file.write(data)
-            file.flush()
-            os.fsync(file.fileno())
-        os.replace(temporary, path)
-    finally:
-        temporary.unlink(missing_ok=True)
+    """Write the model to a local .npz file whole, or leave the previous file as it was."""
+    write_bytes_atomically(path, model_bytes(model))
 
 
 def load_model(path: Path) -> TrainedModel:

@@ -9,6 +9,7 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
+from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
 
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
@@ -53,6 +54,13 @@ def split_track_id(track_id: str) -> tuple[str, str]:
     return "".join(artist), track_id[position + len(TRACK_ID_SEPARATOR) :]
 
 
+def check_sample_fraction(fraction: float) -> float:
+    """`fraction` if it is a share of playlists to keep, in (0, 1]; else ValueError."""
+    if not 0 < fraction <= 1:
+        raise ValueError(f"sample fraction must be in (0, 1], got {fraction}")
+    return fraction
+
+
 def build_playlist_table(
     conn: duckdb.DuckDBPyConnection,
     source: Path,
@@ -70,8 +78,7 @@ def build_playlist_table(
     kept. track_test_x and track_test_y are computed on read, not stored twice. The previous
     table stays if anything fails.
     """
-    if not 0 < sample_fraction <= 1:
-        raise ValueError(f"sample_fraction must be in (0, 1], got {sample_fraction}")
+    check_sample_fraction(sample_fraction)
     found = open_source_rows(conn, source)
     sampled = (
         f"AND md5_number(playlist_id || ':{int(sample_seed)}') % 1000000 < {round(sample_fraction * 1e6)}"
@@ -265,3 +272,17 @@ def length_and_popularity(
         f"SELECT count(*) AS plays FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track"
     ).fetchnumpy()["plays"]
     return np.asarray(lengths), np.asarray(plays)
+
+
+def read_splits(
+    conn: duckdb.DuckDBPyConnection, cases_table: str = "validate_playlists"
+) -> tuple[list[list[str]], EvaluationCases]:
+    """The training track sequences and the evaluation cases of `cases_table`, by playlist_id."""
+    sentences = [
+        row[0]
+        for row in conn.execute("SELECT track_sequence FROM train_playlists ORDER BY playlist_id").fetchall()
+    ]
+    rows = conn.execute(
+        f"SELECT track_test_x, artist_sequence, track_test_y FROM {cases_table} ORDER BY playlist_id"
+    ).fetchall()
+    return sentences, EvaluationCases.from_columns(*zip(*rows, strict=True))

@@ -8,8 +8,8 @@ from dataclasses import dataclass
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.evaluate import SEED_STRATEGY, QueryStrategy, playlist_query, vocabulary_by_artist
 from recsys_assets.core.playlists import split_track_id
+from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy, playlist_query, vocabulary_by_artist
 
 
 @dataclass(frozen=True)

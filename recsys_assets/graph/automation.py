@@ -1,10 +1,16 @@
 """Schedules and sensors: the nightly retrain in order, and configs registered from the file."""
 
-from datetime import UTC, datetime
+from datetime import datetime
 
 import dagster as dg
 
 from recsys_assets.core.search_space import SearchSpaceError, partition_changes
+from recsys_assets.graph.history import (
+    configs_waiting_for_training,
+    latest_data_build,
+    latest_materialization,
+    training_failed_since,
+)
 from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import SearchSpace
@@ -38,48 +44,19 @@ def train_after_data(context: dg.RunStatusSensorContext):
     return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key) for key in keys]
 
 
-def latest_materialization(
-    instance: dg.DagsterInstance, asset: str, partition: str | None = None
-) -> dg.EventLogRecord | None:
-    """The latest materialization record of an asset, or of one of its partitions, if any."""
-    records = instance.fetch_materializations(
-        dg.AssetRecordsFilter(
-            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
-        ),
-        limit=1,
-    ).records
-    return records[0] if records else None
-
-
-def _failed_since(instance: dg.DagsterInstance, key: str, timestamp: float) -> bool:
-    """Whether the latest training run of config `key` since `timestamp` failed."""
-    runs = instance.get_runs(
-        filters=dg.RunsFilter(
-            job_name=train_models.name,
-            tags={"dagster/partition": key},
-            created_after=datetime.fromtimestamp(timestamp, tz=UTC),
-        ),
-        limit=1,
-    )
-    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE
-
-
 @dg.sensor(job=select_best_model, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
 def select_after_training(context: dg.SensorEvaluationContext):
     """Once every registered config has been trained on the latest prepare_data build, select the
     best model and evaluate it, once per build. Configs whose training failed are left out, and
     the best model's metadata names them."""
-    data = latest_materialization(context.instance, "train_playlists")
+    data = latest_data_build(context.instance)
     keys = context.instance.get_dynamic_partitions(model_configs.name)
     if data is None or not keys:
         return dg.SkipReason("no data build or no registered config yet")
     if context.instance.get_run_by_id(data.run_id).job_name != prepare_data.name:
         return dg.SkipReason("the latest data was built outside prepare_data; that run selects itself")
-    models = [latest_materialization(context.instance, "embedding_model", key) for key in keys]
-    waiting = [
-        key for key, model in zip(keys, models, strict=True) if not model or model.timestamp < data.timestamp
-    ]
-    failed = [key for key in waiting if _failed_since(context.instance, key, data.timestamp)]
+    waiting = configs_waiting_for_training(context.instance, keys, data)
+    failed = [key for key in waiting if training_failed_since(context.instance, key, data.timestamp)]
     built = datetime.fromtimestamp(data.timestamp).isoformat()
     if waiting and failed == waiting and len(failed) < len(keys):
         return dg.RunRequest(
@@ -89,6 +66,7 @@ def select_after_training(context: dg.SensorEvaluationContext):
         )
     if waiting:
         return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
+    models = [latest_materialization(context.instance, "embedding_model", key) for key in keys]
     selected = latest_materialization(context.instance, "best_model")
     if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
         return dg.SkipReason("the best model is already selected from the latest models")

@@ -8,14 +8,7 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from recsys_assets.core.model import (
-    ConfigModels,
-    TrainedModel,
-    load_model,
-    model_bytes,
-    model_from_bytes,
-    save_model,
-)
+from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
 from recsys_assets.core.playlists import table_exists
 from recsys_assets.graph.resources import PlaylistDatabase
 
@@ -52,56 +45,47 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
             raise missing from None
 
 
-class ModelIOManager(dg.ConfigurableIOManager):
-    """Stores each model as one .npz file: `<base_dir>/<asset>/<partition>.npz` or `<asset>.npz`.
+class ModelFiles(dg.UPathIOManager):
+    """Stores each model as one .npz file: `<base>/<asset>/<partition>.npz` or `<base>/<asset>.npz`.
 
-    `base_dir` is a local path or any fsspec URL (s3://, gs://, memory://). Local files are
-    written to a temporary name and renamed; an object store writes each object whole. An
-    unpartitioned asset reading a partitioned one gets the `ConfigModels` of every partition.
+    Local files are written to a temporary name and renamed; an object store writes each object
+    whole. An unpartitioned asset reading every partition gets `ConfigModels`: the trained ones,
+    and the registered keys without a file (its input must set `allow_missing_partitions`).
     """
+
+    extension = ".npz"
+
+    def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
+        if path.protocol in LOCAL_PROTOCOLS:
+            save_model(obj, Path(path.path))
+        else:
+            path.write_bytes(model_bytes(obj))
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> TrainedModel:
+        return model_from_bytes(path.read_bytes(), str(path))
+
+    def load_input(self, context: dg.InputContext) -> TrainedModel | ConfigModels:
+        asset = context.asset_key.to_user_string()
+        if context.has_asset_partitions and not context.has_partition_key:
+            keys = list(context.asset_partition_keys)
+            if not keys:
+                raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
+            loaded = super().load_input(context)
+            models = {keys[0]: loaded} if isinstance(loaded, TrainedModel) else dict(loaded or {})
+            return ConfigModels(models=models, untrained=[key for key in keys if key not in models])
+        try:
+            return super().load_input(context)
+        except FileNotFoundError as error:
+            what = f"{asset} partition {context.partition_key!r}" if context.has_partition_key else asset
+            raise dg.Failure(
+                f"{what} has not been materialized (no {error.filename}): {RETRAIN_HINT}."
+            ) from None
+
+
+class ModelIOManager(dg.ConfigurableIOManagerFactory):
+    """Model files under `base_dir`: a local path or any fsspec URL (s3://, gs://, memory://)."""
 
     base_dir: str
 
-    def _path(self, asset: str, partition: str | None) -> UPath:
-        base = UPath(self.base_dir)
-        return base / asset / f"{partition}.npz" if partition else base / f"{asset}.npz"
-
-    def _write(self, model: TrainedModel, path: UPath) -> None:
-        if path.protocol in LOCAL_PROTOCOLS:
-            save_model(model, Path(path.path))
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(model_bytes(model))
-
-    def _read(self, path: UPath) -> TrainedModel:
-        if path.protocol in LOCAL_PROTOCOLS:
-            return load_model(Path(path.path))
-        return model_from_bytes(path.read_bytes(), str(path))
-
-    def handle_output(self, context: dg.OutputContext, obj: TrainedModel) -> None:
-        partition = context.partition_key if context.has_asset_partitions else None
-        path = self._path(context.asset_key.path[-1], partition)
-        self._write(obj, path)
-        context.add_output_metadata({"path": dg.MetadataValue.path(str(path))})
-
-    def load_input(self, context: dg.InputContext) -> TrainedModel | ConfigModels:
-        asset = context.asset_key.path[-1]
-        if not context.has_asset_partitions:
-            return self._load(asset, None)
-        keys = list(context.asset_partition_keys)
-        if context.has_partition_key and len(keys) == 1:
-            return self._load(asset, keys[0])
-        if not keys:
-            raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
-        trained = [key for key in keys if self._path(asset, key).exists()]
-        return ConfigModels(
-            models={key: self._read(self._path(asset, key)) for key in trained},
-            untrained=[key for key in keys if key not in trained],
-        )
-
-    def _load(self, asset: str, partition: str | None) -> TrainedModel:
-        path = self._path(asset, partition)
-        if not path.exists():
-            what = f"{asset} partition {partition!r}" if partition else asset
-            raise dg.Failure(f"{what} has not been materialized (no {path}): {RETRAIN_HINT}.")
-        return self._read(path)
+    def create_io_manager(self, context: dg.InitResourceContext) -> ModelFiles:
+        return ModelFiles(base_path=UPath(self.base_dir))

@@ -7,20 +7,20 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from recsys_assets.core.evaluate import (
-    CURVE_KS,
+from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.metrics import (
+    METRIC_KS,
     EvaluationCases,
-    QueryStrategy,
-    Ranking,
-    TrainStatistics,
-    embedding_ranks,
-    popularity_ranks,
+    hit_rate_curve,
+    metric_name,
+    prefixed,
     ranking_metrics,
-    transition_ranks,
 )
 from recsys_assets.core.model import ConfigModels, TrainedModel, select_best
+from recsys_assets.core.ranking import Ranking, embedding_ranks
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import as_sentences, train_embeddings
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves
@@ -60,7 +60,7 @@ def _ranking_metadata(ranking: Ranking, k: int) -> dict[str, float]:
         **ranking_metrics(ranking.ranks, k),
         "query_oov_share": float(1 - ranking.query_in_vocabulary.mean()),
         "target_oov_share": float(1 - ranking.target_in_vocabulary.mean()),
-        f"coverage@{k}": ranking.coverage,
+        metric_name("coverage", k): ranking.coverage,
     }
 
 
@@ -75,11 +75,11 @@ def _progress_logger(context: dg.AssetExecutionContext, step: str):
     return report
 
 
-def model_asset(**options):
+def model_asset(ins: dict[str, dg.AssetIn] | None = None, **options):
     """An asset of the models group: a model file read from train and validate playlists."""
     return dg.asset(
         io_manager_key="model_io_manager",
-        ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS},
+        ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS, **(ins or {})},
         group_name="models",
         kinds={"gensim"},
         **options,
@@ -121,13 +121,13 @@ def embedding_model(
     context.add_output_metadata(
         {
             "config": model_config.params,
-            "strategy": vars(strategy),
+            "strategy": strategy.as_dict(),
             "vocabulary_size": len(vectors.index_to_key),
             "train_seconds": round(train_seconds, 2),
             "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
             "k": config.k,
-            "validation_hit_rate": validation[f"hit_rate@{config.k}"],
-            **{f"validation_{name}": value for name, value in validation.items()},
+            "validation_hit_rate": validation[metric_name("hit_rate", config.k)],
+            **prefixed(validation, "validation"),
             "validation_rows": len(ranking.ranks),
         }
     )
@@ -137,7 +137,7 @@ def embedding_model(
         seed=config.seed,
         vectors=vectors,
         k=config.k,
-        strategy=vars(strategy),
+        strategy=strategy,
         validation=validation,
         validation_rows=len(ranking.ranks),
         train_seconds=train_seconds,
@@ -162,12 +162,15 @@ def _baselines(train: TrainStatistics, cases: EvaluationCases, k: int) -> dict[s
     }
 
 
-def _curve(metrics: dict[str, float]) -> dict[int, float]:
-    return {k: metrics[f"hit_rate@{k}"] for k in CURVE_KS if f"hit_rate@{k}" in metrics}
+def _baseline_hit_rates(baselines: dict[str, dict[str, float]], k: int) -> dict[str, float]:
+    hit_rate = metric_name("hit_rate", k)
+    return {f"baseline_{name}_hit_rate": metrics[hit_rate] for name, metrics in baselines.items()}
 
 
 def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None = None) -> str:
-    columns = [f"hit_rate@{n}" for n in sorted({10, 50, 100, k})] + [f"mrr@{k}", f"ndcg@{k}", f"coverage@{k}"]
+    columns = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, k})] + [
+        metric_name(metric, k) for metric in ("mrr", "ndcg", "coverage")
+    ]
     lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
     for name, metrics in rows.items():
         label = f"**{name}** (best)" if name == marked else name
@@ -177,7 +180,7 @@ def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None
     return "\n".join(lines)
 
 
-@model_asset()
+@model_asset(ins={"embedding_model": dg.AssetIn(metadata={"allow_missing_partitions": True})})
 def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
@@ -197,23 +200,23 @@ def best_model(
         )
     if untrained:
         context.log.warning(f"Not compared, no trained model: {', '.join(untrained)}")
-    embedding_model = embedding_model.models
-    ks = {model.k for model in embedding_model.values()}
+    models = embedding_model.models
+    ks = {model.k for model in models.values()}
     if len(ks) > 1:
         raise dg.Failure(
             f"Config models were validated at different K {sorted(ks)}; retrain them with one K."
         )
-    winner = select_best(embedding_model)
+    winner = select_best(models)
     baselines = _baselines(_train_statistics(train_playlists), _cases(validate_playlists), winner.k)
-    ordered = sorted(embedding_model.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
+    ordered = sorted(models.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
     table = _metrics_table(
         {**{m.config_key: m.validation for m in ordered}, **baselines}, winner.k, winner.config_key
     )
     curves = {
-        **{m.config_key: _curve(m.validation) for m in ordered},
-        **{f"{name} (baseline)": _curve(metrics) for name, metrics in baselines.items()},
+        **{m.config_key: hit_rate_curve(m.validation) for m in ordered},
+        **{f"{name} (baseline)": hit_rate_curve(metrics) for name, metrics in baselines.items()},
     }
-    context.log.info(f"Best of {len(embedding_model)} config(s): {winner.config_key}")
+    context.log.info(f"Best of {len(models)} config(s): {winner.config_key}")
     context.add_output_metadata(
         {
             "results": dg.MetadataValue.md(table),
@@ -222,11 +225,8 @@ def best_model(
             "winner_config": winner.params,
             "k": winner.k,
             "validation_hit_rate": winner.validation_hit_rate,
-            **{
-                f"baseline_{name}_hit_rate": metrics[f"hit_rate@{winner.k}"]
-                for name, metrics in baselines.items()
-            },
-            "configs_compared": sorted(embedding_model),
+            **_baseline_hit_rates(baselines, winner.k),
+            "configs_compared": sorted(models),
             "configs_not_compared": untrained,
         }
     )
@@ -251,7 +251,7 @@ def test_evaluation(
         best_model.vectors,
         cases,
         seed=best_model.seed,
-        strategy=QueryStrategy(**best_model.strategy),
+        strategy=best_model.strategy,
         train=train,
         top_k=k,
         on_progress=_progress_logger(context, "Test"),
@@ -261,11 +261,11 @@ def test_evaluation(
     result = {
         "config_key": best_model.config_key,
         "k": k,
-        "test_hit_rate": metrics[f"hit_rate@{k}"],
+        "test_hit_rate": metrics[metric_name("hit_rate", k)],
         "test_rows": len(cases),
         "validation_hit_rate": best_model.validation_hit_rate,
-        **{f"test_{name}": value for name, value in metrics.items()},
-        **{f"baseline_{name}_hit_rate": values[f"hit_rate@{k}"] for name, values in baselines.items()},
+        **prefixed(metrics, "test"),
+        **_baseline_hit_rates(baselines, k),
     }
     context.add_output_metadata(
         {
@@ -284,10 +284,9 @@ def _cell(text: str) -> str:
 
 def _examples(model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5) -> str:
     """A Markdown table of the first test playlists, their held-out track and the model's top 5."""
-    strategy = QueryStrategy(**model.strategy)
     lines = ["| last input track | held-out track | top 5 (hit in bold) |", "|---|---|---|"]
     for inputs, target in list(zip(cases.inputs, cases.targets, strict=True))[:rows]:
-        found = recommend(model.vectors, inputs, top, strategy, model.seed).tracks
+        found = recommend(model.vectors, inputs, top, model.strategy, model.seed).tracks
         listed = "<br>".join(f"**{_cell(track)}**" if track == target else _cell(track) for track, _ in found)
         lines.append(f"| {_cell(inputs[-1])} | {_cell(target)} | {listed} |")
     return "\n".join(lines)

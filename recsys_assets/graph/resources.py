@@ -56,7 +56,7 @@ class PlaylistSource(dg.ConfigurableResource):
     demo_dir: str = Field(description="Directory for the generated demo rows.")
     demo_size: str = Field(default="small", description="Size of the demo data: small or spotify.")
     sample_fraction: float = Field(
-        default=1.0, gt=0, le=1, description="Share of whole playlists kept (dev mode when below 1)."
+        default=1.0, description="Share of whole playlists kept, in (0, 1] (dev mode when below 1)."
     )
     sample_seed: int = Field(default=0, description="Seed of the playlist sample.")
 

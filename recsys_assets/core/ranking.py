@@ -1,0 +1,185 @@
+"""Exact next-track ranks of an embedding model: cosine similarity in bounded-memory batches."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+import numpy as np
+from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.metrics import METRIC_KS, MISSED, EvaluationCases
+from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy, playlist_query, vocabulary_by_artist
+
+DEFAULT_CHUNK_BYTES = 512 * 2**20
+COVERAGE_QUERIES = 1_000
+SCREEN_TRACKS = 8_192
+SCREEN_MARGIN = 1e-5
+THREADS = os.cpu_count() or 1
+
+ProgressCallback = Callable[[str, int, int], None]
+"""Called with what is counted, how many are done and how many in all."""
+
+
+@dataclass(frozen=True)
+class Ranking:
+    """0-based rank of each held-out track, and what the recommendation lists covered.
+
+    `ranks`, `query_in_vocabulary` and `target_in_vocabulary` have shape (rows,).
+    """
+
+    ranks: np.ndarray
+    query_in_vocabulary: np.ndarray
+    target_in_vocabulary: np.ndarray
+    coverage: float
+
+
+def _queries(
+    vectors: KeyedVectors,
+    unit: np.ndarray,
+    cases: EvaluationCases,
+    strategy: QueryStrategy,
+    seed: int,
+    train: TrainStatistics | None,
+) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
+    """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
+    if strategy.cold_start == "popular" and train is None:
+        raise ValueError("cold_start 'popular' needs training statistics")
+    key_to_index = vectors.key_to_index
+    fallback = np.random.default_rng(seed).integers(0, len(unit), len(cases))
+    groups = vocabulary_by_artist(vectors) if strategy.cold_start == "artist" else {}
+    query = np.zeros((len(cases), unit.shape[1]), dtype=np.float32)
+    has_vector = np.zeros(len(cases), dtype=bool)
+    query_known = np.array([inputs[-1] in key_to_index for inputs in cases.inputs], dtype=bool)
+    excluded: list[np.ndarray] = []
+    for row, inputs in enumerate(cases.inputs):
+        vector, left_out = playlist_query(
+            inputs, cases.last_artists[row], key_to_index, unit, strategy, fallback[row], groups
+        )
+        if vector is not None:
+            query[row] = vector
+            has_vector[row] = True
+        excluded.append(left_out)
+    return query, has_vector, excluded, query_known
+
+
+def _without(scores: np.ndarray, excluded: list[np.ndarray], columns: slice | None = None) -> None:
+    """Set each row's excluded tracks to -inf; `columns` maps tracks to a strided subset."""
+    lengths = [len(e) for e in excluded]
+    if not sum(lengths):
+        return
+    rows = np.repeat(np.arange(len(excluded)), lengths)
+    tracks = np.concatenate(excluded)
+    if columns is not None:
+        keep = tracks % columns.step == 0
+        rows, tracks = rows[keep], tracks[keep] // columns.step
+    scores[rows, tracks] = -np.inf
+
+
+def embedding_ranks(
+    vectors: KeyedVectors,
+    cases: EvaluationCases,
+    seed: int,
+    strategy: QueryStrategy = SEED_STRATEGY,
+    train: TrainStatistics | None = None,
+    top_k: int = max(METRIC_KS),
+    coverage_queries: int = COVERAGE_QUERIES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    on_progress: ProgressCallback | None = None,
+) -> Ranking:
+    """Rank of each held-out track among all tracks by exact cosine similarity to the query.
+
+    With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
+    query out; a query track outside the vocabulary becomes a track drawn with `seed`. Ranks are
+    exact below max(top_k, 100); beyond that they may read MISSED. Coverage is that of the
+    top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`. Extra memory
+    stays within about `chunk_bytes`.
+
+    Rows that share a query share its scores. A first pass scores every query against every n-th
+    track only (about `SCREEN_TRACKS` of them): a row with `rank_limit` of those above its held-out
+    track is a miss, exactly, so only the other rows need the full matrix multiply and count.
+    """
+    unit = vectors.get_normed_vectors()
+    size = len(unit)
+    query, has_vector, excluded, query_known = _queries(vectors, unit, cases, strategy, seed, train)
+    target = np.array([vectors.key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
+    ranks = np.full(len(cases), MISSED, dtype=np.int64)
+    covered = np.zeros(size, dtype=bool)
+    top_k = min(top_k, max(size - 1, 1))
+    rank_limit = max(top_k, max(METRIC_KS))
+
+    popular_rows = np.flatnonzero(~has_vector)
+    if len(popular_rows):
+        ranks[popular_rows] = train.popularity_rank_of([cases.targets[row] for row in popular_rows])
+        top = train.tracks[train.by_popularity[:top_k]]
+        covered[[vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
+
+    rows = np.flatnonzero(has_vector & (target >= 0))
+    _, first, query_of_row = np.unique(query[rows], axis=0, return_index=True, return_inverse=True)
+    unique_rows = rows[first]
+    sampled = np.zeros(len(unique_rows), dtype=bool)
+    sampled[np.random.default_rng(seed).permutation(len(unique_rows))[:coverage_queries]] = True
+    target_scores = np.einsum("ij,ij->i", query[rows], unit[target[rows]])
+    target_scores[[target[row] in excluded[row] for row in rows]] = -np.inf
+
+    unresolved = np.ones(len(rows), dtype=bool)
+    coverage_bound = np.full(len(unique_rows), -np.inf, dtype=np.float32)
+    screen = slice(0, size, max(2, size // SCREEN_TRACKS))
+    screen_vectors = np.ascontiguousarray(unit[screen])
+    screening = len(screen_vectors) > 4 * rank_limit
+    pool = ThreadPoolExecutor(THREADS)
+    order = np.argsort(query_of_row, kind="stable")
+    bounds = np.searchsorted(query_of_row[order], np.arange(len(unique_rows) + 1))
+    if screening:
+        chunk = max(1, chunk_bytes // (len(screen_vectors) * (unit.itemsize + 1) * 2))
+        for start in range(0, len(unique_rows), chunk):
+            stop = min(start + chunk, len(unique_rows))
+            scores = query[unique_rows[start:stop]] @ screen_vectors.T
+            _without(scores, [excluded[row] for row in unique_rows[start:stop]], screen)
+
+            def screen_members(members: np.ndarray, scores: np.ndarray = scores, start: int = start) -> None:
+                above = scores[query_of_row[members] - start] > target_scores[members, None] + SCREEN_MARGIN
+                unresolved[members] = np.count_nonzero(above, axis=1) < rank_limit
+
+            list(pool.map(screen_members, np.array_split(order[bounds[start] : bounds[stop]], THREADS)))
+            chosen = np.flatnonzero(sampled[start:stop])
+            if len(chosen) and scores.shape[1] > top_k:
+                coverage_bound[start + chosen] = np.partition(scores[chosen], -top_k, axis=1)[:, -top_k]
+            if on_progress:
+                on_progress("screened queries", stop, len(unique_rows))
+
+    needed = sampled.copy()
+    needed[query_of_row[unresolved]] = True
+    needed = np.flatnonzero(needed)
+    chunk = max(1, chunk_bytes // (size * (unit.itemsize + 1)))
+    for start in range(0, len(needed), chunk):
+        batch = needed[start : start + chunk]
+        scores = query[unique_rows[batch]] @ unit.T
+        _without(scores, [excluded[row] for row in unique_rows[batch]])
+
+        def finish(position: int, batch: np.ndarray = batch, scores: np.ndarray = scores) -> None:
+            unique = batch[position]
+            members = order[bounds[unique] : bounds[unique + 1]]
+            members = members[unresolved[members]]
+            if len(members):
+                own = scores[position, target[rows[members]]]
+                counts = np.count_nonzero(scores[position] > own[:, None], axis=1)
+                ranks[rows[members]] = np.where(np.isneginf(own) | (counts >= rank_limit), MISSED, counts)
+            if sampled[unique]:
+                candidates = np.flatnonzero(scores[position] >= coverage_bound[unique])
+                best = np.argpartition(scores[position, candidates], -top_k)[-top_k:]
+                covered[candidates[best]] = True
+
+        list(pool.map(finish, range(len(batch))))
+        if on_progress:
+            on_progress("fully scored queries", min(start + chunk, len(needed)), len(needed))
+    pool.shutdown()
+    return Ranking(
+        ranks=ranks,
+        query_in_vocabulary=query_known,
+        target_in_vocabulary=target >= 0,
+        coverage=float(covered.mean()) if size else 0.0,
+    )

@@ -1,0 +1,98 @@
+"""Query strategies: how a playlist becomes a query vector, and what an unknown track falls back on."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import numpy as np
+from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.playlists import split_track_id
+
+QueryMode = Literal["last", "mean_last_n"]
+ColdStart = Literal["random", "artist", "popular"]
+QUERY_MODES: tuple[QueryMode, ...] = ("last", "mean_last_n")
+COLD_STARTS: tuple[ColdStart, ...] = ("random", "artist", "popular")
+NO_TRACKS = np.empty(0, dtype=np.int64)
+
+
+@dataclass(frozen=True)
+class QueryStrategy:
+    """How a playlist becomes a query, and what to do when its tracks are not in the vocabulary.
+
+    query: `last` (the seed's) uses the last track; `mean_last_n` the mean of the last `last_n`
+    tracks found in the vocabulary. cold_start: `random` (the seed's) queries a seeded random
+    track; `artist` the mean of the last track's artist's known tracks; `popular` recommends the
+    most popular training tracks.
+    """
+
+    query: QueryMode = "last"
+    last_n: int = 3
+    cold_start: ColdStart = "random"
+
+    def __post_init__(self) -> None:
+        if self.query not in QUERY_MODES:
+            raise ValueError(f"query strategy {self.query!r}: expected 'last' or 'mean_last_n'")
+        if self.cold_start not in COLD_STARTS:
+            raise ValueError(f"cold_start {self.cold_start!r}: expected 'random', 'artist' or 'popular'")
+        if self.last_n < 1:
+            raise ValueError(f"last_n must be >= 1, got {self.last_n}")
+
+    def as_dict(self) -> dict[str, Any]:
+        """The strategy as JSON-ready values, as model files and metadata store it."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> QueryStrategy:
+        """The strategy stored by `as_dict`."""
+        return cls(**values)
+
+
+SEED_STRATEGY = QueryStrategy()
+"""The seed flow's strategy: the last track, a seeded random track when it is unknown."""
+
+
+def vocabulary_by_artist(vectors: KeyedVectors) -> dict[str, np.ndarray]:
+    """Vocabulary indices of each artist's tracks, read from the track ids."""
+    groups: dict[str, list[int]] = {}
+    for index, key in enumerate(vectors.index_to_key):
+        groups.setdefault(split_track_id(key)[0], []).append(index)
+    return {artist: np.array(indices) for artist, indices in groups.items()}
+
+
+def _unit_mean(rows: np.ndarray) -> np.ndarray:
+    mean = rows.mean(axis=0) if len(rows) > 1 else rows[0]
+    return mean / np.linalg.norm(mean)
+
+
+def playlist_query(
+    inputs: Sequence[str],
+    last_artist: str,
+    key_to_index: Mapping[str, int],
+    unit: np.ndarray,
+    strategy: QueryStrategy,
+    fallback: int,
+    artist_tracks: Mapping[str, np.ndarray],
+) -> tuple[np.ndarray | None, np.ndarray]:
+    """One playlist's unit query vector, shape (dim,), or None to fall back on the most popular
+    tracks; and the vocabulary indices of the tracks the query leaves out of its results.
+
+    `unit` holds the unit-normalised vectors, shape (vocabulary, dim); `fallback` is the track a
+    `random` cold start queries; `artist_tracks` maps an artist to the indices of its tracks, for
+    an `artist` cold start.
+    """
+    if strategy.query == "last":
+        known = key_to_index.get(inputs[-1], -1)
+        used = np.array([known]) if known >= 0 else NO_TRACKS
+    else:
+        found = (key_to_index.get(t, -1) for t in reversed(inputs))
+        used = np.array([i for i in found if i >= 0][: strategy.last_n], dtype=np.int64)
+    if not len(used) and strategy.cold_start == "random":
+        used = np.array([fallback])
+    if len(used):
+        return _unit_mean(unit[used]), used
+    if strategy.cold_start == "artist" and last_artist in artist_tracks:
+        return _unit_mean(unit[artist_tracks[last_artist]]), NO_TRACKS
+    return None, NO_TRACKS

@@ -1,0 +1,71 @@
+"""What the Dagster instance recorded: latest materializations and their metadata, failed runs,
+and which configs were trained on the latest data build. The CLI, the retrain driver and the
+sensors all ask here."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+import dagster as dg
+
+from recsys_assets.graph.jobs import train_models
+
+DATA_ASSET = "train_playlists"
+"""The asset whose materialization marks a data build (the splits every model trains on)."""
+MODEL_ASSET = "embedding_model"
+
+
+def latest_materialization(
+    instance: dg.DagsterInstance, asset: str, partition: str | None = None
+) -> dg.EventLogRecord | None:
+    """The latest materialization record of an asset, or of one of its partitions, if any."""
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1,
+    ).records
+    return records[0] if records else None
+
+
+def metadata_values(record: dg.EventLogRecord) -> dict[str, Any]:
+    """The plain values of a materialization record's metadata."""
+    return {name: value.value for name, value in record.asset_materialization.metadata.items()}
+
+
+def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict[str, Any]:
+    """The metadata values of the latest materialization, or {} when there is none."""
+    record = latest_materialization(instance, asset, partition)
+    return metadata_values(record) if record else {}
+
+
+def latest_data_build(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
+    """The latest materialization of the splits the models train on."""
+    return latest_materialization(instance, DATA_ASSET)
+
+
+def trained_on(model: dg.EventLogRecord | None, data: dg.EventLogRecord) -> bool:
+    """Whether a config's model record comes after (so was trained on) the data build."""
+    return model is not None and model.timestamp >= data.timestamp
+
+
+def configs_waiting_for_training(
+    instance: dg.DagsterInstance, keys: Sequence[str], data: dg.EventLogRecord
+) -> list[str]:
+    """The configs among `keys` with no model trained on the data build `data`."""
+    return [key for key in keys if not trained_on(latest_materialization(instance, MODEL_ASSET, key), data)]
+
+
+def training_failed_since(instance: dg.DagsterInstance, key: str, timestamp: float) -> bool:
+    """Whether the latest training run of config `key` since `timestamp` failed."""
+    runs = instance.get_runs(
+        filters=dg.RunsFilter(
+            job_name=train_models.name,
+            tags={"dagster/partition": key},
+            created_after=datetime.fromtimestamp(timestamp, tz=UTC),
+        ),
+        limit=1,
+    )
+    return bool(runs) and runs[0].status == dg.DagsterRunStatus.FAILURE

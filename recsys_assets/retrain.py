@@ -1,0 +1,130 @@
+"""The retrain driver: register the configs, then run data, every config, best model and test
+evaluation in one Dagster instance. The CLI and the tests call it."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Any
+
+import dagster as dg
+
+from recsys_assets.core.search_space import load_search_space
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.history import latest_data_build, latest_materialization, trained_on
+from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
+from recsys_assets.graph.partitions import sync_config_partitions
+from recsys_assets.settings import Settings
+
+QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+
+
+class RetrainStopped(RuntimeError):
+    """A stage of the retrain failed, or a data check did, so later stages did not run."""
+
+
+class ConfigsFailed(RuntimeError):
+    """Some configs failed to train; the best model was chosen among the others (`result`)."""
+
+    def __init__(self, result: dict[str, Any], failed: list[str]):
+        super().__init__(
+            f"config(s) failed to train: {', '.join(failed)}; the best model was chosen among the"
+            " others. Fix them, then `recsys-assets retrain --resume` trains only what is missing."
+        )
+        self.result = result
+        self.failed = failed
+
+
+def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
+    """The innermost error message of each failed step."""
+    messages = []
+    for event in result.get_step_failure_events():
+        error = event.step_failure_data.error
+        while error.cause:
+            error = error.cause
+        messages.append(f"{event.step_key}: {error.message.strip()}")
+    return messages
+
+
+def _run_job(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    job: str,
+    partition_key: str | None = None,
+    run_config: dict | None = None,
+) -> None:
+    """Run one job in-process, printing its progress; RetrainStopped if it or a check failed."""
+    label = f"{job} [{partition_key}]" if partition_key else job
+    print(f"-> {label}", flush=True)
+    started = time.perf_counter()
+    result = defs.resolve_job_def(job).execute_in_process(
+        run_config={**QUIET_CONSOLE, **(run_config or {})},
+        instance=instance,
+        partition_key=partition_key,
+        raise_on_error=False,
+    )
+    failed_checks = [
+        f"{check.asset_key.to_user_string()}: {check.check_name}"
+        for check in result.get_asset_check_evaluations()
+        if not check.passed
+    ]
+    if failed_checks:
+        raise RetrainStopped(f"data checks failed, so no model was trained: {', '.join(failed_checks)}")
+    if not result.success:
+        raise RetrainStopped(f"{label} failed: {'; '.join(_step_errors(result))}")
+    print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
+
+
+def retrain(
+    settings: Settings, instance: dg.DagsterInstance, resume: bool = False, workers: int = 1
+) -> dict[str, Any]:
+    """Register the search space's configs, then materialize data, every config, best model, test;
+    return the test evaluation.
+
+    A config that fails does not stop the others: the best model is chosen among those trained,
+    and ConfigsFailed (carrying the result) names the failed ones. With `resume`, data already
+    built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
+    """
+    configs = load_search_space(settings.search_space_path)
+    defs = build_definitions(settings)
+    added, removed = sync_config_partitions(instance, [config.key for config in configs])
+    if added:
+        print(f"Registered config partitions: {', '.join(added)}")
+    if removed:
+        print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
+
+    data = latest_data_build(instance)
+    if resume and data:
+        print(f"-> {prepare_data.name}: kept (--resume)")
+    else:
+        _run_job(defs, instance, prepare_data.name)
+        data = latest_data_build(instance)
+    failures = []
+    for config in configs:
+        if resume and trained_on(latest_materialization(instance, "embedding_model", config.key), data):
+            print(f"-> {train_models.name} [{config.key}]: kept (--resume, trained on the current data)")
+            continue
+        try:
+            _run_job(
+                defs,
+                instance,
+                train_models.name,
+                config.key,
+                {"ops": {"embedding_model": {"config": {"workers": workers}}}},
+            )
+        except RetrainStopped as error:
+            print(f"   {error}", file=sys.stderr)
+            failures.append(config.key)
+    if len(failures) == len(configs):
+        raise RetrainStopped(f"every config failed to train: {', '.join(failures)}")
+    _run_job(
+        defs,
+        instance,
+        select_best_model.name,
+        run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
+    )
+    with defs.get_asset_value_loader(instance=instance) as loader:
+        result = loader.load_asset_value("test_evaluation")
+    if failures:
+        raise ConfigsFailed(result, failures)
+    return result
