@@ -12,19 +12,15 @@ from gensim.models.keyedvectors import KeyedVectors
 from recsys_assets.client import load_best_model, trained_models
 from recsys_assets.core.metrics import METRIC_KS, metric_name, split_metric_name
 from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
-from recsys_assets.core.recommend import recommend, search_tracks
+from recsys_assets.core.recommend import TrackNameIndex, recommend
 from recsys_assets.core.search_space import SearchSpaceError
+from recsys_assets.instance import prepare_dagster_home
 from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
-from recsys_assets.settings import SettingsError, load_settings, prepare_dagster_home
+from recsys_assets.settings import Settings, SettingsError, load_settings
 
 
-def _retrain_command(args: argparse.Namespace) -> int:
+def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     home = prepare_dagster_home()
-    try:
-        settings = load_settings()
-    except SettingsError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
     print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
     print(f"Search space: {settings.search_space_path}")
@@ -32,9 +28,6 @@ def _retrain_command(args: argparse.Namespace) -> int:
     try:
         with dg.DagsterInstance.get() as instance:
             result = retrain(settings, instance, resume=args.resume, workers=args.workers)
-    except SearchSpaceError as error:
-        print(f"error: {error}", file=sys.stderr)
-        return 2
     except RetrainStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -59,11 +52,12 @@ def _retrain_command(args: argparse.Namespace) -> int:
 def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
     tracks, problems = [], []
+    names = TrackNameIndex(vectors)
     for text in queries:
         if TRACK_ID_SEPARATOR in text:
             tracks.append(text)
             continue
-        matches = search_tracks(vectors, text, limit=11)
+        matches = names.search(text, limit=11)
         if len(matches) == 1:
             tracks.append(matches[0])
         elif not matches:
@@ -75,11 +69,11 @@ def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[
     return tracks, problems
 
 
-def _recommend_command(args: argparse.Namespace) -> int:
+def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     prepare_dagster_home()
     try:
         with dg.DagsterInstance.get() as instance:
-            model = load_best_model(instance)
+            model = load_best_model(instance, settings)
     except dg.Failure as error:
         print(f"error: {error.description}", file=sys.stderr)
         return 1
@@ -98,7 +92,7 @@ def _recommend_command(args: argparse.Namespace) -> int:
     return 0
 
 
-def _models_command(_: argparse.Namespace) -> int:
+def _models_command(_: argparse.Namespace, __: Settings) -> int:
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
         rows = trained_models(instance)
@@ -120,6 +114,16 @@ def _models_command(_: argparse.Namespace) -> int:
         print(f"{label:<34} " + " ".join(cells))
     print("(* marks the current best_model)")
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a whole number of at least 1, got {text!r}")
+    return value
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -147,13 +151,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         nargs="+",
         help="tracks in playlist order: artist|||track ids, or words of artist and track names",
     )
-    recommend_parser.add_argument("-k", type=int, default=10, help="how many tracks to recommend (10)")
+    recommend_parser.add_argument(
+        "-k", type=_positive_int, default=10, help="how many tracks to recommend (10)"
+    )
     recommend_parser.set_defaults(handler=_recommend_command)
     commands.add_parser("models", help="the trained configs and their validation metrics").set_defaults(
         handler=_models_command
     )
     args = parser.parse_args(argv)
-    return args.handler(args)
+    try:
+        return args.handler(args, load_settings())
+    except (SettingsError, SearchSpaceError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":

@@ -13,8 +13,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     playlist_db = PlaylistDatabase(database=str(settings.duckdb_path))
     return dg.Definitions(
         assets=[
-            data.playlists,
-            data.playlist_splits,
+            data.playlist_tables,
             models.embedding_model,
             models.best_model,
             models.test_evaluation,

@@ -3,20 +3,32 @@ evaluation in one Dagster instance. The CLI and the tests call it."""
 
 from __future__ import annotations
 
+import os
+import socket
 import sys
 import time
 from typing import Any
 
 import dagster as dg
 
-from recsys_assets.core.search_space import load_search_space
+from recsys_assets.core.search_space import ModelConfig, load_search_space
 from recsys_assets.definitions import build_definitions
-from recsys_assets.graph.history import latest_data_build, latest_materialization, trained_on
+from recsys_assets.graph.history import (
+    latest_data_build,
+    latest_good_data_build,
+    latest_materialization,
+    trained_on,
+)
 from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
 from recsys_assets.graph.partitions import sync_config_partitions
+from recsys_assets.instance import exclusive_lock
 from recsys_assets.settings import Settings
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
+HOST_TAG = "recsys/host"
+PID_TAG = "recsys/pid"
+"""Tags naming the process that runs a retrain's jobs, so a run it left behind when killed can
+be told from one still running."""
 
 
 class RetrainStopped(RuntimeError):
@@ -62,6 +74,7 @@ def _run_job(
         instance=instance,
         partition_key=partition_key,
         raise_on_error=False,
+        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
     )
     failed_checks = [
         f"{check.asset_key.to_user_string()}: {check.check_name}"
@@ -75,6 +88,32 @@ def _run_job(
     print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
+def _process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
+    """Mark failed the runs still STARTED whose retrain process on this host is gone (killed);
+    return their run ids."""
+    host = socket.gethostname()
+    failed = []
+    for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
+        pid = run.tags.get(PID_TAG, "")
+        if run.tags.get(HOST_TAG) == host and pid.isdigit() and not _process_alive(int(pid)):
+            instance.report_run_failed(
+                run,
+                f"The process {pid} that ran this run is gone (killed); marked failed by a later retrain.",
+            )
+            failed.append(run.run_id)
+    return failed
+
+
 def retrain(
     settings: Settings, instance: dg.DagsterInstance, resume: bool = False, workers: int = 1
 ) -> dict[str, Any]:
@@ -86,16 +125,28 @@ def retrain(
     built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
     """
     configs = load_search_space(settings.search_space_path)
+    with exclusive_lock(
+        settings.data_dir / ".retrain.lock",
+        f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
+    ):
+        return _retrain(settings, instance, configs, resume, workers)
+
+
+def _retrain(
+    settings: Settings, instance: dg.DagsterInstance, configs: list[ModelConfig], resume: bool, workers: int
+) -> dict[str, Any]:
     defs = build_definitions(settings)
+    for run_id in fail_runs_of_dead_processes(instance):
+        print(f"Marked run {run_id} failed: the retrain that ran it was killed")
     added, removed = sync_config_partitions(instance, [config.key for config in configs])
     if added:
         print(f"Registered config partitions: {', '.join(added)}")
     if removed:
         print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
 
-    data = latest_data_build(instance)
-    if resume and data:
-        print(f"-> {prepare_data.name}: kept (--resume)")
+    data = latest_good_data_build(instance) if resume else None
+    if data:
+        print(f"-> {prepare_data.name}: kept (--resume, the last build passed its checks)")
     else:
         _run_job(defs, instance, prepare_data.name)
         data = latest_data_build(instance)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +12,6 @@ from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.playlists import check_sample_fraction
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
-INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
 
 
 @dataclass(frozen=True)
@@ -54,6 +52,13 @@ class SettingsError(ValueError):
     """An environment variable with a value the pipeline cannot use."""
 
 
+def _resolved(variable: str, value: str) -> Path:
+    try:
+        return Path(value).expanduser().resolve()
+    except (OSError, RuntimeError) as error:
+        raise SettingsError(f"{variable}={value!r}: the path cannot be resolved: {error}") from None
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings from the RECSYS_* environment variables (see the README)."""
     playlists = environ.get("RECSYS_PLAYLISTS_PATH") or None
@@ -75,29 +80,13 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"RECSYS_TIMEZONE={timezone!r}: expected an IANA time zone such as Europe/Berlin"
         ) from None
     return Settings(
-        playlists_path=Path(playlists).expanduser().resolve() if playlists else None,
-        data_dir=Path(environ.get("RECSYS_DATA_DIR") or "data").expanduser().resolve(),
-        search_space_path=Path(environ.get("RECSYS_SEARCH_SPACE") or PACKAGED_SEARCH_SPACE)
-        .expanduser()
-        .resolve(),
+        playlists_path=_resolved("RECSYS_PLAYLISTS_PATH", playlists) if playlists else None,
+        data_dir=_resolved("RECSYS_DATA_DIR", environ.get("RECSYS_DATA_DIR") or "data"),
+        search_space_path=_resolved(
+            "RECSYS_SEARCH_SPACE", environ.get("RECSYS_SEARCH_SPACE") or str(PACKAGED_SEARCH_SPACE)
+        ),
         demo_size=demo_size,
         sample_fraction=sample_fraction,
         timezone=timezone,
         models_url=environ.get("RECSYS_MODELS_URL") or None,
     )
-
-
-def default_dagster_home() -> Path:
-    """DAGSTER_HOME if set, else `.dagster_home/` in the working directory."""
-    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
-
-
-def prepare_dagster_home() -> Path:
-    """Create the instance folder with the packaged instance settings if it has none, and point
-    DAGSTER_HOME at it for this process."""
-    home = default_dagster_home()
-    home.mkdir(parents=True, exist_ok=True)
-    if not (home / "dagster.yaml").exists():
-        shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
-    os.environ["DAGSTER_HOME"] = str(home)
-    return home

@@ -18,7 +18,8 @@ from recsys_assets.graph.automation import (
 from recsys_assets.graph.jobs import TRAINING_TAG
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import SearchSpace
-from recsys_assets.settings import INSTANCE_SETTINGS, Settings, SettingsError, load_settings
+from recsys_assets.instance import INSTANCE_SETTINGS
+from recsys_assets.settings import Settings, SettingsError, load_settings
 from recsys_assets_tests.conftest import FAST_CONFIGS, write_search_space
 
 KEYS = ["dim16-ep3-mc2-win5", "wide-window"]

@@ -11,7 +11,7 @@ import pytest
 from recsys_assets.cli import main
 from recsys_assets.client import load_best_model
 from recsys_assets.core.playlists import split_track_id
-from recsys_assets.core.recommend import search_tracks
+from recsys_assets.core.recommend import TrackNameIndex
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -97,8 +97,8 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
 
     artist, name = split_track_id(second)
     words = f"{artist.upper()} {name.lower()}"
-    assert second in search_tracks(retrained.vectors, words)
-    unique = len(search_tracks(retrained.vectors, words)) == 1
+    assert second in TrackNameIndex(retrained.vectors).search(words)
+    unique = len(TrackNameIndex(retrained.vectors).search(words)) == 1
     assert main(["recommend", words, "-k", "2"]) == (0 if unique else 2)
     assert (second in capsys.readouterr().out) == unique
 
@@ -144,3 +144,32 @@ def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
     assert "hit_rate@20" in columns and "mrr@20" in columns and "hit_rate@100" in columns
     assert row.split()[0] == "wide-window"
     assert float(row.split()[1 + columns.index("hit_rate@20")]) == pytest.approx(expected, abs=5e-5)
+
+
+@pytest.mark.parametrize("command", [["retrain"], ["recommend", "a|||b"], ["models"]])
+@pytest.mark.parametrize(
+    ("variable", "value", "message"),
+    [
+        ("RECSYS_SAMPLE_FRACTION", "abc", "RECSYS_SAMPLE_FRACTION='abc': expected a number in (0, 1]"),
+        ("RECSYS_DEMO_SIZE", "huge", "RECSYS_DEMO_SIZE='huge': expected one of small, spotify"),
+        ("RECSYS_PLAYLISTS_PATH", "loop", "the path cannot be resolved"),
+    ],
+)
+def test_bad_settings_give_one_error_line_and_exit_2(
+    environment, tmp_path, command, variable, value, message
+):
+    if value == "loop":
+        (tmp_path / "loop").symlink_to(tmp_path / "loop")
+        value = str(tmp_path / "loop")
+    result = run({**environment, variable: value}, tmp_path, "-m", "recsys_assets.cli", *command)
+    assert result.returncode == 2
+    assert result.stderr.splitlines() == [result.stderr.strip()] and result.stderr.startswith("error: ")
+    assert message in result.stderr
+
+
+@pytest.mark.parametrize("k", ["0", "-1", "many"])
+def test_recommend_refuses_a_k_below_one(k: str, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["recommend", "a|||b", "-k", k])
+    assert exit_.value.code == 2
+    assert "expected a whole number of at least 1" in capsys.readouterr().err

@@ -170,12 +170,14 @@ def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Setti
     path = tmp_path / "rows.parquet"
     pd.read_parquet(small_settings.playlists_path).drop(columns="artist").to_parquet(path)
     error = "recsys_assets.core.sources.SourceDataError"
-    message = re.escape(f"prepare_data failed: playlists: {error}: {path}: missing column(s) artist")
+    message = re.escape(f"prepare_data failed: playlist_tables: {error}: {path}: missing column(s) artist")
     with dg.instance_for_test() as instance, pytest.raises(RetrainStopped, match=message):
         retrain(replace(small_settings, playlists_path=path), instance)
 
 
-def test_failing_data_check_is_recorded_and_stops_training(small_settings: Settings, monkeypatch):
+def test_failing_data_check_stops_training_and_resume_rebuilds_the_data(
+    small_settings: Settings, monkeypatch
+):
     def overlapping_splits(conn, seed):
         sizes = split_playlists(conn, seed)
         conn.execute(
@@ -183,7 +185,7 @@ def test_failing_data_check_is_recorded_and_stops_training(small_settings: Setti
         )
         return sizes
 
-    monkeypatch.setattr("recsys_assets.graph.data.split_playlists", overlapping_splits)
+    monkeypatch.setattr("recsys_assets.core.playlists.split_playlists", overlapping_splits)
     with dg.instance_for_test() as instance:
         with pytest.raises(RetrainStopped, match="train_playlists: split_is_disjoint_complete_70_20_10"):
             retrain(small_settings, instance)
@@ -192,3 +194,7 @@ def test_failing_data_check_is_recorded_and_stops_training(small_settings: Setti
         )
         assert check
         assert not instance.fetch_materializations(dg.AssetKey("embedding_model"), limit=1).records
+        monkeypatch.undo()
+        result = retrain(small_settings, instance, resume=True)
+        assert len(instance.get_runs(filters=dg.RunsFilter(job_name="prepare_data"))) == 2
+        assert result["test_rows"] == metadata(instance, "test_playlists")["dagster/row_count"] > 0

@@ -5,8 +5,10 @@ import pandas as pd
 import pytest
 
 from recsys_assets.core.playlists import (
+    MIN_PLAYLISTS,
     SPLIT_TABLES,
     build_playlist_table,
+    build_playlist_tables,
     playlist_table_problems,
     split_playlists,
     split_problems,
@@ -125,11 +127,22 @@ def test_splits_depend_on_the_seed_but_not_on_row_order(conn):
 
 
 def test_problem_counts_find_null_ids_and_short_sequences(tmp_path: Path, conn):
-    rows = [(i, "u", "A", str(i % 5), f"p{i // 5}") for i in range(20)]
+    rows = [(i, "u", "A", str(i % 5), f"p{i // 5}") for i in range(5 * MIN_PLAYLISTS)]
     build_playlist_table(conn, write_rows(tmp_path / "rows.parquet", rows))
-    assert playlist_table_problems(conn) == {"rows with a NULL id": 0, "sequences of 2 tracks or fewer": 0}
+    short = f"playlists missing to reach the minimum of {MIN_PLAYLISTS}"
+    assert playlist_table_problems(conn) == {
+        "rows with a NULL id": 0,
+        "sequences of 2 tracks or fewer": 0,
+        short: 0,
+    }
     conn.execute("INSERT INTO playlists VALUES ('bad', 'u', 'p', ['A', 'A'], ['x', NULL])")
-    assert playlist_table_problems(conn) == {"rows with a NULL id": 1, "sequences of 2 tracks or fewer": 1}
+    assert playlist_table_problems(conn) == {
+        "rows with a NULL id": 1,
+        "sequences of 2 tracks or fewer": 1,
+        short: 0,
+    }
+    conn.execute("DELETE FROM playlists")
+    assert playlist_table_problems(conn)[short] == MIN_PLAYLISTS
 
 
 def test_split_problems_name_overlaps_gaps_and_proportions(conn):
@@ -146,3 +159,74 @@ def test_split_problems_name_overlaps_gaps_and_proportions(conn):
         "2 playlist(s) of playlists in no split",
         "test_playlists has 8 of 100 playlists, not 10 % within one row",
     ]
+
+
+def table_contents(conn) -> dict[str, list]:
+    return {
+        table: conn.execute(
+            f"SELECT playlist_id, track_sequence FROM {table} ORDER BY playlist_id"
+        ).fetchall()
+        for table in ("playlists", *SPLIT_TABLES)
+    }
+
+
+def many_playlists(path: Path, playlists: int, length: int = 4) -> Path:
+    rows = [(i, "u", "A", str(i % 7), f"p{i // length}") for i in range(playlists * length)]
+    return write_rows(path, rows)
+
+
+@pytest.mark.parametrize(("playlists", "length"), [(30, 2), (MIN_PLAYLISTS - 1, 4)])
+def test_a_source_too_small_to_split_keeps_the_previous_tables(tmp_path: Path, conn, playlists, length):
+    build_playlist_tables(conn, many_playlists(tmp_path / "good.parquet", 50), seed=1)
+    before = table_contents(conn)
+    small = many_playlists(tmp_path / "small.parquet", playlists, length)
+    with pytest.raises(SourceDataError) as error:
+        build_playlist_tables(conn, small, seed=1)
+    assert str(error.value).startswith(f"{small}: only {0 if length == 2 else playlists} of {playlists}")
+    assert "at least 10 are needed for 70/20/10 splits" in str(error.value)
+    assert table_contents(conn) == before
+    assert all(before[table] for table in before)
+
+
+def test_a_build_that_fails_while_splitting_keeps_all_four_tables(tmp_path: Path, conn, monkeypatch):
+    build_playlist_tables(conn, many_playlists(tmp_path / "good.parquet", 50), seed=1)
+    before = table_contents(conn)
+
+    def interrupted(conn, seed):
+        raise KeyboardInterrupt("killed while splitting")
+
+    monkeypatch.setattr("recsys_assets.core.playlists.split_playlists", interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        build_playlist_tables(conn, many_playlists(tmp_path / "new.parquet", 80, length=5), seed=1)
+    assert table_contents(conn) == before
+
+
+class AbortingConnection:
+    """A connection whose INSERT fails as a full disk does: DuckDB aborts the transaction itself."""
+
+    def __init__(self, conn):
+        self.conn = conn
+
+    def execute(self, sql: str, *args):
+        if sql.lstrip().startswith("INSERT INTO playlists"):
+            self.conn.execute("ROLLBACK")
+            raise duckdb.IOException("Could not write file: No space left on device")
+        return self.conn.execute(sql, *args)
+
+    def __getattr__(self, name: str):
+        return getattr(self.conn, name)
+
+
+def test_the_error_that_stopped_the_build_is_the_one_reported(tmp_path: Path, conn):
+    build_playlist_tables(conn, many_playlists(tmp_path / "good.parquet", 50), seed=1)
+    before = table_contents(conn)
+    with pytest.raises(duckdb.IOException, match="No space left on device"):
+        build_playlist_tables(AbortingConnection(conn), many_playlists(tmp_path / "new.parquet", 60), seed=1)
+    assert table_contents(conn) == before
+
+
+def test_split_problems_name_an_empty_split(conn):
+    make_playlists(conn, [f"p{i:03d}" for i in range(100)])
+    split_playlists(conn, seed=3)
+    conn.execute("DELETE FROM playlist_split_assignment WHERE split = 2")
+    assert "test_playlists is empty" in split_problems(conn)

@@ -4,7 +4,7 @@ import pandas as pd
 import pytest
 
 from recsys_assets.core.playlists import build_playlist_table, split_track_id
-from recsys_assets.core.recommend import recommend, search_tracks
+from recsys_assets.core.recommend import TrackNameIndex, recommend
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import train_embeddings
 
@@ -45,14 +45,26 @@ def test_cold_starts_are_reported_and_follow_the_strategy():
 
 
 def test_search_finds_ids_and_words_ignoring_case():
-    assert search_tracks(VECTORS, "Artist 1|||Song 3") == ["Artist 1|||Song 3"]
-    words = search_tracks(VECTORS, "artist 1 song 3")
+    assert TrackNameIndex(VECTORS).search("Artist 1|||Song 3") == ["Artist 1|||Song 3"]
+    words = TrackNameIndex(VECTORS).search("artist 1 song 3")
     assert "Artist 1|||Song 3" in words
     assert all(all(w in key.lower() for w in ("artist", "1", "song", "3")) for key in words)
-    assert set(search_tracks(VECTORS, "SONG 39")) == {
+    assert set(TrackNameIndex(VECTORS).search("SONG 39")) == {
         k for k in VECTORS.index_to_key if k.endswith("Song 39")
     }
-    assert search_tracks(VECTORS, "no such words") == []
+    assert TrackNameIndex(VECTORS).search("no such words") == []
+
+
+def test_the_name_index_finds_what_a_scan_of_every_name_finds():
+    index = TrackNameIndex(VECTORS)
+    names = {key: " ".join(split_track_id(key)).lower() for key in VECTORS.index_to_key}
+    for query in ["artist", "1 song", "ong 3", "ARTIST 6 SONG 2", "t 4 s", "9", "zz", "song 39 artist"]:
+        words = query.lower().split()
+        scanned = [key for key in VECTORS.index_to_key if all(word in names[key] for word in words)]
+        assert index.search(query, limit=1000) == scanned, query
+        assert index.search(query, limit=3) == scanned[:3]
+    with pytest.raises(ValueError, match="k must be at least 1"):
+        recommend(VECTORS, VECTORS.index_to_key[:1], k=0)
 
 
 def test_split_track_id_inverts_the_ids_the_playlist_table_builds(tmp_path):

@@ -1,11 +1,14 @@
+import math
 from pathlib import Path
 
 import pytest
 
 from recsys_assets.core.search_space import (
+    WORD2VEC_PARAMETERS,
     SearchSpaceError,
     config_key,
     find_config,
+    is_valid_config_key,
     load_search_space,
     parse_search_space,
 )
@@ -50,6 +53,15 @@ def test_explicit_name_becomes_the_key():
         ({"epochs": 0}, "parameter 'epochs' must be >= 1"),
         ({"sg": 2}, "parameter 'sg' must be <= 1"),
         ({"name": "has space"}, "name 'has space' must be"),
+        ({"window": 10_000_000_000}, "parameter 'window' must be <= 1000"),
+        ({"epochs": 1_000_000_000}, "parameter 'epochs' must be <= 1000"),
+        ({"alpha": math.nan}, "parameter 'alpha' must be a finite number, got nan"),
+        ({"ns_exponent": math.inf}, "parameter 'ns_exponent' must be a finite number, got inf"),
+        ({"sample": -math.inf}, "parameter 'sample' must be a finite number"),
+        ({"alpha": 0}, "parameter 'alpha' must be > 0"),
+        ({"batch_words": 20_000}, "parameter 'batch_words' must be <= 10000"),
+        ({"negative": 0}, "negative = 0 needs hs = 1"),
+        ({"alpha": 0.01, "min_alpha": 0.02}, "min_alpha 0.02 must not exceed alpha 0.01"),
     ],
 )
 def test_invalid_config_is_refused_naming_file_config_and_parameter(table, message):
@@ -85,3 +97,24 @@ def test_find_config_lists_known_keys_when_missing():
     assert find_config(configs, "win3", "s").params == {"window": 3}
     with pytest.raises(SearchSpaceError, match="no config has key 'win4'; the search space defines: win3"):
         find_config(configs, "win4", "s")
+
+
+def test_nan_and_infinity_written_in_toml_are_refused(tmp_path: Path):
+    path = tmp_path / "space.toml"
+    path.write_text("[[config]]\nalpha = nan\n")
+    with pytest.raises(SearchSpaceError, match="parameter 'alpha' must be a finite number"):
+        load_search_space(path)
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"sample": 1e-20, "alpha": 1e-10, "min_alpha": 1e-11},
+        {name: spec.maximum for name, spec in WORD2VEC_PARAMETERS.items() if spec.kind is not bool}
+        | {"shrink_windows": False},
+    ],
+)
+def test_every_valid_config_gets_a_valid_key(params: dict):
+    (config,) = parse_search_space({"config": [params]}, "space.toml")
+    assert is_valid_config_key(config.key), config.key
+    assert config.key == parse_search_space({"config": [dict(reversed(params.items()))]}, "x")[0].key

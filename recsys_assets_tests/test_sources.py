@@ -32,22 +32,37 @@ MALFORMED = [
 ]
 
 
+PADDING = [f'"pad","Pad artist","Pad track {i}","Pad"' for i in range(40)]
+"""Well-formed lines that keep the quirk file under the malformed-line threshold."""
+
+
+def open_only(conn: duckdb.DuckDBPyConnection, path: Path) -> None:
+    with open_source_rows(conn, path):
+        pass
+
+
 def write_csv(path: Path) -> Path:
     lines = [HEADER]
     for (line, _), bad in zip(WELL_FORMED, [*MALFORMED, None, None, None, None], strict=True):
         lines.append(line)
         if bad:
             lines.append(bad)
+    lines += PADDING
     path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     return path
 
 
 def test_raw_csv_keeps_every_well_formed_row_in_file_order(tmp_path: Path):
-    with duckdb.connect() as conn:
-        found = open_source_rows(conn, write_csv(tmp_path / "spotify_dataset.csv"))
-        rows = conn.execute("SELECT row_id, user_id, artist, track, playlist FROM source_rows").fetchall()
+    with (
+        duckdb.connect() as conn,
+        open_source_rows(conn, write_csv(tmp_path / "spotify_dataset.csv")) as found,
+    ):
+        rows = conn.execute(
+            "SELECT row_id, user_id, artist, track, playlist FROM source_rows"
+            " WHERE user_id <> 'pad' ORDER BY row_id"
+        ).fetchall()
     assert [row[1:] for row in rows] == [expected for _, expected in WELL_FORMED]
-    assert [row[0] for row in rows] == list(range(len(WELL_FORMED)))
+    assert [row[0] for row in rows] == sorted({row[0] for row in rows}), "row_id follows file order"
     assert found.kind == "csv"
     assert found.malformed_lines == len(MALFORMED)
     assert len(found.malformed_examples) == 3
@@ -61,7 +76,7 @@ def test_csv_playlist_table_drops_and_counts_null_rows(tmp_path: Path):
         tracks = conn.execute("SELECT track_sequence FROM playlists WHERE playlist_id = 'u1-Rock'").fetchall()
     assert stats.null_rows == 1
     assert stats.source.malformed_lines == 3
-    assert stats.playlists_kept == 1
+    assert stats.playlists_kept == 2
     assert tracks[0][0] == [
         "Elvis Costello|||(The Angels Wanna Wear My) Red Shoes",
         'Art "Quoted" Name|||Track, with comma',
@@ -114,7 +129,7 @@ def test_bad_csv_is_refused_naming_the_file(tmp_path: Path, content: bytes, mess
     path = tmp_path / "raw.csv"
     path.write_bytes(content)
     with duckdb.connect() as conn, pytest.raises(SourceDataError) as error:
-        open_source_rows(conn, path)
+        open_only(conn, path)
     assert str(error.value).startswith(f"{path}: ") and message in str(error.value)
 
 
@@ -131,7 +146,7 @@ def test_parquet_with_wrong_types_is_refused(tmp_path: Path):
         {"row_id": ["1"], "user_id": [7], "artist": ["a"], "track": ["t"], "playlist": ["p"]}
     ).to_parquet(path)
     with duckdb.connect() as conn, pytest.raises(SourceDataError) as error:
-        open_source_rows(conn, path)
+        open_only(conn, path)
     assert "row_id is VARCHAR, expected an integer" in str(error.value)
     assert "user_id is BIGINT, expected VARCHAR" in str(error.value)
 
@@ -144,9 +159,9 @@ def test_truncated_parquet_and_unknown_suffix_are_refused(tmp_path: Path):
     other.write_text("{}")
     with duckdb.connect() as conn:
         with pytest.raises(SourceDataError, match=r"truncated\.parquet: not a readable parquet file"):
-            open_source_rows(conn, truncated)
+            open_only(conn, truncated)
         with pytest.raises(SourceDataError, match=r"rows\.json: expected a \.parquet file"):
-            open_source_rows(conn, other)
+            open_only(conn, other)
 
 
 def test_sampling_keeps_whole_playlists_deterministically(tmp_path: Path):
@@ -164,3 +179,64 @@ def test_sampling_keeps_whole_playlists_deterministically(tmp_path: Path):
     assert 0.2 < len(first) / 1_000 < 0.4
     with pytest.raises(ValueError, match="sample fraction must be in"):
         build_playlist_table(duckdb.connect(), path, sample_fraction=0)
+
+
+def csv_rows(path: Path) -> list[tuple]:
+    with duckdb.connect() as conn, open_source_rows(conn, path) as found:
+        rows = conn.execute("SELECT user_id, artist FROM source_rows ORDER BY row_id").fetchall()
+    return rows, found
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_an_unclosed_quote_costs_its_own_line_only(tmp_path: Path, newline: str):
+    lines = [
+        HEADER,
+        '"u1","a","t","p"',
+        '"u2","open quote","t","p',
+        '"u3","kept","t","p"',
+        '"u4","open again","t',
+        '"u5","kept too","t","p"',
+        *PADDING,
+    ]
+    path = tmp_path / "raw.csv"
+    path.write_bytes(newline.join(lines).encode() + newline.encode())
+    rows, found = csv_rows(path)
+    assert [user for user, _ in rows if user != "pad"] == ["u1", "u3", "u5"]
+    assert found.malformed_lines == 2
+    assert [example.split(":")[0] for example in found.malformed_examples] == ["line 3", "line 5"]
+
+
+@pytest.mark.parametrize("newline", ["\n", "\r\n", "\r"])
+def test_any_line_ending_and_a_byte_order_mark_keep_every_row(tmp_path: Path, newline: str):
+    path = tmp_path / "raw.csv"
+    lines = ["\ufeff" + HEADER, *(line for line, _ in WELL_FORMED)]
+    path.write_bytes(newline.join(lines).encode() + newline.encode())
+    rows, found = csv_rows(path)
+    assert rows == [expected[:2] for _, expected in WELL_FORMED]
+    assert found.malformed_lines == 0
+
+
+def test_a_file_of_mostly_malformed_lines_is_refused_with_counts_and_examples(tmp_path: Path):
+    path = tmp_path / "raw.csv"
+    lines = [HEADER, *MALFORMED * 3, *(line for line, _ in WELL_FORMED)]
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    with duckdb.connect() as conn, pytest.raises(SourceDataError) as error:
+        build_playlist_table(conn, path)
+    message = str(error.value)
+    assert message.startswith(f"{path}: 9 of 16 lines are malformed (more than 10%)")
+    assert "line 2: " + MALFORMED[0] in message
+
+
+@pytest.mark.parametrize("name", ["pl[1].csv", "star*.csv", "pl{a,b}.parquet", "what?.parquet"])
+def test_the_source_path_is_read_as_exactly_that_file(tmp_path: Path, name: str):
+    chosen = tmp_path / name
+    if chosen.suffix == ".csv":
+        chosen.write_text(HEADER + "\n" + '"chosen","a","t","p"\n' + "\n".join(PADDING) + "\n")
+        for other in ("pl1.csv", "star-other.csv", "starX.csv"):
+            (tmp_path / other).write_text(HEADER + '\n"other","a","t","p"\n')
+    else:
+        rows_file(chosen, [(0, "chosen", "a", "t", "p")])
+        for other in ("pla.parquet", "whatX.parquet"):
+            rows_file(tmp_path / other, [(0, "other", "a", "t", "p")])
+    rows, _ = csv_rows(chosen)
+    assert {user for user, _ in rows} - {"pad"} == {"chosen"}

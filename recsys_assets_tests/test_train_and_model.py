@@ -2,10 +2,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from gensim.models.word2vec import Word2Vec
 
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import TrainingError, as_sentences, train_embeddings
+from recsys_assets.core.train import (
+    MAX_SENTENCE_LENGTH,
+    TrainingError,
+    as_sentences,
+    count_long_sentences,
+    split_long_sentences,
+    train_embeddings,
+)
 
 SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
 PARAMS = {"min_count": 2, "epochs": 3, "vector_size": 8, "window": 3}
@@ -87,3 +95,22 @@ def test_select_best_takes_the_highest_hit_rate_and_breaks_ties_by_key():
     models["c"] = make_model("c", 0.4)
     assert select_best(models).config_key == "c"
     assert select_best({"only": models["b"]}).config_key == "b"
+
+
+def test_a_playlist_longer_than_gensims_limit_trains_every_track():
+    ab = ["a", "b"] * (MAX_SENTENCE_LENGTH // 2 + 3_000)
+    cd = ["c", "d"] * 3_000
+    long = [ab + cd]
+    assert count_long_sentences(long) == 1
+    pieces = split_long_sentences(long, window=5)
+    assert all(len(piece) <= MAX_SENTENCE_LENGTH for piece in pieces)
+    assert pieces[0][-5:] == pieces[1][:5], "pieces overlap by the window"
+    assert sum(len(piece) for piece in pieces) - 5 * (len(pieces) - 1) == len(long[0])
+    params = {"min_count": 1, "epochs": 3, "vector_size": 8, "window": 5, "sample": 0}
+    untrained = Word2Vec(seed=1, workers=1, **params)
+    untrained.build_vocab(long)
+    truncated = Word2Vec(long, seed=1, workers=1, **params).wv
+    assert np.array_equal(truncated["c"], untrained.wv["c"]), "gensim alone leaves c at its random start"
+    vectors = train_embeddings(long, params, seed=1)
+    for track in "abcd":
+        assert not np.allclose(vectors[track], untrained.wv[track]), f"{track} was trained"

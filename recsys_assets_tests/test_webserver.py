@@ -17,7 +17,8 @@ import pytest
 from recsys_assets.core.search_space import load_search_space
 from recsys_assets.graph.history import latest_materialization
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.settings import INSTANCE_SETTINGS, Settings
+from recsys_assets.instance import INSTANCE_SETTINGS
+from recsys_assets.settings import Settings
 
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = [

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -15,6 +17,8 @@ from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
 SPLIT_PERCENTAGES = (70, 20, 10)
 SPLIT_ASSIGNMENT = "playlist_split_assignment"
+MIN_PLAYLISTS = 10
+"""The fewest playlists a build may keep: each split then holds its share of at least one."""
 TRACK_ID_SEPARATOR = "|||"
 PLAYLIST_ID_SEPARATOR = "-"
 
@@ -68,50 +72,48 @@ def build_playlist_table(
     sample_fraction: float = 1.0,
     sample_seed: int = 0,
 ) -> PlaylistTableStats:
-    """Replace `table` with one row per playlist of more than 2 tracks, ordered by row_id.
+    """Replace `table` with one row per playlist of more than 2 tracks, ordered by row_id, within
+    the caller's transaction (see `build_playlist_tables`).
 
     Columns: playlist_id (user_id-playlist), user_id, playlist, artist_sequence, track_sequence
     (track ids: artist|||track), track_test_x (the sequence without its last track) and
     track_test_y (the last track). In ids, backslashes and '|' in artist names and '-' in user
     ids are backslash-escaped, so different names never share an id. Rows with a NULL field are
     dropped and counted. With `sample_fraction` below 1, a seeded share of whole playlists is
-    kept. track_test_x and track_test_y are computed on read, not stored twice. The previous
-    table stays if anything fails.
+    kept. track_test_x and track_test_y are computed on read, not stored twice.
     """
     check_sample_fraction(sample_fraction)
-    found = open_source_rows(conn, source)
     sampled = (
         f"AND md5_number(playlist_id || ':{int(sample_seed)}') % 1000000 < {round(sample_fraction * 1e6)}"
         if sample_fraction < 1
         else ""
     )
-    conn.execute(
-        f"""
-        CREATE OR REPLACE TEMP VIEW playlist_rows AS
-        SELECT row_id, user_id, playlist, artist, track, playlist_id, track_id,
-               user_id IS NOT NULL AND playlist IS NOT NULL AND artist IS NOT NULL AND track IS NOT NULL
-                   AS complete
-        FROM (
-            SELECT *,
-                   {_escaped("user_id", PLAYLIST_ID_SEPARATOR)} || '{PLAYLIST_ID_SEPARATOR}' || playlist
-                       AS playlist_id,
-                   {_escaped("artist", "|")} || '{TRACK_ID_SEPARATOR}' || track AS track_id
-            FROM source_rows
+    with open_source_rows(conn, source) as found:
+        conn.execute(
+            f"""
+            CREATE OR REPLACE TEMP VIEW playlist_rows AS
+            SELECT row_id, user_id, playlist, artist, track, playlist_id, track_id,
+                   user_id IS NOT NULL AND playlist IS NOT NULL AND artist IS NOT NULL AND track IS NOT NULL
+                       AS complete
+            FROM (
+                SELECT *,
+                       {_escaped("user_id", PLAYLIST_ID_SEPARATOR)} || '{PLAYLIST_ID_SEPARATOR}' || playlist
+                           AS playlist_id,
+                       {_escaped("artist", "|")} || '{TRACK_ID_SEPARATOR}' || track AS track_id
+                FROM source_rows
+            )
+            """
         )
-        """
-    )
-    counts = conn.execute(
-        """
-        SELECT count(DISTINCT row_id) FILTER (complete), count(DISTINCT user_id) FILTER (complete),
-               count(DISTINCT track_id) FILTER (complete), count(DISTINCT playlist_id) FILTER (complete),
-               count(DISTINCT artist) FILTER (complete), count(*) FILTER (NOT complete)
-        FROM playlist_rows
-        """
-    ).fetchall()[0]
-    if counts[0] == 0:
-        raise SourceDataError(f"{source}: no complete playlist rows ({counts[5]} rows with a NULL field)")
-    conn.execute("BEGIN TRANSACTION")
-    try:
+        counts = conn.execute(
+            """
+            SELECT count(DISTINCT row_id) FILTER (complete), count(DISTINCT user_id) FILTER (complete),
+                   count(DISTINCT track_id) FILTER (complete), count(DISTINCT playlist_id) FILTER (complete),
+                   count(DISTINCT artist) FILTER (complete), count(*) FILTER (NOT complete)
+            FROM playlist_rows
+            """
+        ).fetchall()[0]
+        if counts[0] == 0:
+            raise SourceDataError(f"{source}: no complete playlist rows ({counts[5]} rows with a NULL field)")
         conn.execute(
             f"""
             CREATE OR REPLACE TABLE {table} (
@@ -134,15 +136,10 @@ def build_playlist_table(
             ORDER BY playlist_id
             """
         )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
+        conn.execute("DROP VIEW playlist_rows")
     rows_kept, playlists_kept = conn.execute(
         f"SELECT coalesce(sum(len(track_sequence)), 0), count(*) FROM {table}"
     ).fetchall()[0]
-    conn.execute("DROP VIEW playlist_rows")
-    conn.execute(f"DROP {'TABLE' if found.kind == 'csv' else 'VIEW'} source_rows")
     return PlaylistTableStats(
         *counts[:5],
         rows_kept=int(rows_kept),
@@ -150,6 +147,42 @@ def build_playlist_table(
         null_rows=int(counts[5]),
         source=found,
     )
+
+
+@contextmanager
+def transaction(conn: duckdb.DuckDBPyConnection) -> Iterator[None]:
+    """Commit what the block writes, or roll all of it back and raise the block's own error (a
+    failed rollback, e.g. after DuckDB aborted the transaction itself, does not hide it)."""
+    conn.execute("BEGIN TRANSACTION")
+    try:
+        yield
+    except BaseException:
+        with suppress(duckdb.Error):
+            conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def build_playlist_tables(
+    conn: duckdb.DuckDBPyConnection,
+    source: Path,
+    seed: int,
+    sample_fraction: float = 1.0,
+    sample_seed: int = 0,
+) -> tuple[PlaylistTableStats, dict[str, int]]:
+    """Build `playlists` and its train / validate / test splits in one transaction: either all
+    four are replaced, or (on any error, a source too small to split, or a killed process) all
+    stay as they were. Returns the table's statistics and the split sizes."""
+    with transaction(conn):
+        stats = build_playlist_table(conn, source, sample_fraction=sample_fraction, sample_seed=sample_seed)
+        if stats.playlists_kept < MIN_PLAYLISTS:
+            raise SourceDataError(
+                f"{source}: only {stats.playlists_kept} of {stats.playlists} playlists have more than 2"
+                f" complete tracks; at least {MIN_PLAYLISTS} are needed for 70/20/10 splits. The previous"
+                " playlist tables are kept."
+            )
+        sizes = split_playlists(conn, seed)
+    return stats, sizes
 
 
 def split_sizes(n: int) -> tuple[int, int, int]:
@@ -161,7 +194,7 @@ def split_sizes(n: int) -> tuple[int, int, int]:
 
 def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "playlists") -> dict[str, int]:
     """Assign every playlist of `source` to train, validate or test by a seeded 70/20/10 shuffle
-    in playlist_id order, and return the split sizes.
+    in playlist_id order, and return the split sizes (within the caller's transaction).
 
     The assignment is stored in `SPLIT_ASSIGNMENT`; each split is a view of `source` through it,
     so the playlists are not copied a second time.
@@ -175,7 +208,6 @@ def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "p
     )
     conn.register("split_labels", pa.table({"playlist_id": pa.array(ids, pa.string()), "split": labels}))
     try:
-        conn.execute("BEGIN TRANSACTION")
         conn.execute(f"CREATE OR REPLACE TABLE {SPLIT_ASSIGNMENT} AS SELECT * FROM split_labels")
         for label, table in enumerate(SPLIT_TABLES):
             if relation_type(conn, table) == "BASE TABLE":
@@ -188,10 +220,6 @@ def split_playlists(conn: duckdb.DuckDBPyConnection, seed: int, source: str = "p
                     USING (playlist_id)
                 """
             )
-        conn.execute("COMMIT")
-    except BaseException:
-        conn.execute("ROLLBACK")
-        raise
     finally:
         conn.unregister("split_labels")
     return {table: conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0] for table in SPLIT_TABLES}
@@ -225,16 +253,22 @@ def preview_rows(conn: duckdb.DuckDBPyConnection, table: str, limit: int = 5) ->
 
 
 def playlist_table_problems(conn: duckdb.DuckDBPyConnection, table: str = "playlists") -> dict[str, int]:
-    """Rows of a playlist table that break its promises, counted by problem."""
-    nulls, short = conn.execute(
+    """Rows of a playlist table that break its promises, counted by problem; a table of fewer than
+    `MIN_PLAYLISTS` playlists counts the ones missing."""
+    nulls, short, playlists = conn.execute(
         f"""
         SELECT count(*) FILTER (WHERE playlist_id IS NULL OR track_test_y IS NULL
                                    OR list_count(track_sequence) < len(track_sequence)),
-               count(*) FILTER (WHERE len(track_sequence) <= 2)
+               count(*) FILTER (WHERE len(track_sequence) <= 2),
+               count(*)
         FROM {table}
         """
     ).fetchall()[0]
-    return {"rows with a NULL id": int(nulls), "sequences of 2 tracks or fewer": int(short)}
+    return {
+        "rows with a NULL id": int(nulls),
+        "sequences of 2 tracks or fewer": int(short),
+        f"playlists missing to reach the minimum of {MIN_PLAYLISTS}": max(0, MIN_PLAYLISTS - int(playlists)),
+    }
 
 
 def split_problems(conn: duckdb.DuckDBPyConnection, source: str = "playlists") -> list[str]:
@@ -258,7 +292,9 @@ def split_problems(conn: duckdb.DuckDBPyConnection, source: str = "playlists") -
     total = conn.execute(f"SELECT count(*) FROM {source}").fetchall()[0][0]
     for table, percentage in zip(SPLIT_TABLES, SPLIT_PERCENTAGES, strict=True):
         size = conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
-        if abs(size - percentage * total / 100) > 1:
+        if not size:
+            problems.append(f"{table} is empty")
+        elif abs(size - percentage * total / 100) > 1:
             problems.append(f"{table} has {size} of {total} playlists, not {percentage} % within one row")
     return problems
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import functools
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -36,6 +38,8 @@ def recommend(
     """
     if not tracks:
         raise ValueError("give at least one track")
+    if k < 1:
+        raise ValueError(f"k must be at least 1, got {k}")
     key_to_index = vectors.key_to_index
     unknown = [track for track in tracks if track not in key_to_index]
     unit = vectors.get_normed_vectors()
@@ -63,20 +67,33 @@ def recommend(
     return Recommendations(chosen, described, unknown)
 
 
-def search_tracks(vectors: KeyedVectors, text: str, limit: int = 20) -> list[str]:
-    """Track ids whose artist or track name contains every word of `text`, ignoring case.
+class TrackNameIndex:
+    """The vocabulary's artist and track names, lowercased once, for searches by words."""
 
-    An exact id (`artist|||track`) matches itself only.
-    """
-    if text in vectors.key_to_index:
-        return [text]
-    words = text.lower().split()
-    matches = []
-    for key in vectors.index_to_key:
-        artist, track = split_track_id(key)
-        haystack = f"{artist} {track}".lower()
-        if words and all(word in haystack for word in words):
-            matches.append(key)
-            if len(matches) >= limit:
-                break
-    return matches
+    def __init__(self, vectors: KeyedVectors):
+        self.keys = list(vectors.index_to_key)
+        self.key_to_index = vectors.key_to_index
+        names = [" ".join(split_track_id(key)).lower() for key in self.keys]
+        self.text = "\n".join(names)
+        self.starts = np.cumsum([0] + [len(name) + 1 for name in names[:-1]])
+        self._found: dict[str, np.ndarray] = {}
+
+    def _containing(self, word: str) -> np.ndarray:
+        """Sorted indices of the tracks whose names contain `word` (no line break); remembered."""
+        if word not in self._found:
+            positions = np.fromiter(
+                (match.start() for match in re.finditer(re.escape(word), self.text)), dtype=np.int64
+            )
+            self._found[word] = np.unique(np.searchsorted(self.starts, positions, side="right") - 1)
+        return self._found[word]
+
+    def search(self, text: str, limit: int = 20) -> list[str]:
+        """Track ids whose artist or track name contains every word of `text`, ignoring case, in
+        vocabulary order; an exact id (`artist|||track`) matches itself only."""
+        if text in self.key_to_index:
+            return [text]
+        words = text.lower().split()
+        if not words:
+            return []
+        found = functools.reduce(np.intersect1d, (self._containing(word) for word in words))
+        return [self.keys[index] for index in found[:limit]]

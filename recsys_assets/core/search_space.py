@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import hashlib
+import math
 import re
 import tomllib
 from collections.abc import Mapping
@@ -22,27 +24,32 @@ class Parameter:
     abbreviation: str
     minimum: float | None = None
     maximum: float | None = None
+    minimum_excluded: bool = False
 
 
 WORD2VEC_PARAMETERS: dict[str, Parameter] = {
-    "vector_size": Parameter(int, "dim", 1),
-    "window": Parameter(int, "win", 1),
-    "min_count": Parameter(int, "mc", 1),
-    "epochs": Parameter(int, "ep", 1),
+    "vector_size": Parameter(int, "dim", 1, 4096),
+    "window": Parameter(int, "win", 1, 1000),
+    "min_count": Parameter(int, "mc", 1, 1_000_000_000),
+    "epochs": Parameter(int, "ep", 1, 1000),
     "sg": Parameter(int, "sg", 0, 1),
     "hs": Parameter(int, "hs", 0, 1),
-    "negative": Parameter(int, "neg", 0),
-    "ns_exponent": Parameter(float, "ns"),
+    "negative": Parameter(int, "neg", 0, 100),
+    "ns_exponent": Parameter(float, "ns", -10, 10),
     "cbow_mean": Parameter(int, "cbowmean", 0, 1),
-    "alpha": Parameter(float, "alpha", 0),
-    "min_alpha": Parameter(float, "minalpha", 0),
-    "sample": Parameter(float, "sample", 0),
-    "max_vocab_size": Parameter(int, "maxvocab", 1),
-    "max_final_vocab": Parameter(int, "maxfinalvocab", 1),
+    "alpha": Parameter(float, "alpha", 0, 1, minimum_excluded=True),
+    "min_alpha": Parameter(float, "minalpha", 0, 1),
+    "sample": Parameter(float, "sample", 0, 1),
+    "max_vocab_size": Parameter(int, "maxvocab", 1, 2**31 - 1),
+    "max_final_vocab": Parameter(int, "maxfinalvocab", 1, 2**31 - 1),
     "sorted_vocab": Parameter(int, "sortedvocab", 0, 1),
-    "batch_words": Parameter(int, "batch", 1),
+    "batch_words": Parameter(int, "batch", 1, 10_000),
     "shrink_windows": Parameter(bool, "shrink"),
 }
+"""Every parameter a config may set, with its bounds: finite, and small enough to train in
+bounded time and memory (gensim's C loop handles at most 10,000 words per batch)."""
+GENSIM_DEFAULT_ALPHA = 0.025
+MAX_KEY_LENGTH = 100
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
 
@@ -55,18 +62,28 @@ class ModelConfig:
     params: dict[str, Any]
 
 
+def is_valid_config_key(key: object) -> bool:
+    """Whether `key` can name a config partition (and so a model file): 1-100 letters, digits,
+    '.', '_', '=' or '-', starting with a letter or digit."""
+    return isinstance(key, str) and bool(_KEY_PATTERN.match(key))
+
+
 def config_key(params: Mapping[str, Any]) -> str:
-    """A stable, readable key for a config: its parameters by short name, sorted."""
+    """A stable, readable, valid key for a config: its parameters by short name, sorted; a key
+    longer than allowed keeps its start and ends in a hash of the whole."""
     parts = sorted(
         f"{WORD2VEC_PARAMETERS[name].abbreviation}{_format_value(value)}" for name, value in params.items()
     )
-    return "-".join(parts) if parts else "defaults"
+    key = "-".join(parts) if parts else "defaults"
+    if len(key) > MAX_KEY_LENGTH:
+        key = f"{key[: MAX_KEY_LENGTH - 13]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
+    return key
 
 
 def _format_value(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
-    return repr(value) if isinstance(value, float) else str(value)
+    return repr(value).replace("+", "") if isinstance(value, float) else str(value)
 
 
 def _check_parameter(where: str, name: str, value: Any) -> Any:
@@ -89,11 +106,26 @@ def _check_parameter(where: str, name: str, value: Any) -> Any:
             f"{where}: parameter {name!r} must be {spec.kind.__name__}, got {value!r}"
             f" ({type(value).__name__})"
         )
+    if isinstance(value, float) and not math.isfinite(value):
+        raise SearchSpaceError(f"{where}: parameter {name!r} must be a finite number, got {value!r}")
+    if spec.minimum is not None and spec.minimum_excluded and value <= spec.minimum:
+        raise SearchSpaceError(f"{where}: parameter {name!r} must be > {spec.minimum}, got {value!r}")
     if spec.minimum is not None and value < spec.minimum:
         raise SearchSpaceError(f"{where}: parameter {name!r} must be >= {spec.minimum}, got {value!r}")
     if spec.maximum is not None and value > spec.maximum:
         raise SearchSpaceError(f"{where}: parameter {name!r} must be <= {spec.maximum}, got {value!r}")
     return value
+
+
+def _check_combination(where: str, params: Mapping[str, Any]) -> None:
+    """Parameters that are valid alone but cannot train together."""
+    if params.get("negative", 5) == 0 and params.get("hs", 0) == 0:
+        raise SearchSpaceError(f"{where}: negative = 0 needs hs = 1, else nothing trains the vectors")
+    if params.get("min_alpha", 0.0001) > params.get("alpha", GENSIM_DEFAULT_ALPHA):
+        raise SearchSpaceError(
+            f"{where}: min_alpha {params.get('min_alpha')} must not exceed alpha"
+            f" {params.get('alpha', GENSIM_DEFAULT_ALPHA)}"
+        )
 
 
 def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelConfig]:
@@ -113,8 +145,9 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
         params = {
             name: _check_parameter(where, name, value) for name, value in table.items() if name != "name"
         }
+        _check_combination(where, params)
         key = table.get("name", config_key(params))
-        if not isinstance(key, str) or not _KEY_PATTERN.match(key):
+        if not is_valid_config_key(key):
             raise SearchSpaceError(
                 f"{where}: name {key!r} must be 1-100 characters of letters, digits, '.', '_', '=' or '-'"
             )

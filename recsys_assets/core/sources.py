@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,6 +24,10 @@ INTEGER_TYPES = {
     "UBIGINT",
 }
 MALFORMED_EXAMPLES = 3
+MAX_MALFORMED_SHARE = 0.10
+"""A CSV with a larger share of malformed lines is refused rather than read from what is left."""
+GLOB_CHARACTERS = set("*?[]{}")
+BYTE_ORDER_MARK = "\ufeff"
 
 
 class SourceDataError(ValueError):
@@ -42,28 +49,49 @@ def sql_string(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
-def open_source_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> SourceRows:
-    """Expose the file as `source_rows` (row_id, user_id, artist, track, playlist) on `conn`.
+@contextmanager
+def _literal_path(path: Path) -> Iterator[Path]:
+    """`path` under a name DuckDB reads as exactly that file: a private link when the name holds
+    characters DuckDB would expand as a glob."""
+    if not GLOB_CHARACTERS & set(str(path)):
+        yield path
+        return
+    with tempfile.TemporaryDirectory(prefix="recsys-source-") as directory:
+        link = Path(directory) / f"source{path.suffix.lower()}"
+        link.symlink_to(path.resolve())
+        yield link
+
+
+@contextmanager
+def open_source_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> Iterator[SourceRows]:
+    """Expose exactly the file `path` as `source_rows` (row_id, user_id, artist, track, playlist)
+    on `conn` while the block runs.
 
     A `.parquet` file must have the cleaned schema; a `.csv` file is the raw Spotify dump, whose
-    malformed lines are skipped and reported, and whose file order becomes row_id.
+    malformed lines are skipped one by one and reported, and whose file order becomes row_id. A
+    CSV with more than `MAX_MALFORMED_SHARE` of its lines malformed is refused.
     """
     if not path.is_file():
         raise SourceDataError(f"{path}: playlist source file not found")
     if path.stat().st_size == 0:
         raise SourceDataError(f"{path}: the file is empty")
     suffix = path.suffix.lower()
-    if suffix == ".parquet":
-        return _open_parquet(conn, path)
-    if suffix == ".csv":
-        return _open_csv(conn, path)
-    raise SourceDataError(
-        f"{path}: expected a .parquet file (columns {', '.join(SOURCE_COLUMNS)}) or the raw .csv dump"
-    )
+    if suffix not in (".parquet", ".csv"):
+        raise SourceDataError(
+            f"{path}: expected a .parquet file (columns {', '.join(SOURCE_COLUMNS)}) or the raw .csv dump"
+        )
+    with _literal_path(path) as readable:
+        found = (
+            _open_parquet(conn, path, readable) if suffix == ".parquet" else _open_csv(conn, path, readable)
+        )
+        try:
+            yield found
+        finally:
+            conn.execute(f"DROP {'VIEW' if found.kind == 'parquet' else 'TABLE'} IF EXISTS source_rows")
 
 
-def _open_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> SourceRows:
-    relation = f"read_parquet({sql_string(str(path))})"
+def _open_parquet(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> SourceRows:
+    relation = f"read_parquet({sql_string(str(readable))})"
     try:
         types = dict(
             (name, kind) for name, kind, *_ in conn.execute(f"DESCRIBE SELECT * FROM {relation}").fetchall()
@@ -89,38 +117,108 @@ def _open_parquet(conn: duckdb.DuckDBPyConnection, path: Path) -> SourceRows:
     return SourceRows(path=path, kind="parquet", malformed_lines=0, malformed_examples=[])
 
 
-def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path) -> SourceRows:
-    with open(path, encoding="utf-8", errors="replace") as file:
-        header = tuple(name.strip().strip('"') for name in file.readline().rstrip("\r\n").split(","))
+def _check_header(path: Path) -> None:
+    with open(path, encoding="utf-8", errors="replace", newline="") as file:
+        first = file.readline().removeprefix(BYTE_ORDER_MARK).rstrip("\r\n")
+    header = tuple(name.strip().strip('"') for name in first.split(","))
     if header != RAW_CSV_COLUMNS:
         raise SourceDataError(
             f"{path}: header has columns {', '.join(header)}; expected {', '.join(RAW_CSV_COLUMNS)}"
         )
-    columns = ", ".join(f"'{name}': 'VARCHAR'" for name in RAW_CSV_COLUMNS)
+
+
+_FIELD = r'("(?:[^"\\]|\\.)*"|)'
+RECORD_PATTERN = "^" + r",\s*".join([_FIELD] * len(RAW_CSV_COLUMNS)) + r"\s*$"
+"""One raw CSV record: four fields, each quoted with backslash escapes, or empty (NULL)."""
+_LINE_DELIMITER = "\x1f\x1e\x1d\x1c"
+
+
+def _field(group: str) -> str:
+    """SQL turning a captured field into its value: NULL when empty, else unquoted, unescaped."""
+    inner = f"substr({group}, 2, length({group}) - 2)"
+    regexp_replace = f"regexp_replace({inner}, '\\\\(.)', '\\1', 'gs')"
+    unescaped = f"CASE WHEN contains({inner}, '\\') THEN {regexp_replace} ELSE {inner} END"
+    return f"CASE WHEN {group} = '' THEN NULL ELSE {unescaped} END"
+
+
+def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> SourceRows:
+    """Parse the raw CSV line by line: a record is one line, or two when a quoted field holds a
+    line break; any other line is malformed and skipped alone, so an opening quote that is never
+    closed costs its own line only."""
+    _check_header(path)
+    groups = [f"g{i}" for i in range(len(RAW_CSV_COLUMNS))]
     try:
         conn.execute(
             f"""
-            CREATE OR REPLACE TEMP TABLE source_rows AS
-            SELECT row_number() OVER () - 1 AS row_id, user_id, artistname AS artist,
-                   trackname AS track, playlistname AS playlist
-            FROM read_csv({sql_string(str(path))}, header = true, auto_detect = false, delim = ',',
-                          quote = '"', escape = '\\', columns = {{{columns}}}, allow_quoted_nulls = false,
-                          ignore_errors = true, store_rejects = true,
-                          rejects_table = 'source_rejects', rejects_scan = 'source_reject_scans')
+            CREATE OR REPLACE TEMP TABLE csv_lines AS
+            SELECT row_number() OVER () + 1 AS line, text
+            FROM read_csv({sql_string(str(readable))}, header = false, skip = 1, auto_detect = false,
+                          delim = '{_LINE_DELIMITER}', quote = '', escape = '',
+                          columns = {{'text': 'VARCHAR'}}, strict_mode = false, ignore_errors = true)
             """
         )
     except duckdb.Error as error:
-        raise SourceDataError(f"{path}: not a readable CSV file: {error}") from None
-    malformed = conn.execute("SELECT count(DISTINCT line) FROM source_rejects").fetchall()[0][0]
+        raise SourceDataError(f"{path}: not a readable text file: {error}") from None
+    matched = " OR ".join(f"fields.{group} <> ''" for group in groups)
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE csv_records AS
+        SELECT line, CASE WHEN complete THEN NULL ELSE text END AS text, fields, complete
+        FROM (
+            SELECT line, text, fields, {matched} AS complete
+            FROM (SELECT line, text, regexp_extract(text, $pattern, {groups!r}) AS fields FROM csv_lines)
+        )
+        """,
+        {"pattern": RECORD_PATTERN},
+    )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE csv_joined AS
+        SELECT line, fields
+        FROM (
+            SELECT broken.line, regexp_extract(broken.text || chr(10) || next.text, $pattern, {groups!r})
+                       AS fields
+            FROM csv_records AS broken JOIN csv_lines AS next ON next.line = broken.line + 1
+            WHERE NOT broken.complete
+        )
+        WHERE {matched}
+        """,
+        {"pattern": RECORD_PATTERN},
+    )
+    conn.execute("DELETE FROM csv_joined WHERE line - 1 IN (SELECT line FROM csv_joined)")
+    conn.execute(
+        """
+        DELETE FROM csv_records
+        WHERE line IN (SELECT line FROM csv_joined UNION ALL SELECT line + 1 FROM csv_joined)
+        """
+    )
+    conn.execute("INSERT INTO csv_records SELECT line, NULL, fields, true FROM csv_joined")
+    total, malformed = conn.execute(
+        "SELECT count(*), count(*) FILTER (NOT complete) FROM csv_records"
+    ).fetchall()[0]
     examples = [
-        f"line {line}: {error_type.lower()}: {text.strip()[:200]}"
-        for line, error_type, text in conn.execute(
-            f"""
-            SELECT line, any_value(error_type), any_value(csv_line) FROM source_rejects
-            GROUP BY line ORDER BY line LIMIT {MALFORMED_EXAMPLES}
-            """
+        f"line {line}: {text.strip()[:200]}"
+        for line, text in conn.execute(
+            f"SELECT line, text FROM csv_records WHERE NOT complete ORDER BY line LIMIT {MALFORMED_EXAMPLES}"
         ).fetchall()
     ]
-    conn.execute("DROP TABLE source_rejects")
-    conn.execute("DROP TABLE source_reject_scans")
+    if malformed > MAX_MALFORMED_SHARE * total:
+        for table in ("csv_lines", "csv_records", "csv_joined"):
+            conn.execute(f"DROP TABLE {table}")
+        raise SourceDataError(
+            f"{path}: {malformed} of {total} lines are malformed (more than {MAX_MALFORMED_SHARE:.0%}),"
+            f" so the file is not read as playlist rows; first ones: {'; '.join(examples)}"
+        )
+    values = ", ".join(
+        f"{_field(f'fields.{group}')} AS {name}"
+        for group, name in zip(groups, ("user_id", "artist", "track", "playlist"), strict=True)
+    )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE source_rows AS
+        SELECT line AS row_id, {values} FROM csv_records WHERE complete
+        """
+    )
+    for table in ("csv_lines", "csv_records", "csv_joined"):
+        conn.execute(f"DROP TABLE {table}")
     return SourceRows(path=path, kind="csv", malformed_lines=int(malformed), malformed_examples=examples)

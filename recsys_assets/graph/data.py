@@ -1,14 +1,14 @@
-"""Data assets: the playlist table and its train / validate / test splits, in DuckDB."""
+"""Data assets: the playlist table and its train / validate / test splits, built together in DuckDB."""
 
 import dagster as dg
 from pydantic import Field
 
 from recsys_assets.core.playlists import (
     SPLIT_TABLES,
-    build_playlist_table,
+    PlaylistTableStats,
+    build_playlist_tables,
     length_and_popularity,
     preview_rows,
-    split_playlists,
 )
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource
@@ -23,74 +23,88 @@ PREVIEW_SCHEMA = dg.TableSchema(
 )
 
 
+class SplitConfig(dg.Config):
+    seed: int = Field(default=42, description="Seed of the shuffle that assigns playlists to splits.")
+
+
 def _preview(database: PlaylistDatabase, table: str) -> dg.TableMetadataValue:
     with database.get_connection() as conn:
         rows = preview_rows(conn, table)
     return dg.MetadataValue.table([dg.TableRecord(row) for row in rows], schema=PREVIEW_SCHEMA)
 
 
-@dg.asset(group_name="data", kinds={"duckdb"}, io_manager_key="table_io_manager")
-def playlists(
-    context: dg.AssetExecutionContext, playlist_db: PlaylistDatabase, playlist_source: PlaylistSource
-) -> None:
-    """One row per playlist (user_id-playlist) with its tracks (artist|||track) in file order,
-    the sequence without its last track and the last track; playlists of 3 or more tracks."""
-    source = playlist_source.resolve()
-    context.log.info(f"Building the playlist table from {source}")
-    with playlist_db.get_connection() as conn:
-        stats = build_playlist_table(
-            conn,
-            source,
-            sample_fraction=playlist_source.sample_fraction,
-            sample_seed=playlist_source.sample_seed,
-        )
+def _playlists_metadata(
+    stats: PlaylistTableStats, source: PlaylistSource, database: PlaylistDatabase
+) -> dict[str, object]:
+    with database.get_connection() as conn:
         lengths, plays = length_and_popularity(conn)
-    if stats.source.malformed_lines:
-        context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
-    context.add_output_metadata(
-        {
-            "source": dg.MetadataValue.path(str(source)),
-            "source_format": stats.source.kind,
-            "demo_data": playlist_source.is_demo,
-            "sample_fraction": playlist_source.sample_fraction,
-            "malformed_lines_skipped": stats.source.malformed_lines,
-            "malformed_line_examples": dg.MetadataValue.md(
-                "\n".join(f"- `{example}`" for example in stats.source.malformed_examples) or "none"
-            ),
-            "rows_with_null_dropped": stats.null_rows,
-            "distinct_rows": stats.rows,
-            "distinct_users": stats.users,
-            "distinct_tracks": stats.tracks,
-            "distinct_playlists": stats.playlists,
-            "distinct_artists": stats.artists,
-            "rows_kept": stats.rows_kept,
-            "dagster/row_count": stats.playlists_kept,
-            "preview": _preview(playlist_db, "playlists"),
-            "distributions": dg.MetadataValue.md(playlist_distributions(lengths, plays)),
-        }
-    )
-
-
-class SplitConfig(dg.Config):
-    seed: int = Field(default=42, description="Seed of the shuffle that assigns playlists to splits.")
+    return {
+        "source": dg.MetadataValue.path(str(stats.source.path)),
+        "source_format": stats.source.kind,
+        "demo_data": source.is_demo,
+        "sample_fraction": source.sample_fraction,
+        "malformed_lines_skipped": stats.source.malformed_lines,
+        "malformed_line_examples": dg.MetadataValue.md(
+            "\n".join(f"- `{example}`" for example in stats.source.malformed_examples) or "none"
+        ),
+        "rows_with_null_dropped": stats.null_rows,
+        "distinct_rows": stats.rows,
+        "distinct_users": stats.users,
+        "distinct_tracks": stats.tracks,
+        "distinct_playlists": stats.playlists,
+        "distinct_artists": stats.artists,
+        "rows_kept": stats.rows_kept,
+        "dagster/row_count": stats.playlists_kept,
+        "preview": _preview(database, "playlists"),
+        "distributions": dg.MetadataValue.md(playlist_distributions(lengths, plays)),
+    }
 
 
 @dg.multi_asset(
     specs=[
         dg.AssetSpec(
-            table,
-            deps=["playlists"],
+            "playlists",
             group_name="data",
             kinds={"duckdb"},
-            description=f"The {share} share of playlists, by a seeded shuffle in playlist_id order.",
-        ).with_io_manager_key("table_io_manager")
-        for table, share in zip(SPLIT_TABLES, ("70 %", "20 %", "10 %"), strict=True)
+            description="One row per playlist (user_id-playlist) with its tracks (artist|||track) in"
+            " file order, the sequence without its last track and the last track; playlists of 3"
+            " or more tracks.",
+        ).with_io_manager_key("table_io_manager"),
+        *(
+            dg.AssetSpec(
+                table,
+                deps=["playlists"],
+                group_name="data",
+                kinds={"duckdb"},
+                description=f"The {share} share of playlists, by a seeded shuffle in playlist_id order.",
+            ).with_io_manager_key("table_io_manager")
+            for table, share in zip(SPLIT_TABLES, ("70 %", "20 %", "10 %"), strict=True)
+        ),
     ],
 )
-def playlist_splits(config: SplitConfig, playlist_db: PlaylistDatabase):
-    """Disjoint, complete 70/20/10 train / validate / test splits of `playlists`."""
+def playlist_tables(
+    context: dg.AssetExecutionContext,
+    config: SplitConfig,
+    playlist_db: PlaylistDatabase,
+    playlist_source: PlaylistSource,
+):
+    """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
+    replaced together in one transaction: a failed or killed build leaves all four as they were."""
+    source = playlist_source.resolve()
+    context.log.info(f"Building the playlist table and its splits from {source}")
     with playlist_db.get_connection() as conn:
-        sizes = split_playlists(conn, seed=config.seed)
+        stats, sizes = build_playlist_tables(
+            conn,
+            source,
+            seed=config.seed,
+            sample_fraction=playlist_source.sample_fraction,
+            sample_seed=playlist_source.sample_seed,
+        )
+    if stats.source.malformed_lines:
+        context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
+    yield dg.MaterializeResult(
+        asset_key="playlists", metadata=_playlists_metadata(stats, playlist_source, playlist_db)
+    )
     for table, rows in sizes.items():
         yield dg.MaterializeResult(
             asset_key=table,

@@ -46,6 +46,18 @@ def latest_data_build(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
     return latest_materialization(instance, DATA_ASSET)
 
 
+def latest_good_data_build(instance: dg.DagsterInstance) -> dg.EventLogRecord | None:
+    """The latest data build, if its run succeeded (its blocking checks passed) and it holds
+    rows; None when there is no build that later stages may keep."""
+    data = latest_data_build(instance)
+    if data is None:
+        return None
+    run = instance.get_run_by_id(data.run_id)
+    if run is None or run.status != dg.DagsterRunStatus.SUCCESS:
+        return None
+    return data if metadata_values(data).get("dagster/row_count") else None
+
+
 def trained_on(model: dg.EventLogRecord | None, data: dg.EventLogRecord) -> bool:
     """Whether a config's model record comes after (so was trained on) the data build."""
     return model is not None and model.timestamp >= data.timestamp

@@ -10,6 +10,7 @@ from upath import UPath
 
 from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
 from recsys_assets.core.playlists import table_exists
+from recsys_assets.core.search_space import is_valid_config_key
 from recsys_assets.graph.resources import PlaylistDatabase
 
 LOCAL_PROTOCOLS = ("", "file", "local")
@@ -40,9 +41,15 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
             with self.database.read_connection() as conn:
                 if not table_exists(conn, table):
                     raise missing
-                return conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
+                frame = conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
         except FileNotFoundError:
             raise missing from None
+        if frame.empty:
+            raise dg.Failure(
+                f"Table {table!r} in {self.database.database} is empty: rebuild the data assets"
+                f" (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
+            )
+        return frame
 
 
 class ModelFiles(dg.UPathIOManager):
@@ -54,6 +61,16 @@ class ModelFiles(dg.UPathIOManager):
     """
 
     extension = ".npz"
+
+    def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
+        if not is_valid_config_key(partition):
+            raise dg.Failure(
+                f"Partition key {partition!r} is not a config key (1-100 letters, digits, '.', '_', '='"
+                " or '-'), so it names no model file; remove it from the model_configs partitions"
+                " (the register_configs sensor and `recsys-assets retrain` remove keys not in the"
+                " search space)."
+            )
+        return base_path / partition
 
     def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
         if path.protocol in LOCAL_PROTOCOLS:

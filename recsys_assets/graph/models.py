@@ -21,7 +21,12 @@ from recsys_assets.core.ranking import Ranking, embedding_ranks
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import as_sentences, train_embeddings
+from recsys_assets.core.train import (
+    MAX_SENTENCE_LENGTH,
+    as_sentences,
+    count_long_sentences,
+    train_embeddings,
+)
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves
 from recsys_assets.graph.resources import SearchSpace
@@ -99,9 +104,16 @@ def embedding_model(
     model_config = find_config(search_space.configs(), context.partition_key, search_space.path)
     strategy = QueryStrategy(query=config.query, last_n=config.last_n, cold_start=config.cold_start)
     context.log.info(f"Training {model_config.key} with {model_config.params}")
+    sentences = as_sentences(train_playlists["track_sequence"])
+    long_playlists = count_long_sentences(sentences)
+    if long_playlists:
+        context.log.warning(
+            f"{long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks train in"
+            " overlapping pieces (gensim's limit per sentence)"
+        )
     started = time.perf_counter()
     vectors = train_embeddings(
-        as_sentences(train_playlists["track_sequence"]),
+        sentences,
         model_config.params,
         seed=config.seed,
         workers=config.workers,
@@ -123,6 +135,7 @@ def embedding_model(
             "config": model_config.params,
             "strategy": strategy.as_dict(),
             "vocabulary_size": len(vectors.index_to_key),
+            "playlists_trained_in_pieces": long_playlists,
             "train_seconds": round(train_seconds, 2),
             "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
             "k": config.k,

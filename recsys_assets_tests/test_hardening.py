@@ -1,0 +1,138 @@
+"""Bad input, hostile partition keys, killed and concurrent retrains: good data and models survive."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+
+from recsys_assets.core.playlists import SPLIT_TABLES
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import PlaylistDatabase
+from recsys_assets.retrain import RetrainStopped, retrain
+from recsys_assets.settings import Settings
+
+REPO = Path(__file__).resolve().parents[1]
+
+
+def table_sizes(settings: Settings) -> dict[str, int]:
+    with PlaylistDatabase(database=str(settings.duckdb_path)).get_connection() as conn:
+        return {
+            table: conn.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+            for table in ("playlists", *SPLIT_TABLES)
+        }
+
+
+def model_files(settings: Settings) -> dict[str, bytes]:
+    return {str(path): path.read_bytes() for path in sorted(settings.models_dir.rglob("*.npz"))}
+
+
+def runs_of(instance: dg.DagsterInstance, job: str) -> list[dg.DagsterRun]:
+    return list(instance.get_runs(filters=dg.RunsFilter(job_name=job)))
+
+
+def test_a_source_without_enough_playlists_leaves_the_last_good_data_and_models(
+    small_settings: Settings, tmp_path: Path
+):
+    two_tracks_each = tmp_path / "short.parquet"
+    pd.DataFrame(
+        [(i, "u", "a", str(i), f"p{i // 2}") for i in range(400)],
+        columns=["row_id", "user_id", "artist", "track", "playlist"],
+    ).to_parquet(two_tracks_each)
+    with dg.instance_for_test() as instance:
+        first = retrain(small_settings, instance)
+        tables, models = table_sizes(small_settings), model_files(small_settings)
+        broken = replace(small_settings, playlists_path=two_tracks_each)
+        with pytest.raises(RetrainStopped, match="only 0 of 200 playlists have more than 2 complete tracks"):
+            retrain(broken, instance)
+        assert table_sizes(small_settings) == tables and all(tables.values())
+        assert model_files(small_settings) == models
+
+        resumed = retrain(broken, instance, resume=True)
+        assert len(runs_of(instance, "prepare_data")) == 2, "the failed build was not kept"
+        assert resumed == first and resumed["test_rows"] > 0
+
+
+def test_a_partition_key_that_is_no_config_key_never_becomes_a_path(small_settings: Settings, tmp_path: Path):
+    defs = build_definitions(small_settings)
+    planted = small_settings.data_dir / "evil.npz"
+    with dg.instance_for_test() as instance:
+        retrain(small_settings, instance)
+        planted.write_bytes((small_settings.models_dir / "best_model.npz").read_bytes())
+        instance.add_dynamic_partitions(model_configs.name, ["../../evil"])
+        with pytest.raises(dg.Failure, match=r"Partition key '\.\./\.\./evil' is not a config key"):
+            defs.resolve_job_def("select_best_model").execute_in_process(
+                instance=instance,
+                run_config={"ops": {"best_model": {"config": {"require_all_configs": False}}}},
+            )
+        with pytest.raises(Exception, match="no config has key"):
+            defs.resolve_job_def("train_models").execute_in_process(
+                instance=instance, partition_key="../../evil"
+            )
+    assert sorted(path.name for path in small_settings.data_dir.rglob("*.npz")) == [
+        "best_model.npz",
+        "dim16-ep3-mc2-win5.npz",
+        "evil.npz",
+        "wide-window.npz",
+    ]
+
+
+def cli(environment: dict[str, str], *args: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "recsys_assets.cli", *args],
+        env=environment,
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.fixture
+def environment(small_settings: Settings, tmp_path: Path) -> dict[str, str]:
+    return {
+        **os.environ,
+        "PYTHONPATH": str(REPO),
+        "DAGSTER_HOME": str(tmp_path / "fresh_home"),
+        "RECSYS_DATA_DIR": str(small_settings.data_dir),
+        "RECSYS_PLAYLISTS_PATH": str(small_settings.playlists_path),
+        "RECSYS_SEARCH_SPACE": str(small_settings.search_space_path),
+    }
+
+
+def test_two_first_retrains_at_once_both_succeed_one_after_the_other(environment):
+    first, second = cli(environment, "retrain"), cli(environment, "retrain")
+    outputs = [process.communicate(timeout=600) for process in (first, second)]
+    assert [process.returncode for process in (first, second)] == [0, 0], [err[-2000:] for _, err in outputs]
+    assert sum("waiting for it to finish" in out for out, _ in outputs) == 1
+
+
+def test_a_killed_retrain_leaves_no_run_started_and_resume_finishes_the_job(environment, monkeypatch):
+    retraining = cli(environment, "retrain")
+    home = Path(environment["DAGSTER_HOME"])
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        if (home / ".recsys_initialized").exists():
+            with dg.DagsterInstance.get() as instance:
+                started = instance.get_runs(filters=dg.RunsFilter(job_name="train_models"))
+            if started:
+                break
+        time.sleep(0.2)
+    retraining.send_signal(signal.SIGKILL)
+    retraining.communicate()
+    resumed = cli(environment, "retrain", "--resume")
+    out, err = resumed.communicate(timeout=600)
+    assert resumed.returncode == 0, err[-3000:]
+    assert "failed: the retrain that ran it was killed" in out
+    with dg.DagsterInstance.get() as instance:
+        statuses = {run.status for run in instance.get_runs()}
+        assert dg.DagsterRunStatus.STARTED not in statuses
+        assert dg.DagsterRunStatus.FAILURE in statuses
