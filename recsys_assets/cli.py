@@ -36,10 +36,13 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     k = result["k"]
     print(
         f"\nBest config: {result['config_key']}\n"
+        f"  strategy: {result['strategy']} (chosen on validation)\n"
         f"  validation hit rate@{k}: {result['validation_hit_rate']:.4f}\n"
-        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}\n"
+        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}"
+        f" (the seed's strategy: {result['test_hit_rate_seed_strategy']:.4f})\n"
         f"  baselines on test: most popular {result['baseline_most_popular_hit_rate']:.4f},"
         f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
+        f"  {result['verdict']}\n"
         f"  model: {settings.models_location.rstrip('/')}/best_model.npz\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )
@@ -81,8 +84,8 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
-    result = recommend(model.vectors, tracks, args.k, model.strategy, model.seed)
-    print(f"Model {model.config_key}; query: {result.query}")
+    result = recommend(model.vectors, tracks, args.k, model.strategy, model.seed, model.successors)
+    print(f"Model {model.config_key} ({model.strategy.label}); query: {result.query}")
     if result.unknown_tracks:
         print(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}")
     print(f"{'rank':>4}  {'score':>7}  artist — track")

@@ -65,7 +65,8 @@ def _run_job(
     partition_key: str | None = None,
     run_config: dict | None = None,
 ) -> None:
-    """Run one job in-process, printing its progress; RetrainStopped if it or a check failed."""
+    """Run one job in-process, printing its progress and failed warning checks; RetrainStopped if
+    it or a blocking check failed."""
     label = f"{job} [{partition_key}]" if partition_key else job
     print(f"-> {label}", flush=True)
     started = time.perf_counter()
@@ -76,11 +77,15 @@ def _run_job(
         raise_on_error=False,
         tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
     )
-    failed_checks = [
-        f"{check.asset_key.to_user_string()}: {check.check_name}"
-        for check in result.get_asset_check_evaluations()
-        if not check.passed
-    ]
+    failed_checks = []
+    for check in result.get_asset_check_evaluations():
+        if check.passed:
+            continue
+        name = f"{check.asset_key.to_user_string()}: {check.check_name}"
+        if check.severity == dg.AssetCheckSeverity.WARN:
+            print(f"   warning: check {name} failed", flush=True)
+        else:
+            failed_checks.append(name)
     if failed_checks:
         raise RetrainStopped(f"data checks failed, so no model was trained: {', '.join(failed_checks)}")
     if not result.success:

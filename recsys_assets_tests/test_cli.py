@@ -11,7 +11,7 @@ import pytest
 from recsys_assets.cli import main
 from recsys_assets.client import load_best_model
 from recsys_assets.core.playlists import split_track_id
-from recsys_assets.core.recommend import TrackNameIndex
+from recsys_assets.core.recommend import TrackNameIndex, recommend
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -90,10 +90,13 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     first, second = retrained.vectors.index_to_key[:2]
     assert main(["recommend", first, second, "-k", "4"]) == 0
     out = capsys.readouterr().out
-    assert f"Model {retrained.config_key}; query: similar to {second}" in out
-    expected = [track for track, _ in retrained.vectors.most_similar(second, topn=4)]
+    expected = recommend(
+        retrained.vectors, [first, second], 4, retrained.strategy, retrained.seed, retrained.successors
+    )
+    assert f"Model {retrained.config_key} ({retrained.strategy.label}); query: {expected.query}" in out
     printed = [line.split(maxsplit=2)[2] for line in out.splitlines()[2:]]
-    assert printed == [" — ".join(split_track_id(track)) for track in expected]
+    assert printed == [" — ".join(split_track_id(track)) for track, _ in expected.tracks]
+    assert len(printed) == 4
 
     artist, name = split_track_id(second)
     words = f"{artist.upper()} {name.lower()}"
@@ -151,7 +154,7 @@ def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
     ("variable", "value", "message"),
     [
         ("RECSYS_SAMPLE_FRACTION", "abc", "RECSYS_SAMPLE_FRACTION='abc': expected a number in (0, 1]"),
-        ("RECSYS_DEMO_SIZE", "huge", "RECSYS_DEMO_SIZE='huge': expected one of small, spotify"),
+        ("RECSYS_DEMO_SIZE", "huge", "RECSYS_DEMO_SIZE='huge': expected one of small, daylists, spotify"),
         ("RECSYS_PLAYLISTS_PATH", "loop", "the path cannot be resolved"),
     ],
 )

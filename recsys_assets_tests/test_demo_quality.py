@@ -4,9 +4,15 @@ import duckdb
 import pytest
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks
-from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
-from recsys_assets.core.metrics import hit_rate
-from recsys_assets.core.playlists import build_playlist_table, read_splits, split_playlists
+from recsys_assets.core.demo_data import DEMO_SIZES, DemoDataSpec, write_demo_rows
+from recsys_assets.core.evaluation import score_strategies
+from recsys_assets.core.metrics import EvaluationCases, hit_rate
+from recsys_assets.core.playlists import (
+    build_playlist_table,
+    build_playlist_tables,
+    read_splits,
+    split_playlists,
+)
 from recsys_assets.core.ranking import embedding_ranks
 from recsys_assets.core.search_space import load_search_space
 from recsys_assets.core.train import train_embeddings
@@ -29,3 +35,28 @@ def test_seed_configs_beat_the_most_popular_baseline_on_demo_data(demo_splits, c
     vectors = train_embeddings(sentences, config.params, seed=42)
     model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
     assert model > 1.3 * baseline, f"{config.key}: {model:.3f} vs most popular {baseline:.3f}"
+
+
+def splits_of(spec: DemoDataSpec, directory) -> tuple[list[list[str]], EvaluationCases]:
+    with duckdb.connect() as conn:
+        build_playlist_tables(conn, write_demo_rows(directory, spec), seed=42)
+        sentences, cases = read_splits(conn)
+    return [[str(track) for track in sentence] for sentence in sentences], cases
+
+
+def test_selection_weighs_order_by_what_the_data_says(tmp_path):
+    """Ordered playlists reward successors-first far more than day lists of the same tracks."""
+    gains = {}
+    for name in ("small", "daylists"):
+        sentences, cases = splits_of(DEMO_SIZES[name], tmp_path)
+        params = {"min_count": 2, "epochs": 5, "vector_size": 16, "window": 5}
+        vectors = train_embeddings(sentences, params, seed=42)
+        results = score_strategies(vectors, cases, TrainStatistics.from_sequences(sentences), seed=42, k=10)
+        best = {
+            uses_order: max(
+                r.metrics["hit_rate@10"] for r in results if r.strategy.successors_first == uses_order
+            )
+            for uses_order in (False, True)
+        }
+        gains[name] = best[True] - best[False]
+    assert gains["small"] > 1.5 * gains["daylists"] > 0, gains

@@ -6,8 +6,16 @@ import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.evaluation import (
+    StrategyResult,
+    baselines_beating,
+    choose_strategy,
+    generalization_tolerance,
+    score_strategies,
+)
 from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
-from recsys_assets.core.ranking import embedding_ranks
+from recsys_assets.core.ranking import embedding_ranks, successor_ranks
+from recsys_assets.core.recommend import recommend
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import train_embeddings
 
@@ -201,3 +209,72 @@ def test_screened_ranks_match_brute_force_on_a_large_vocabulary():
     expected = np.where((brute < 100) & ~query_is_target, brute, MISSED)
     assert 0 < np.count_nonzero(expected != MISSED) < 3_000
     assert np.mean(ranks == expected) >= 0.999
+
+
+def successor_first_lists(cases: EvaluationCases, strategy: QueryStrategy, min_count: int) -> list[list[str]]:
+    """Each row's full list, built by hand: the last track's successors in train (by count, then
+    popularity), then gensim's most_similar of the query, without them."""
+    lists = []
+    for inputs in cases.inputs:
+        followers = STATISTICS.successors.of(STATISTICS.index_of([inputs[-1]])[0], min_count)
+        first = [str(STATISTICS.tracks[index]) for index in followers]
+        keys = [t for t in reversed(inputs) if t in VECTORS.key_to_index][: strategy.last_n]
+        keys = keys[:1] if strategy.query == "last" else keys
+        rest = (
+            [t for t, _ in VECTORS.most_similar(positive=keys, topn=len(VECTORS.index_to_key))]
+            if keys
+            else []
+        )
+        lists.append(first + [t for t in rest if t not in first])
+    return lists
+
+
+@pytest.mark.parametrize("min_count", [1, 2])
+@pytest.mark.parametrize("query", ["last", "mean_last_n"])
+def test_successor_ranks_match_a_list_built_by_hand(min_count: int, query: str):
+    known = [i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index][:300]
+    cases = cases_from([SENTENCES[i] for i in known], [ARTISTS[i] for i in known])
+    strategy = QueryStrategy(query=query)
+    ranking = embedding_ranks(VECTORS, cases, seed=1, strategy=strategy, train=STATISTICS)
+    ranks = successor_ranks(ranking, VECTORS, cases, STATISTICS, min_count)
+    lists = successor_first_lists(cases, strategy, min_count)
+    for row, (target, full) in enumerate(zip(cases.targets, lists, strict=True)):
+        expected = full.index(target) if target in full else None
+        if expected is not None and expected < 50:
+            assert ranks[row] == expected, row
+        elif expected is None:
+            assert ranks[row] >= 50
+    assert np.mean(ranks < 10) > np.mean(ranking.ranks < 10), "successors help on sequential data"
+
+
+def test_a_known_successor_is_ranked_first_and_recommended_first():
+    sentences = [["x", "a", "b", "y"]] * 5 + [["a", "c", "z"]] * 2 + [["b", "c", "x", "a"]] * 3
+    vectors = train_embeddings(sentences, {"min_count": 1, "epochs": 2, "vector_size": 4}, seed=1)
+    train = TrainStatistics.from_sequences(sentences)
+    cases = EvaluationCases.from_columns([["x", "a"]], [["X", "A", "B"]], ["b"])
+    ranking = embedding_ranks(vectors, cases, seed=1, train=train)
+    assert successor_ranks(ranking, vectors, cases, train, min_count=1).tolist() == [0]
+    assert successor_ranks(ranking, vectors, cases, train, min_count=6).tolist() == ranking.ranks.tolist()
+    strategy = QueryStrategy(successors_first=True)
+    found = recommend(vectors, ["x", "a"], 3, strategy, successors=train.successors.compact(1, 10)).tracks
+    assert [track for track, _ in found[:2]] == ["b", "c"] and [count for _, count in found[:2]] == [5, 2]
+
+
+def test_the_strategy_with_the_best_validation_hit_rate_is_chosen():
+    results = score_strategies(VECTORS, cases_from(SENTENCES, ARTISTS), STATISTICS, seed=1, k=10)
+    assert results[0].strategy == QueryStrategy()
+    assert len({result.strategy for result in results}) == len(results) == 18
+    chosen = choose_strategy(results, k=10)
+    assert chosen.metrics["hit_rate@10"] == max(result.metrics["hit_rate@10"] for result in results)
+    assert chosen.strategy.successors_first, "on these sequential playlists successors win"
+    tie = [
+        StrategyResult(QueryStrategy(), {"hit_rate@10": 0.5}),
+        StrategyResult(QueryStrategy("mean_last_n"), {"hit_rate@10": 0.5}),
+    ]
+    assert choose_strategy(tie, k=10).strategy == QueryStrategy()
+
+
+def test_generalization_tolerance_shrinks_with_more_rows():
+    assert generalization_tolerance(0.5, 100, 100) == pytest.approx(3 * (0.25 / 50) ** 0.5)
+    assert generalization_tolerance(0.5, 10**7, 10**7) == 0.01
+    assert baselines_beating(0.4, {"popular": 0.2, "transitions": 0.45}) == ["transitions"]

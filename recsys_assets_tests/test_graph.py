@@ -8,10 +8,17 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
+from gensim.models.keyedvectors import KeyedVectors
 
+from recsys_assets.client import load_best_model
+from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.evaluation import evaluate, score_strategies
+from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.model import select_best
 from recsys_assets.core.playlists import split_playlists
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.train import as_sentences
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -33,6 +40,12 @@ def metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = N
     values = latest_metadata(instance, asset, partition)
     assert values, f"{asset} {partition or ''} was not materialized"
     return values
+
+
+def check_evaluation(instance: dg.DagsterInstance, asset: str, check: str) -> dg.AssetCheckEvaluation:
+    key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+    record = instance.event_log_storage.get_latest_asset_check_execution_by_key([key])[key]
+    return record.event.dagster_event.event_specific_data
 
 
 def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
@@ -198,3 +211,67 @@ def test_failing_data_check_stops_training_and_resume_rebuilds_the_data(
         result = retrain(small_settings, instance, resume=True)
         assert len(instance.get_runs(filters=dg.RunsFilter(job_name="prepare_data"))) == 2
         assert result["test_rows"] == metadata(instance, "test_playlists")["dagster/row_count"] > 0
+
+
+def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        result = retrain(small_settings, instance)
+        best = load_best_model(instance, small_settings)
+        trained = metadata(instance, "embedding_model", best.config_key)
+        rows = trained["strategies"].records
+        top = max(rows, key=lambda row: row.data["hit_rate@K"])
+        assert [row.data["strategy"] for row in rows if row.data["chosen"]] == [best.strategy.label]
+        assert (
+            top.data["hit_rate@K"]
+            == round(best.validation_hit_rate, 4)
+            == round(trained["validation_hit_rate"], 4)
+        )
+        assert trained["strategy"] == best.strategy.label == result["strategy"]
+        assert QueryStrategy.from_dict(trained["strategy_settings"]) == best.strategy
+        assert (best.successors is not None) == best.strategy.successors_first
+
+        test_split = defs.load_asset_value("test_playlists", instance=instance)
+        train_split = defs.load_asset_value("train_playlists", instance=instance)
+        cases = EvaluationCases.from_columns(
+            test_split["track_test_x"], test_split["artist_sequence"], test_split["track_test_y"]
+        )
+        train = TrainStatistics.from_sequences(as_sentences(train_split["track_sequence"]))
+        assert (
+            result["test_hit_rate"]
+            == evaluate(best.vectors, cases, best.strategy, train, best.seed, 100)["hit_rate@100"]
+        )
+        assert (
+            result["test_hit_rate_seed_strategy"]
+            == evaluate(best.vectors, cases, SEED_STRATEGY, train, best.seed, 100)["hit_rate@100"]
+        )
+        assert check_evaluation(instance, "best_model", "beats_every_baseline_on_validation").passed
+        closeness = check_evaluation(instance, "test_evaluation", "test_hit_rate_close_to_validation")
+        gap = closeness.metadata["difference"].value
+        assert closeness.passed == (abs(gap) <= closeness.metadata["tolerance"].value)
+
+
+def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monkeypatch, capsys):
+    def untrained(sentences, params, seed, workers=1, on_epoch=None):
+        vectors = KeyedVectors(vector_size=8)
+        tracks = sorted({track for sentence in sentences for track in sentence})
+        vectors.add_vectors(
+            tracks, np.random.default_rng(seed).normal(size=(len(tracks), 8)).astype(np.float32)
+        )
+        vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        return vectors
+
+    def seed_strategy_only(vectors, cases, train, seed, k, on_progress=None):
+        return score_strategies(vectors, cases, train, seed, k)[:1]
+
+    monkeypatch.setattr("recsys_assets.graph.models.train_embeddings", untrained)
+    monkeypatch.setattr("recsys_assets.graph.models.score_strategies", seed_strategy_only)
+    with dg.instance_for_test() as instance:
+        result = retrain(small_settings, instance)
+        evaluation = check_evaluation(instance, "best_model", "beats_every_baseline_on_validation")
+        assert not evaluation.passed and evaluation.severity == dg.AssetCheckSeverity.WARN
+        assert metadata(instance, "best_model")["verdict"].startswith(
+            "A baseline beats the model on validation"
+        )
+    assert result["verdict"].startswith("A baseline beats the model on test")
+    assert "warning: check best_model: beats_every_baseline_on_validation failed" in capsys.readouterr().out

@@ -12,20 +12,72 @@ import pandas as pd
 from recsys_assets.core.metrics import MISSED, EvaluationCases
 
 
+def _index_of(tracks: np.ndarray, keys: Sequence[str]) -> np.ndarray:
+    """Index of each key in the sorted `tracks`, -1 where absent; shape (len(keys),)."""
+    if not len(tracks):
+        return np.full(len(keys), -1, dtype=np.int64)
+    wanted = np.asarray(keys, dtype=object)
+    found = np.minimum(np.searchsorted(tracks, wanted), len(tracks) - 1)
+    return np.where(tracks[found] == wanted, found, -1)
+
+
+@dataclass(frozen=True)
+class Successors:
+    """The tracks that followed each track in the training playlists, most often first.
+
+    For n tracks: `tracks` (n,) sorted ids; the followers of track i are
+    `followers[start[i]:start[i + 1]]` (indices into `tracks`) with their counts in `counts`,
+    by count, then by `tiebreak` rank (popularity in training).
+    """
+
+    tracks: np.ndarray
+    start: np.ndarray
+    followers: np.ndarray
+    counts: np.ndarray
+
+    def index_of(self, keys: Sequence[str]) -> np.ndarray:
+        """Index of each key among the tracks, -1 where unseen; shape (len(keys),)."""
+        return _index_of(self.tracks, keys)
+
+    def of(self, index: int, min_count: int = 1) -> np.ndarray:
+        """Indices of the tracks that followed track `index` at least `min_count` times."""
+        if index < 0:
+            return self.followers[:0]
+        span = slice(self.start[index], self.start[index + 1])
+        return self.followers[span][self.counts[span] >= min_count]
+
+    def compact(self, min_count: int, per_track: int) -> Successors:
+        """Only transitions seen at least `min_count` times, at most `per_track` per track, and
+        only the tracks those name: what a model file keeps."""
+        position = np.arange(len(self.followers)) - np.repeat(self.start[:-1], np.diff(self.start))
+        keep = (self.counts >= min_count) & (position < per_track)
+        sources = np.repeat(np.arange(len(self.tracks)), np.diff(self.start))[keep]
+        followers, counts = self.followers[keep], self.counts[keep]
+        used = np.unique(np.concatenate([sources, followers]))
+        renumber = np.full(len(self.tracks), -1, dtype=np.int64)
+        renumber[used] = np.arange(len(used))
+        return Successors(
+            tracks=self.tracks[used],
+            start=np.searchsorted(renumber[sources], np.arange(len(used) + 1)),
+            followers=renumber[followers],
+            counts=counts,
+        )
+
+
 @dataclass(frozen=True)
 class TrainStatistics:
-    """What the baselines and the `popular` cold start learn from the training playlists.
+    """What the baselines, the `popular` cold start and the successor strategies learn from the
+    training playlists.
 
     For n distinct training tracks: `tracks` (n,) sorted ids; `popularity_rank` (n,) 0-based rank
-    by plays; `by_popularity` (n,) track indices, most played first; `followers` the tracks that
-    followed each track, most often first, track i's at `follower_start[i]:follower_start[i + 1]`.
+    by plays; `by_popularity` (n,) track indices, most played first; `successors` over the same
+    tracks.
     """
 
     tracks: np.ndarray
     popularity_rank: np.ndarray
     by_popularity: np.ndarray
-    follower_start: np.ndarray
-    followers: np.ndarray
+    successors: Successors
 
     @classmethod
     def from_sequences(cls, track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:
@@ -33,8 +85,8 @@ class TrainStatistics:
         tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
         codes, tracks = pd.factorize(tokens, sort=True)
         n = len(tracks)
-        counts = np.bincount(codes, minlength=n)
-        by_popularity = np.lexsort((np.arange(n), -counts))
+        plays = np.bincount(codes, minlength=n)
+        by_popularity = np.lexsort((np.arange(n), -plays))
         popularity_rank = np.empty(n, dtype=np.int64)
         popularity_rank[by_popularity] = np.arange(n)
 
@@ -44,19 +96,22 @@ class TrainStatistics:
         pair_keys, pair_counts = np.unique(pairs, return_counts=True)
         source, follower = np.divmod(pair_keys, n)
         order = np.lexsort((popularity_rank[follower], -pair_counts, source))
+        tracks = np.asarray(tracks, dtype=object)
         return cls(
-            tracks=np.asarray(tracks, dtype=object),
+            tracks=tracks,
             popularity_rank=popularity_rank,
             by_popularity=by_popularity,
-            follower_start=np.searchsorted(source[order], np.arange(n + 1)),
-            followers=follower[order],
+            successors=Successors(
+                tracks=tracks,
+                start=np.searchsorted(source[order], np.arange(n + 1)),
+                followers=follower[order],
+                counts=pair_counts[order],
+            ),
         )
 
     def index_of(self, keys: Sequence[str]) -> np.ndarray:
         """Index of each key among the training tracks, -1 where unseen; shape (len(keys),)."""
-        found = np.searchsorted(self.tracks, np.asarray(keys, dtype=object))
-        found = np.minimum(found, len(self.tracks) - 1)
-        return np.where(self.tracks[found] == np.asarray(keys, dtype=object), found, -1)
+        return _index_of(self.tracks, keys)
 
     def popularity_rank_of(self, keys: Sequence[str]) -> np.ndarray:
         """Rank of each key in the most-played list, MISSED where unseen; shape (len(keys),)."""
@@ -76,11 +131,7 @@ def transition_ranks(train: TrainStatistics, cases: EvaluationCases) -> np.ndarr
     target = train.index_of(cases.targets)
     ranks = np.full(len(cases), MISSED, dtype=np.int64)
     for row in np.flatnonzero(target >= 0):
-        followers = (
-            train.followers[train.follower_start[last[row]] : train.follower_start[last[row] + 1]]
-            if last[row] >= 0
-            else train.followers[:0]
-        )
+        followers = train.successors.of(last[row])
         hit = np.flatnonzero(followers == target[row])
         if len(hit):
             ranks[row] = hit[0]

@@ -56,11 +56,13 @@ class DemoDataSpec:
     artist_repeat_rate: float = 0.35
     artist_popularity_exponent: float = 1.1
     track_popularity_power: float = 2.5
+    ordered: bool = True
     seed: int = 7
 
 
 DEMO_SIZES = {
     "small": DemoDataSpec(),
+    "daylists": DemoDataSpec(ordered=False),
     "spotify": DemoDataSpec(
         playlists=232_369,
         users=15_918,
@@ -70,7 +72,8 @@ DEMO_SIZES = {
         median_playlist_length=37.5,
     ),
 }
-"""Named sizes: `small` runs the demo in about a minute; `spotify` matches the Kaggle dump
+"""Named sizes: `small` runs the demo in about a minute (`daylists`: the same with the order within
+each playlist shuffled); `spotify` matches the Kaggle dump
 (about 12.9 M rows, 232 k playlists, 16 k users, 290 k artists, 2.7 M tracks)."""
 
 
@@ -101,7 +104,8 @@ def generate_playlist_rows(spec: DemoDataSpec) -> pa.Table:
     """Playlist rows (row_id, user_id, artist, track, playlist) in file order, as an Arrow table.
 
     Users have a home style; each playlist mixes its owner's style with neighbouring ones in
-    sticky stretches, repeats artists, and draws artists and tracks with skewed popularity.
+    sticky stretches, repeats artists, and draws artists and tracks with skewed popularity. With
+    `ordered` false, each playlist's tracks come in a random order (day lists, not sequences).
     """
     rng = np.random.default_rng(spec.seed)
     n_artists = spec.styles * spec.artists_per_style
@@ -156,9 +160,13 @@ def generate_playlist_rows(spec: DemoDataSpec) -> pa.Table:
     def dictionary(indices: np.ndarray, names: list[str]) -> pa.Array:
         return pa.array(names, pa.string()).take(pa.array(indices, pa.int32()))
 
+    row_id = np.arange(n_rows, dtype=np.int64)
+    if not spec.ordered:
+        within_playlist = np.lexsort((np.random.default_rng(spec.seed + 1).random(n_rows), row_playlist))
+        row_id[within_playlist] = np.arange(n_rows)
     return pa.table(
         {
-            "row_id": pa.array(np.arange(n_rows, dtype=np.int64)),
+            "row_id": pa.array(row_id),
             "user_id": dictionary(owner[row_playlist], [f"user{u:06d}" for u in range(spec.users)]),
             "artist": dictionary(artist_index, _word_pair_names(used_artists, _ADJECTIVES, _NOUNS)),
             "track": dictionary(track_index, track_names),

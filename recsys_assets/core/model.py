@@ -11,11 +11,16 @@ from typing import Any
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
+from recsys_assets.core.baselines import Successors
 from recsys_assets.core.files import write_bytes_atomically
 from recsys_assets.core.metrics import metric_name
 from recsys_assets.core.strategies import QueryStrategy
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
+READABLE_FORMATS = (2, 3)
+"""Format 2 files (before successor lists) still load: no successors, the strategy's defaults."""
+SUCCESSORS_PER_TRACK = 1_000
+"""The most successors of one track a model file keeps: more than any recommendation list uses."""
 
 
 @dataclass(frozen=True)
@@ -31,6 +36,7 @@ class TrainedModel:
     validation: dict[str, float]
     validation_rows: int
     train_seconds: float
+    successors: Successors | None = None
 
     @property
     def validation_hit_rate(self) -> float:
@@ -68,13 +74,35 @@ def model_bytes(model: TrainedModel) -> bytes:
         "keys": model.vectors.index_to_key,
         "counts": [int(count) for count in model.vectors.expandos.get("count", [])],
     }
+    arrays = {
+        "vectors": np.asarray(model.vectors.vectors, dtype=np.float32),
+        "manifest": _json_bytes(manifest),
+    }
+    if model.successors is not None:
+        arrays |= {
+            "successor_tracks": _json_bytes(model.successors.tracks.tolist()),
+            "successor_start": model.successors.start.astype(np.int64),
+            "successor_followers": model.successors.followers.astype(np.int32),
+            "successor_counts": model.successors.counts.astype(np.int32),
+        }
     buffer = io.BytesIO()
-    np.savez(
-        buffer,
-        vectors=np.asarray(model.vectors.vectors, dtype=np.float32),
-        manifest=np.frombuffer(json.dumps(manifest).encode("utf-8"), dtype=np.uint8),
-    )
+    np.savez(buffer, **arrays)
     return buffer.getvalue()
+
+
+def _json_bytes(value: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def _successors(archive: Any) -> Successors | None:
+    if "successor_tracks" not in archive:
+        return None
+    return Successors(
+        tracks=np.asarray(json.loads(archive["successor_tracks"].tobytes().decode("utf-8")), dtype=object),
+        start=archive["successor_start"],
+        followers=archive["successor_followers"].astype(np.int64),
+        counts=archive["successor_counts"].astype(np.int64),
+    )
 
 
 def model_from_bytes(data: bytes, source: str) -> TrainedModel:
@@ -82,9 +110,10 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
     with np.load(io.BytesIO(data)) as archive:
         vectors = archive["vectors"]
         manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
-    if manifest.get("format_version") != FORMAT_VERSION:
+        successors = _successors(archive)
+    if manifest.get("format_version") not in READABLE_FORMATS:
         raise ValueError(
-            f"{source}: model format {manifest.get('format_version')!r}, expected {FORMAT_VERSION}"
+            f"{source}: model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
         )
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     keyed.add_vectors(manifest["keys"], vectors)
@@ -101,6 +130,7 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
         validation=manifest["validation"],
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
+        successors=successors,
     )
 
 

@@ -26,15 +26,21 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class Ranking:
-    """0-based rank of each held-out track, and what the recommendation lists covered.
+    """0-based rank of each held-out track, what the recommendation lists covered, and the
+    queries behind them.
 
-    `ranks`, `query_in_vocabulary` and `target_in_vocabulary` have shape (rows,).
+    `ranks`, `query_in_vocabulary`, `target_in_vocabulary` and `has_query` have shape (rows,);
+    `queries` (rows, dim) holds each row's unit query vector (zeros where the row fell back on
+    popularity), `left_out` the vocabulary indices each row's query leaves out of its list.
     """
 
     ranks: np.ndarray
     query_in_vocabulary: np.ndarray
     target_in_vocabulary: np.ndarray
     coverage: float
+    queries: np.ndarray
+    has_query: np.ndarray
+    left_out: list[np.ndarray]
 
 
 def _queries(
@@ -182,4 +188,40 @@ def embedding_ranks(
         query_in_vocabulary=query_known,
         target_in_vocabulary=target >= 0,
         coverage=float(covered.mean()) if size else 0.0,
+        queries=query,
+        has_query=has_vector,
+        left_out=excluded,
     )
+
+
+def successor_ranks(
+    ranking: Ranking, vectors: KeyedVectors, cases: EvaluationCases, train: TrainStatistics, min_count: int
+) -> np.ndarray:
+    """Ranks when the tracks that followed each row's last input track in the training playlists
+    at least `min_count` times come first (most often first) and `ranking`'s list follows without
+    them; shape (rows,). Exact wherever `ranking` is."""
+    successors = train.successors
+    unit = vectors.get_normed_vectors()
+    key_to_index = vectors.key_to_index
+    last = successors.index_of([inputs[-1] for inputs in cases.inputs])
+    target = successors.index_of(cases.targets)
+    ranks = ranking.ranks.copy()
+    for row in np.flatnonzero(last >= 0):
+        followers = successors.of(last[row], min_count)
+        if not len(followers):
+            continue
+        hit = np.flatnonzero(followers == target[row])
+        if len(hit):
+            ranks[row] = hit[0]
+            continue
+        if ranks[row] == MISSED:
+            continue
+        if ranking.has_query[row]:
+            known = np.array([key_to_index.get(track, -1) for track in successors.tracks[followers]])
+            known = known[(known >= 0) & ~np.isin(known, ranking.left_out[row])]
+            own = unit[key_to_index[cases.targets[row]]] @ ranking.queries[row]
+            above = np.count_nonzero(unit[known] @ ranking.queries[row] > own)
+        else:
+            above = np.count_nonzero(train.popularity_rank[followers] < ranks[row])
+        ranks[row] = len(followers) + ranks[row] - above
+    return ranks

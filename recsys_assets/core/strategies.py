@@ -25,12 +25,16 @@ class QueryStrategy:
     query: `last` (the seed's) uses the last track; `mean_last_n` the mean of the last `last_n`
     tracks found in the vocabulary. cold_start: `random` (the seed's) queries a seeded random
     track; `artist` the mean of the last track's artist's known tracks; `popular` recommends the
-    most popular training tracks.
+    most popular training tracks. successors_first (sequence-aware): the tracks that followed the
+    last track in the training playlists at least `min_successor_count` times come first, most
+    often first, and the embedding's list follows.
     """
 
     query: QueryMode = "last"
     last_n: int = 3
     cold_start: ColdStart = "random"
+    successors_first: bool = False
+    min_successor_count: int = 1
 
     def __post_init__(self) -> None:
         if self.query not in QUERY_MODES:
@@ -39,6 +43,15 @@ class QueryStrategy:
             raise ValueError(f"cold_start {self.cold_start!r}: expected 'random', 'artist' or 'popular'")
         if self.last_n < 1:
             raise ValueError(f"last_n must be >= 1, got {self.last_n}")
+        if self.min_successor_count < 1:
+            raise ValueError(f"min_successor_count must be >= 1, got {self.min_successor_count}")
+
+    @property
+    def label(self) -> str:
+        """A short name for tables: query, cold start and sequence part."""
+        query = "last" if self.query == "last" else f"mean of last {self.last_n}"
+        sequence = f", successors (seen {self.min_successor_count}+) first" if self.successors_first else ""
+        return f"{query}, cold start {self.cold_start}{sequence}"
 
     def as_dict(self) -> dict[str, Any]:
         """The strategy as JSON-ready values, as model files and metadata store it."""
@@ -52,6 +65,13 @@ class QueryStrategy:
 
 SEED_STRATEGY = QueryStrategy()
 """The seed flow's strategy: the last track, a seeded random track when it is unknown."""
+
+EMBEDDING_STRATEGIES = tuple(
+    QueryStrategy(query, 3, cold_start) for query in QUERY_MODES for cold_start in COLD_STARTS
+)
+"""Every way of querying the embedding alone; the seed's first."""
+SUCCESSOR_COUNTS = (1, 2)
+"""The successor thresholds every model is scored with."""
 
 
 def vocabulary_by_artist(vectors: KeyedVectors) -> dict[str, np.ndarray]:

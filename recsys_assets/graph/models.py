@@ -1,13 +1,20 @@
 """Model assets: one embedding model per config partition, the best of them, its test result."""
 
 import time
-from typing import Literal
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.evaluation import (
+    StrategyResult,
+    baselines_beating,
+    choose_strategy,
+    evaluate,
+    generalization_tolerance,
+    score_strategies,
+)
 from recsys_assets.core.metrics import (
     METRIC_KS,
     EvaluationCases,
@@ -16,11 +23,10 @@ from recsys_assets.core.metrics import (
     prefixed,
     ranking_metrics,
 )
-from recsys_assets.core.model import ConfigModels, TrainedModel, select_best
-from recsys_assets.core.ranking import Ranking, embedding_ranks
+from recsys_assets.core.model import SUCCESSORS_PER_TRACK, ConfigModels, TrainedModel, select_best
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
-from recsys_assets.core.strategies import QueryStrategy
+from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import (
     MAX_SENTENCE_LENGTH,
     as_sentences,
@@ -39,15 +45,6 @@ class TrainingConfig(dg.Config):
     seed: int = Field(default=42, description="Seed of Word2Vec and of the random cold-start query.")
     k: int = Field(default=100, ge=1, description="Length of the recommendation list scored by hit rate@K.")
     workers: int = Field(default=1, ge=1, description="Word2Vec threads; only 1 gives bit-identical models.")
-    query: Literal["last", "mean_last_n"] = Field(
-        default="last", description="Query: the last track (seed), or the mean of the last n known tracks."
-    )
-    last_n: int = Field(default=3, ge=1, description="n of the mean_last_n query.")
-    cold_start: Literal["random", "artist", "popular"] = Field(
-        default="random",
-        description="Query track out of vocabulary: a seeded random track (seed), the mean of the"
-        " artist's known tracks, or the most popular tracks.",
-    )
 
 
 def _cases(frame: pd.DataFrame) -> EvaluationCases:
@@ -60,13 +57,36 @@ def _train_statistics(frame: pd.DataFrame) -> TrainStatistics:
     return TrainStatistics.from_sequences(as_sentences(frame["track_sequence"]))
 
 
-def _ranking_metadata(ranking: Ranking, k: int) -> dict[str, float]:
-    return {
-        **ranking_metrics(ranking.ranks, k),
-        "query_oov_share": float(1 - ranking.query_in_vocabulary.mean()),
-        "target_oov_share": float(1 - ranking.target_in_vocabulary.mean()),
-        metric_name("coverage", k): ranking.coverage,
-    }
+STRATEGY_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("strategy", "string"),
+        dg.TableColumn("hit_rate@10", "float"),
+        dg.TableColumn("hit_rate@K", "float"),
+        dg.TableColumn("mrr@K", "float"),
+        dg.TableColumn("chosen", "bool"),
+    ]
+)
+
+
+def _strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: int) -> dg.TableMetadataValue:
+    """Validation metrics of every strategy, best first, rounded for reading."""
+    hit_rate = metric_name("hit_rate", k)
+    ordered = sorted(results, key=lambda result: -result.metrics[hit_rate])
+    return dg.MetadataValue.table(
+        [
+            dg.TableRecord(
+                {
+                    "strategy": result.strategy.label,
+                    "hit_rate@10": round(result.metrics[metric_name("hit_rate", 10)], 4),
+                    "hit_rate@K": round(result.metrics[hit_rate], 4),
+                    "mrr@K": round(result.metrics[metric_name("mrr", k)], 4),
+                    "chosen": result is chosen,
+                }
+            )
+            for result in ordered
+        ],
+        schema=STRATEGY_SCHEMA,
+    )
 
 
 def _progress_logger(context: dg.AssetExecutionContext, step: str):
@@ -102,7 +122,6 @@ def embedding_model(
     """Word2Vec track vectors trained on train_playlists with this partition's config, scored on
     the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG, coverage)."""
     model_config = find_config(search_space.configs(), context.partition_key, search_space.path)
-    strategy = QueryStrategy(query=config.query, last_n=config.last_n, cold_start=config.cold_start)
     context.log.info(f"Training {model_config.key} with {model_config.params}")
     sentences = as_sentences(train_playlists["track_sequence"])
     long_playlists = count_long_sentences(sentences)
@@ -120,28 +139,32 @@ def embedding_model(
         on_epoch=_progress_logger(context, "Epochs"),
     )
     train_seconds = time.perf_counter() - started
-    ranking = embedding_ranks(
-        vectors,
-        _cases(validate_playlists),
-        seed=config.seed,
-        strategy=strategy,
-        train=_train_statistics(train_playlists) if strategy.cold_start == "popular" else None,
-        top_k=config.k,
-        on_progress=_progress_logger(context, "Validation"),
+    train = TrainStatistics.from_sequences(sentences)
+    cases = _cases(validate_playlists)
+    results = score_strategies(
+        vectors, cases, train, config.seed, config.k, on_progress=_progress_logger(context, "Validation")
     )
-    validation = _ranking_metadata(ranking, config.k)
+    chosen = choose_strategy(results, config.k)
+    strategy = chosen.strategy
+    hit_rate = metric_name("hit_rate", config.k)
+    context.log.info(
+        f"Chosen on validation: {strategy.label} (hit rate@{config.k} {chosen.metrics[hit_rate]:.4f})"
+    )
     context.add_output_metadata(
         {
             "config": model_config.params,
-            "strategy": strategy.as_dict(),
+            "strategy": strategy.label,
+            "strategy_settings": strategy.as_dict(),
+            "strategies": _strategy_table(results, chosen, config.k),
+            "validation_hit_rate_seed_strategy": results[0].metrics[hit_rate],
             "vocabulary_size": len(vectors.index_to_key),
             "playlists_trained_in_pieces": long_playlists,
             "train_seconds": round(train_seconds, 2),
             "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
             "k": config.k,
-            "validation_hit_rate": validation[metric_name("hit_rate", config.k)],
-            **prefixed(validation, "validation"),
-            "validation_rows": len(ranking.ranks),
+            "validation_hit_rate": chosen.metrics[hit_rate],
+            **prefixed(chosen.metrics, "validation"),
+            "validation_rows": len(cases),
         }
     )
     return TrainedModel(
@@ -151,9 +174,14 @@ def embedding_model(
         vectors=vectors,
         k=config.k,
         strategy=strategy,
-        validation=validation,
-        validation_rows=len(ranking.ranks),
+        validation=chosen.metrics,
+        validation_rows=len(cases),
         train_seconds=train_seconds,
+        successors=(
+            train.successors.compact(strategy.min_successor_count, SUCCESSORS_PER_TRACK)
+            if strategy.successors_first
+            else None
+        ),
     )
 
 
@@ -193,16 +221,46 @@ def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None
     return "\n".join(lines)
 
 
-@model_asset(ins={"embedding_model": dg.AssetIn(metadata={"allow_missing_partitions": True})})
+BEATS_BASELINES = "beats_every_baseline_on_validation"
+CLOSE_TO_VALIDATION = "test_hit_rate_close_to_validation"
+
+
+def _verdict(model_hit_rate: float, baselines: dict[str, dict[str, float]], k: int, split: str) -> str:
+    """One plain sentence: does the model beat every baseline on `split`?"""
+    rates = _baseline_hit_rates(baselines, k)
+    beaten_by = baselines_beating(
+        model_hit_rate, {name: rates[f"baseline_{name}_hit_rate"] for name in baselines}
+    )
+    if not beaten_by:
+        return f"The model beats every baseline on {split} (hit rate@{k} {model_hit_rate:.4f})."
+    return (
+        f"A baseline beats the model on {split}: "
+        + ", ".join(f"{name} {rates[f'baseline_{name}_hit_rate']:.4f}" for name in beaten_by)
+        + f" against the model's {model_hit_rate:.4f} (hit rate@{k})."
+    )
+
+
+@model_asset(
+    ins={"embedding_model": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+    check_specs=[
+        dg.AssetCheckSpec(
+            BEATS_BASELINES,
+            asset="best_model",
+            description="The shipped (config, strategy) has a higher validation hit rate@K than the"
+            " most-popular and item-to-item baselines; warns otherwise.",
+        )
+    ],
+)
 def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
     embedding_model: ConfigModels,
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
-) -> TrainedModel:
-    """The config's model with the highest validation hit rate@K (ties: smallest config key),
-    compared with every config and with the popularity and transition baselines."""
+):
+    """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
+    strategy chosen for it; ties: smallest config key), compared with every config and with the
+    popularity and transition baselines."""
     untrained = embedding_model.untrained
     if untrained and (config.require_all_configs or not embedding_model.models):
         raise dg.Failure(
@@ -229,65 +287,104 @@ def best_model(
         **{m.config_key: hit_rate_curve(m.validation) for m in ordered},
         **{f"{name} (baseline)": hit_rate_curve(metrics) for name, metrics in baselines.items()},
     }
-    context.log.info(f"Best of {len(models)} config(s): {winner.config_key}")
-    context.add_output_metadata(
-        {
+    verdict = _verdict(winner.validation_hit_rate, baselines, winner.k, "validation")
+    context.log.info(
+        f"Best of {len(models)} config(s): {winner.config_key}, {winner.strategy.label}. {verdict}"
+    )
+    rates = _baseline_hit_rates(baselines, winner.k)
+    yield dg.Output(
+        winner,
+        metadata={
+            "verdict": verdict,
             "results": dg.MetadataValue.md(table),
             "hit_rate_by_k": dg.MetadataValue.md(hit_rate_curves(curves, "Validation hit rate@K")),
             "winner": winner.config_key,
             "winner_config": winner.params,
+            "strategy": winner.strategy.label,
             "k": winner.k,
             "validation_hit_rate": winner.validation_hit_rate,
-            **_baseline_hit_rates(baselines, winner.k),
+            **rates,
             "configs_compared": sorted(models),
             "configs_not_compared": untrained,
-        }
+        },
     )
-    return winner
+    yield dg.AssetCheckResult(
+        check_name=BEATS_BASELINES,
+        passed=not baselines_beating(winner.validation_hit_rate, rates),
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={"verdict": verdict, "model_hit_rate": winner.validation_hit_rate, **rates},
+    )
 
 
 @dg.asset(
     ins={"train_playlists": TRAIN_COLUMNS, "test_playlists": CASE_COLUMNS},
     group_name="evaluation",
+    check_specs=[
+        dg.AssetCheckSpec(
+            CLOSE_TO_VALIDATION,
+            asset="test_evaluation",
+            description="The test hit rate@K is within three standard errors (at least 0.01) of the"
+            " validation hit rate@K; warns otherwise.",
+        )
+    ],
 )
 def test_evaluation(
     context: dg.AssetExecutionContext,
     best_model: TrainedModel,
     train_playlists: pd.DataFrame,
     test_playlists: pd.DataFrame,
-) -> dict:
-    """The best model's next-track metrics on the held-out test playlists, beside the baselines."""
+):
+    """The best model's next-track metrics on the held-out test playlists under its chosen
+    strategy and under the seed's, beside the baselines."""
     k = best_model.k
     cases = _cases(test_playlists)
     train = _train_statistics(train_playlists)
-    ranking = embedding_ranks(
-        best_model.vectors,
-        cases,
-        seed=best_model.seed,
-        strategy=best_model.strategy,
-        train=train,
-        top_k=k,
-        on_progress=_progress_logger(context, "Test"),
-    )
-    metrics = _ranking_metadata(ranking, k)
+    progress = _progress_logger(context, "Test")
+    metrics = evaluate(best_model.vectors, cases, best_model.strategy, train, best_model.seed, k, progress)
+    seed_metrics = evaluate(best_model.vectors, cases, SEED_STRATEGY, train, best_model.seed, k)
     baselines = _baselines(train, cases, k)
+    hit_rate = metric_name("hit_rate", k)
+    tolerance = generalization_tolerance(
+        best_model.validation_hit_rate, best_model.validation_rows, len(cases)
+    )
+    verdict = _verdict(metrics[hit_rate], baselines, k, "test")
     result = {
         "config_key": best_model.config_key,
+        "strategy": best_model.strategy.label,
         "k": k,
-        "test_hit_rate": metrics[metric_name("hit_rate", k)],
+        "test_hit_rate": metrics[hit_rate],
+        "test_hit_rate_seed_strategy": seed_metrics[hit_rate],
         "test_rows": len(cases),
         "validation_hit_rate": best_model.validation_hit_rate,
         **prefixed(metrics, "test"),
         **_baseline_hit_rates(baselines, k),
+        "verdict": verdict,
     }
-    context.add_output_metadata(
-        {
+    context.log.info(verdict)
+    yield dg.Output(
+        result,
+        metadata={
             **result,
-            "results": dg.MetadataValue.md(_metrics_table({best_model.config_key: metrics, **baselines}, k)),
+            "results": dg.MetadataValue.md(
+                _metrics_table(
+                    {best_model.config_key: metrics, "seed strategy": seed_metrics, **baselines}, k
+                )
+            ),
             "examples": dg.MetadataValue.md(_examples(best_model, cases)),
-        }
+        },
     )
-    return result
+    gap = metrics[hit_rate] - best_model.validation_hit_rate
+    yield dg.AssetCheckResult(
+        check_name=CLOSE_TO_VALIDATION,
+        passed=abs(gap) <= tolerance,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "test_hit_rate": metrics[hit_rate],
+            "validation_hit_rate": best_model.validation_hit_rate,
+            "difference": round(gap, 4),
+            "tolerance": round(tolerance, 4),
+        },
+    )
 
 
 def _cell(text: str) -> str:
@@ -299,7 +396,7 @@ def _examples(model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: i
     """A Markdown table of the first test playlists, their held-out track and the model's top 5."""
     lines = ["| last input track | held-out track | top 5 (hit in bold) |", "|---|---|---|"]
     for inputs, target in list(zip(cases.inputs, cases.targets, strict=True))[:rows]:
-        found = recommend(model.vectors, inputs, top, model.strategy, model.seed).tracks
+        found = recommend(model.vectors, inputs, top, model.strategy, model.seed, model.successors).tracks
         listed = "<br>".join(f"**{_cell(track)}**" if track == target else _cell(track) for track, _ in found)
         lines.append(f"| {_cell(inputs[-1])} | {_cell(target)} | {listed} |")
     return "\n".join(lines)

@@ -1,0 +1,99 @@
+"""Scoring a model under every query strategy, and choosing the strategy it ships with."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.metrics import EvaluationCases, metric_name, ranking_metrics
+from recsys_assets.core.ranking import ProgressCallback, Ranking, embedding_ranks, successor_ranks
+from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
+
+
+@dataclass(frozen=True)
+class StrategyResult:
+    """A strategy and the model's metrics under it."""
+
+    strategy: QueryStrategy
+    metrics: dict[str, float]
+
+
+def ranking_summary(ranking: Ranking, ranks: np.ndarray, k: int) -> dict[str, float]:
+    """Every metric of `ranks` (shape (rows,)) at cutoff k, with the out-of-vocabulary shares and
+    the coverage of `ranking`, the embedding ranking they came from."""
+    return {
+        **ranking_metrics(ranks, k),
+        "query_oov_share": float(1 - ranking.query_in_vocabulary.mean()),
+        "target_oov_share": float(1 - ranking.target_in_vocabulary.mean()),
+        metric_name("coverage", k): ranking.coverage,
+    }
+
+
+def evaluate(
+    vectors: KeyedVectors,
+    cases: EvaluationCases,
+    strategy: QueryStrategy,
+    train: TrainStatistics,
+    seed: int,
+    k: int,
+    on_progress: ProgressCallback | None = None,
+) -> dict[str, float]:
+    """The model's metrics at cutoff k under one strategy."""
+    embedding = replace(strategy, successors_first=False, min_successor_count=1)
+    ranking = embedding_ranks(vectors, cases, seed, embedding, train, top_k=k, on_progress=on_progress)
+    ranks = (
+        successor_ranks(ranking, vectors, cases, train, strategy.min_successor_count)
+        if strategy.successors_first
+        else ranking.ranks
+    )
+    return ranking_summary(ranking, ranks, k)
+
+
+def score_strategies(
+    vectors: KeyedVectors,
+    cases: EvaluationCases,
+    train: TrainStatistics,
+    seed: int,
+    k: int,
+    on_progress: ProgressCallback | None = None,
+) -> list[StrategyResult]:
+    """The model's metrics under every embedding strategy, alone and with successors first at
+    each of `SUCCESSOR_COUNTS`; the seed's strategy first. One embedding ranking serves all the
+    variants of its strategy."""
+    results = []
+    for number, strategy in enumerate(EMBEDDING_STRATEGIES, start=1):
+        ranking = embedding_ranks(vectors, cases, seed, strategy, train, top_k=k)
+        results.append(StrategyResult(strategy, ranking_summary(ranking, ranking.ranks, k)))
+        for count in SUCCESSOR_COUNTS:
+            ranks = successor_ranks(ranking, vectors, cases, train, count)
+            results.append(
+                StrategyResult(
+                    replace(strategy, successors_first=True, min_successor_count=count),
+                    ranking_summary(ranking, ranks, k),
+                )
+            )
+        if on_progress:
+            on_progress("strategies scored", number, len(EMBEDDING_STRATEGIES))
+    return results
+
+
+def choose_strategy(results: list[StrategyResult], k: int) -> StrategyResult:
+    """The result with the highest hit rate@k; ties go to the one listed first."""
+    hit_rate = metric_name("hit_rate", k)
+    return max(results, key=lambda result: result.metrics[hit_rate])
+
+
+def baselines_beating(model_hit_rate: float, baseline_hit_rates: dict[str, float]) -> list[str]:
+    """The baselines whose hit rate is at least the model's."""
+    return [name for name, rate in baseline_hit_rates.items() if rate >= model_hit_rate]
+
+
+def generalization_tolerance(hit_rate: float, validation_rows: int, test_rows: int) -> float:
+    """How far a test hit rate may stray from the validation one by chance: three standard errors
+    of the difference of two independent proportions near `hit_rate`, and at least 0.01."""
+    variance = hit_rate * (1 - hit_rate)
+    spread = np.sqrt(variance / max(validation_rows, 1) + variance / max(test_rows, 1))
+    return float(max(0.01, 3 * spread))
