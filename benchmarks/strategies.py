@@ -35,7 +35,7 @@ def _row(name: str, validation: dict[str, float], test: dict[str, float], k: int
         for metrics in (validation, test)
         for metric, cutoff in (("hit_rate", 10), ("hit_rate", k), ("mrr", k))
     ]
-    return f"{mark:2}{name:<72}" + "".join(f"{cell:>9.4f}" for cell in cells)
+    return f"{mark:2}{name:<72}" + "".join(f"{cell:>14.4f}" for cell in cells)
 
 
 def main() -> None:
@@ -90,12 +90,10 @@ def main() -> None:
             ):
                 shipped = (config.key, validation, test.metrics)
 
-    header = ["hit@10", f"hit@{k}", f"mrr@{k}"]
-    print(
-        f"\n{'':2}{'(config | strategy)':<72}"
-        + "".join(f"{f'val {h}':>9}" for h in header[:1])
-        + "".join(f"{h:>9}" for h in [f"val {h}" for h in header[1:]] + [f"test {h}" for h in header])
-    )
+    columns = [
+        f"{split} {metric}" for split in ("val", "test") for metric in ("hit@10", f"hit@{k}", f"mrr@{k}")
+    ]
+    print(f"\n{'':2}{'config | strategy':<72}" + "".join(f"{column:>14}" for column in columns))
     print("\n".join(lines))
     for name, (validation, test) in baselines.items():
         print(_row(f"baseline: {name}", validation, test, k))
