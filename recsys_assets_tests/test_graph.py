@@ -70,6 +70,12 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
             assert 0 < meta["validation_coverage@100"] <= 1
             assert 0 <= meta["validation_query_oov_share"] < 1
             assert meta["vocabulary_size"] == len(model.vectors.index_to_key) > 0
+            assert list(model.learning_curve) == [1, 2, 3] and all(
+                0 < v < 1 for v in model.learning_curve.values()
+            )
+            assert meta["learning_curve_points"] == {
+                str(e): round(v, 4) for e, v in model.learning_curve.items()
+            }
             assert meta["train_seconds"] > 0
 
         best = defs.load_asset_value("best_model", instance=instance)
@@ -96,6 +102,9 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
             f"![playlist lengths and track popularity]({png}"
         )
         assert metadata(instance, "best_model")["hit_rate_by_k"].startswith(f"![Validation hit rate@K]({png}")
+        assert metadata(instance, "best_model")["learning_curves"].startswith(
+            f"![Learning curves (validation sample)]({png}"
+        )
         examples = metadata(instance, "test_evaluation")["examples"].splitlines()
         assert len(examples) == 2 + 5 and all(line.count(" | ") == 2 for line in examples[2:])
         rows = metadata(instance, "playlists")
@@ -252,7 +261,7 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
 
 
 def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monkeypatch, capsys):
-    def untrained(sentences, params, seed, workers=1, on_epoch=None):
+    def untrained(sentences, params, seed, **training):
         vectors = KeyedVectors(vector_size=8)
         tracks = sorted({track for sentence in sentences for track in sentence})
         vectors.add_vectors(

@@ -114,3 +114,25 @@ def test_a_playlist_longer_than_gensims_limit_trains_every_track():
     vectors = train_embeddings(long, params, seed=1)
     for track in "abcd":
         assert not np.allclose(vectors[track], untrained.wv[track]), f"{track} was trained"
+
+
+def test_training_epoch_by_epoch_gives_gensims_vectors_and_checkpoints_can_stop_it():
+    params = {**PARAMS, "epochs": 7, "alpha": 0.05, "min_alpha": 0.001}
+    reference = Word2Vec(SENTENCES, seed=1, workers=1, **params).wv
+    seen = []
+
+    def keep_going(epoch, vectors):
+        seen.append(epoch)
+        return True
+
+    vectors = train_embeddings(SENTENCES, params, seed=1, checkpoint=keep_going, checkpoint_every=3)
+    assert np.array_equal(vectors.vectors, reference.vectors)
+    assert seen == [3, 6, 7]
+
+    def stop_after_two(epoch, vectors):
+        return epoch < 2
+
+    two = train_embeddings(SENTENCES, {**params, "epochs": 2}, seed=1)
+    stopped = train_embeddings(SENTENCES, params, seed=1, checkpoint=stop_after_two)
+    assert not np.array_equal(stopped.vectors, reference.vectors)
+    assert not np.array_equal(stopped.vectors, two.vectors), "a stopped run keeps the 7-epoch learning rate"

@@ -12,6 +12,28 @@ from recsys_assets.core.metrics import EvaluationCases, metric_name, ranking_met
 from recsys_assets.core.ranking import ProgressCallback, Ranking, embedding_ranks, successor_ranks
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
 
+CURVE_STRATEGY = QueryStrategy(query="mean_last_n", last_n=3, cold_start="artist")
+"""The embedding-only strategy learning curves are measured with."""
+CURVE_ROWS = 2_000
+CURVE_POINTS = 6
+
+
+def sample_cases(cases: EvaluationCases, rows: int, seed: int) -> EvaluationCases:
+    """A fixed, seeded sample of at most `rows` cases, in their order."""
+    if len(cases) <= rows:
+        return cases
+    chosen = np.sort(np.random.default_rng(seed).choice(len(cases), rows, replace=False))
+    return EvaluationCases(
+        inputs=[cases.inputs[i] for i in chosen],
+        last_artists=[cases.last_artists[i] for i in chosen],
+        targets=[cases.targets[i] for i in chosen],
+    )
+
+
+def curve_every(epochs: int) -> int:
+    """How many epochs apart a learning curve's points lie: about `CURVE_POINTS` per curve."""
+    return max(1, epochs // CURVE_POINTS)
+
 
 @dataclass(frozen=True)
 class StrategyResult:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,8 @@ class TrainedModel:
     validation_rows: int
     train_seconds: float
     successors: Successors | None = None
+    learning_curve: dict[int, float] = field(default_factory=dict)
+    """Validation hit rate@k on a fixed sample of rows, by epochs trained."""
 
     @property
     def validation_hit_rate(self) -> float:
@@ -55,6 +57,7 @@ class TrainedModel:
             "validation_rows": self.validation_rows,
             "train_seconds": self.train_seconds,
             "vocabulary_size": len(self.vectors.index_to_key),
+            "learning_curve": {str(epoch): value for epoch, value in self.learning_curve.items()},
         }
 
 
@@ -131,6 +134,7 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
         successors=successors,
+        learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
     )
 
 

@@ -5,29 +5,23 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from gensim.models.callbacks import CallbackAny2Vec
 from gensim.models.keyedvectors import KeyedVectors
 from gensim.models.word2vec import MAX_WORDS_IN_BATCH, Word2Vec
 
 EpochCallback = Callable[[int, int], None]
+"""Called after each epoch with the epochs done and the epochs in all."""
+Checkpoint = Callable[[int, KeyedVectors], bool]
+"""Called after an epoch with the epochs done and the vectors so far; returning False stops."""
 MAX_SENTENCE_LENGTH = MAX_WORDS_IN_BATCH
 """gensim's C training loop reads at most this many words of a sentence; the rest never train."""
 DEFAULT_WINDOW = 5
+DEFAULT_EPOCHS = 5
+DEFAULT_ALPHA = 0.025
+DEFAULT_MIN_ALPHA = 0.0001
 
 
 class TrainingError(ValueError):
     """A config that cannot train a model on the given data."""
-
-
-class _EpochProgress(CallbackAny2Vec):
-    def __init__(self, total: int, report: EpochCallback):
-        self.total = total
-        self.report = report
-        self.done = 0
-
-    def on_epoch_end(self, model: Word2Vec) -> None:
-        self.done += 1
-        self.report(self.done, self.total)
 
 
 def as_sentences(sequences: Iterable[Sequence[str]]) -> list[list[str]]:
@@ -60,21 +54,38 @@ def train_embeddings(
     seed: int,
     workers: int = 1,
     on_epoch: EpochCallback | None = None,
+    checkpoint: Checkpoint | None = None,
+    checkpoint_every: int = 1,
 ) -> KeyedVectors:
     """Track vectors of a Word2Vec model trained with `params`; one worker is bit-reproducible.
 
-    Playlists longer than gensim's limit train in overlapping pieces (`split_long_sentences`).
+    Trains one epoch at a time on gensim's own linear learning-rate schedule (the same vectors as
+    one call), so `checkpoint` can look at the vectors every `checkpoint_every` epochs and after
+    the last, and stop training early. Playlists longer than gensim's limit train in overlapping
+    pieces (`split_long_sentences`).
     """
-    epochs = int(params.get("epochs", 5))
-    callbacks = [_EpochProgress(epochs, on_epoch)] if on_epoch else []
+    epochs = int(params.get("epochs", DEFAULT_EPOCHS))
+    alpha = float(params.get("alpha", DEFAULT_ALPHA))
+    min_alpha = float(params.get("min_alpha", DEFAULT_MIN_ALPHA))
     pieces = split_long_sentences(sentences, int(params.get("window", DEFAULT_WINDOW)))
-    try:
-        model = Word2Vec(sentences=pieces, seed=seed, workers=workers, callbacks=callbacks, **params)
-    except RuntimeError as error:
-        if "vocabulary" not in str(error):
-            raise
+    model = Word2Vec(seed=seed, workers=workers, **params)
+    model.build_vocab(pieces)
+    if not model.wv.index_to_key:
         raise TrainingError(
             f"no track occurs often enough to train with {dict(params)} on {len(sentences)}"
             " playlists; lower min_count or use more data"
-        ) from None
+        )
+    for epoch in range(epochs):
+        model.train(
+            pieces,
+            total_examples=model.corpus_count,
+            epochs=1,
+            start_alpha=alpha - (alpha - min_alpha) * epoch / epochs,
+            end_alpha=alpha - (alpha - min_alpha) * (epoch + 1) / epochs,
+        )
+        if on_epoch:
+            on_epoch(epoch + 1, epochs)
+        due = (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
+        if checkpoint and due and not checkpoint(epoch + 1, model.wv):
+            break
     return model.wv

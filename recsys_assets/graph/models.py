@@ -4,15 +4,20 @@ import time
 
 import dagster as dg
 import pandas as pd
+from gensim.models.keyedvectors import KeyedVectors
 from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
 from recsys_assets.core.evaluation import (
+    CURVE_ROWS,
+    CURVE_STRATEGY,
     StrategyResult,
     baselines_beating,
     choose_strategy,
+    curve_every,
     evaluate,
     generalization_tolerance,
+    sample_cases,
     score_strategies,
 )
 from recsys_assets.core.metrics import (
@@ -28,13 +33,14 @@ from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search_space import find_config
 from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import (
+    DEFAULT_EPOCHS,
     MAX_SENTENCE_LENGTH,
     as_sentences,
     count_long_sentences,
     train_embeddings,
 )
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.graph.plots import hit_rate_curves
+from recsys_assets.graph.plots import hit_rate_curves, learning_curves
 from recsys_assets.graph.resources import SearchSpace
 
 TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
@@ -130,6 +136,17 @@ def embedding_model(
             f"{long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks train in"
             " overlapping pieces (gensim's limit per sentence)"
         )
+    train = TrainStatistics.from_sequences(sentences)
+    cases = _cases(validate_playlists)
+    curve_cases = sample_cases(cases, CURVE_ROWS, config.seed)
+    curve: dict[int, float] = {}
+
+    def record_curve(epoch: int, vectors: KeyedVectors) -> bool:
+        metrics = evaluate(vectors, curve_cases, CURVE_STRATEGY, train, config.seed, config.k)
+        curve[epoch] = metrics[metric_name("hit_rate", config.k)]
+        context.log.info(f"Learning curve: hit rate@{config.k} {curve[epoch]:.4f} after {epoch} epoch(s)")
+        return True
+
     started = time.perf_counter()
     vectors = train_embeddings(
         sentences,
@@ -137,10 +154,10 @@ def embedding_model(
         seed=config.seed,
         workers=config.workers,
         on_epoch=_progress_logger(context, "Epochs"),
+        checkpoint=record_curve,
+        checkpoint_every=curve_every(int(model_config.params.get("epochs", DEFAULT_EPOCHS))),
     )
     train_seconds = time.perf_counter() - started
-    train = TrainStatistics.from_sequences(sentences)
-    cases = _cases(validate_playlists)
     results = score_strategies(
         vectors, cases, train, config.seed, config.k, on_progress=_progress_logger(context, "Validation")
     )
@@ -157,6 +174,10 @@ def embedding_model(
             "strategy_settings": strategy.as_dict(),
             "strategies": _strategy_table(results, chosen, config.k),
             "validation_hit_rate_seed_strategy": results[0].metrics[hit_rate],
+            "learning_curve": dg.MetadataValue.md(
+                learning_curves({model_config.key: curve}, f"Learning curve ({CURVE_STRATEGY.label})")
+            ),
+            "learning_curve_points": {str(epoch): round(value, 4) for epoch, value in curve.items()},
             "vocabulary_size": len(vectors.index_to_key),
             "playlists_trained_in_pieces": long_playlists,
             "train_seconds": round(train_seconds, 2),
@@ -182,6 +203,7 @@ def embedding_model(
             if strategy.successors_first
             else None
         ),
+        learning_curve=curve,
     )
 
 
@@ -298,6 +320,12 @@ def best_model(
             "verdict": verdict,
             "results": dg.MetadataValue.md(table),
             "hit_rate_by_k": dg.MetadataValue.md(hit_rate_curves(curves, "Validation hit rate@K")),
+            "learning_curves": dg.MetadataValue.md(
+                learning_curves(
+                    {m.config_key: m.learning_curve for m in ordered if m.learning_curve},
+                    "Learning curves (validation sample)",
+                )
+            ),
             "winner": winner.config_key,
             "winner_config": winner.params,
             "strategy": winner.strategy.label,

@@ -53,3 +53,17 @@ def playlist_distributions(lengths: np.ndarray, track_counts: np.ndarray) -> str
     for axes in (left, right):
         axes.grid(True, which="major", alpha=0.3)
     return _markdown_image(figure, "playlist lengths and track popularity")
+
+
+def learning_curves(curves: Mapping[str, Mapping[int, float]], title: str) -> str:
+    """Validation hit rate against epochs trained, one line per config."""
+    figure, axes = plt.subplots(figsize=(6.5, 4))
+    for name, curve in curves.items():
+        epochs = sorted(curve)
+        axes.plot(epochs, [curve[epoch] for epoch in epochs], marker="o", markersize=3, label=name)
+    axes.set_xlabel("epochs trained")
+    axes.set_ylabel("validation hit rate@K (sample)")
+    axes.set_title(title)
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    return _markdown_image(figure, title)

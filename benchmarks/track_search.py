@@ -1,6 +1,6 @@
 """Track search by words: the name index against a scan of every name per query.
 
-Usage: python benchmarks/search.py [--tracks 7000] [--queries 3000]
+Usage: python benchmarks/track_search.py [--tracks 7000] [--queries 3000]
 Prints both times, the speed-up and whether both found the same tracks.
 """
 
