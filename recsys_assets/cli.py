@@ -1,25 +1,28 @@
-"""The `recsys-assets` command: retrain the graph, ask the best model, list the trained configs."""
+"""The `recsys-assets` command: retrain the graph, ask the best model, list the trained configs.
+
+Each command imports what it needs when it runs, so `recommend` starts without Dagster.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-import dagster as dg
-from gensim.models.keyedvectors import KeyedVectors
-
-from recsys_assets.client import load_best_model, trained_models
-from recsys_assets.core.metrics import METRIC_KS, metric_name, split_metric_name
-from recsys_assets.core.playlists import TRACK_ID_SEPARATOR, split_track_id
-from recsys_assets.core.recommend import TrackNameIndex, recommend
 from recsys_assets.core.search_space import SearchSpaceError
-from recsys_assets.instance import prepare_dagster_home
-from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
 from recsys_assets.settings import Settings, SettingsError, load_settings
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
 
 
 def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
+    import dagster as dg
+
+    from recsys_assets.instance import prepare_dagster_home
+    from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
+
     home = prepare_dagster_home()
     print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
     print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
@@ -43,7 +46,7 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
         f"  baselines on test: most popular {result['baseline_most_popular_hit_rate']:.4f},"
         f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
         f"  {result['verdict']}\n"
-        f"  model: {settings.models_location.rstrip('/')}/best_model.npz\n"
+        f"  model: {settings.best_model_location}\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )
     if failure:
@@ -54,6 +57,9 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
+    from recsys_assets.core.playlists import TRACK_ID_SEPARATOR
+    from recsys_assets.core.recommend import TrackNameIndex
+
     tracks, problems = [], []
     names = TrackNameIndex(vectors)
     for text in queries:
@@ -73,13 +79,30 @@ def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[
 
 
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
-    prepare_dagster_home()
-    try:
-        with dg.DagsterInstance.get() as instance:
-            model = load_best_model(instance, settings)
-    except dg.Failure as error:
-        print(f"error: {error.description}", file=sys.stderr)
-        return 1
+    from recsys_assets.core.model import read_model
+    from recsys_assets.core.playlists import split_track_id
+    from recsys_assets.core.recommend import recommend
+
+    if args.version:
+        import dagster as dg
+
+        from recsys_assets.client import VersionNotFound, load_model_version
+        from recsys_assets.instance import prepare_dagster_home
+
+        prepare_dagster_home()
+        try:
+            with dg.DagsterInstance.get() as instance:
+                model = load_model_version(args.version, instance=instance, settings=settings)
+        except (VersionNotFound, FileNotFoundError) as error:
+            print(f"error: {error}", file=sys.stderr)
+            return 2
+    else:
+        location = settings.best_model_location
+        try:
+            model = read_model(location)
+        except FileNotFoundError:
+            print(f"error: no best model at {location}: run `recsys-assets retrain` first", file=sys.stderr)
+            return 1
     tracks, problems = resolve_tracks(model.vectors, args.tracks)
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
@@ -95,9 +118,30 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _models_command(_: argparse.Namespace, __: Settings) -> int:
+def _history(rows: list[dict]) -> int:
+    if not rows:
+        print("No best_model version yet: run `recsys-assets retrain` first.")
+        return 1
+    print(f"{'version (run id)':<38} {'materialized at (UTC)':<26} {'hit rate':>8}  config and note")
+    for row in rows:
+        hit_rate = row.get("validation_hit_rate")
+        note = f"{row.get('winner', '')}" + (f" ({row['reason']})" if "reason" in row else "")
+        print(f"{row['version']:<38} {row['materialized_at']:<26} {hit_rate or 0:>8.4f}  {note}")
+    print("(newest first; `recsys-assets recommend --version RUN_ID`, `recsys-assets promote RUN_ID`)")
+    return 0
+
+
+def _models_command(args: argparse.Namespace, _: Settings) -> int:
+    import dagster as dg
+
+    from recsys_assets.client import model_versions, trained_models
+    from recsys_assets.core.metrics import METRIC_KS, metric_name, split_metric_name
+    from recsys_assets.instance import prepare_dagster_home
+
     prepare_dagster_home()
     with dg.DagsterInstance.get() as instance:
+        if args.history:
+            return _history(model_versions("best_model", instance=instance))
         rows = trained_models(instance)
     if not rows:
         print("No configs registered: run `recsys-assets retrain` first.")
@@ -116,6 +160,26 @@ def _models_command(_: argparse.Namespace, __: Settings) -> int:
         ]
         print(f"{label:<34} " + " ".join(cells))
     print("(* marks the current best_model)")
+    return 0
+
+
+def _promote_command(args: argparse.Namespace, settings: Settings) -> int:
+    import dagster as dg
+
+    from recsys_assets.client import VersionNotFound, promote
+    from recsys_assets.instance import prepare_dagster_home
+
+    prepare_dagster_home()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            model = promote(args.version, args.reason, instance=instance, settings=settings)
+    except (VersionNotFound, FileNotFoundError, NotImplementedError) as error:
+        print(f"error: {error}", file=sys.stderr)
+        return 2
+    print(
+        f"best_model now serves version {args.version} ({model.config_key}, validation hit rate"
+        f" {model.validation_hit_rate:.4f}), recorded as a materialization: {args.reason}"
+    )
     return 0
 
 
@@ -157,10 +221,22 @@ def main(argv: Sequence[str] | None = None) -> int:
     recommend_parser.add_argument(
         "-k", type=_positive_int, default=10, help="how many tracks to recommend (10)"
     )
-    recommend_parser.set_defaults(handler=_recommend_command)
-    commands.add_parser("models", help="the trained configs and their validation metrics").set_defaults(
-        handler=_models_command
+    recommend_parser.add_argument(
+        "--version",
+        help="a best_model version (run id, or its first 8+ characters) instead of the served one",
     )
+    recommend_parser.set_defaults(handler=_recommend_command)
+    models_parser = commands.add_parser("models", help="the trained configs and their validation metrics")
+    models_parser.add_argument(
+        "--history", action="store_true", help="every best_model version instead, newest first"
+    )
+    models_parser.set_defaults(handler=_models_command)
+    promote_parser = commands.add_parser(
+        "promote", help="serve an earlier best_model version again (roll back), with a reason"
+    )
+    promote_parser.add_argument("version", help="the version's run id, or its first 8+ characters")
+    promote_parser.add_argument("--reason", required=True, help="why, recorded with the materialization")
+    promote_parser.set_defaults(handler=_promote_command)
     args = parser.parse_args(argv)
     try:
         return args.handler(args, load_settings())

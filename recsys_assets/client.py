@@ -1,24 +1,137 @@
-"""Trained models from the Dagster instance, for use in Python (as the seed's Metaflow client)."""
+"""Trained models from the Dagster instance, for use in Python (as the seed's Metaflow client):
+the served best model, any version of any model, promotion and version cleanup."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from recsys_assets.core.model import TrainedModel
-from recsys_assets.definitions import build_definitions
-from recsys_assets.graph.history import latest_metadata
+from recsys_assets.core.files import publish, versions_to_delete
+from recsys_assets.core.model import TrainedModel, read_model
+from recsys_assets.graph.history import latest_metadata, metadata_values
+from recsys_assets.graph.io_managers import VERSIONS_FOLDER
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings, load_settings
+
+SHOWN_METRICS = ("winner", "config_key", "strategy", "validation_hit_rate", "promoted_from", "reason")
+
+
+class VersionNotFound(LookupError):
+    """No materialization of the model matches the version asked for."""
 
 
 def load_best_model(
     instance: dg.DagsterInstance | None = None, settings: Settings | None = None
 ) -> TrainedModel:
     """The current `best_model`: vectors, config, strategy and validation metrics."""
-    defs = build_definitions(settings or load_settings())
-    return defs.load_asset_value("best_model", instance=instance or dg.DagsterInstance.get())
+    return load_model_version("latest", "best_model", instance=instance, settings=settings)
+
+
+def model_versions(
+    asset: str = "best_model", partition: str | None = None, instance: dg.DagsterInstance | None = None
+) -> list[dict[str, Any]]:
+    """Every materialization of a model asset (or one config partition), newest first: its
+    version (run id), time, file and validation result."""
+    instance = instance or dg.DagsterInstance.get()
+    records = instance.fetch_materializations(
+        dg.AssetRecordsFilter(
+            asset_key=dg.AssetKey(asset), asset_partitions=[partition] if partition else None
+        ),
+        limit=1000,
+    ).records
+    rows = []
+    for record in records:
+        metadata = metadata_values(record)
+        rows.append(
+            {
+                "version": record.run_id or f"promoted {str(metadata.get('promoted_from'))[:8]}",
+                "materialized_at": datetime.fromtimestamp(record.timestamp, tz=UTC).isoformat(
+                    timespec="seconds"
+                ),
+                "path": metadata.get("path"),
+                **{name: metadata[name] for name in SHOWN_METRICS if name in metadata},
+            }
+        )
+    return rows
+
+
+def load_model_version(
+    version: str = "latest",
+    asset: str = "best_model",
+    partition: str | None = None,
+    instance: dg.DagsterInstance | None = None,
+    settings: Settings | None = None,
+) -> TrainedModel:
+    """A model as of a version: "latest" (the one served now), or the run id (or its first 8 or
+    more characters) of the run that materialized it."""
+    if version == "latest":
+        settings = settings or load_settings()
+        location = settings.models_location.rstrip("/")
+        return read_model(f"{location}/{asset}/{partition}.npz" if partition else f"{location}/{asset}.npz")
+    return read_model(_version_row(version, asset, partition, instance)["path"])
+
+
+def _version_row(
+    version: str, asset: str, partition: str | None, instance: dg.DagsterInstance | None
+) -> dict[str, Any]:
+    if len(version) < 8:
+        raise VersionNotFound(f"version {version!r}: give at least the first 8 characters of a run id")
+    for row in model_versions(asset, partition, instance):
+        if row["version"].startswith(version) and "promoted_from" not in row and row.get("path"):
+            return row
+    raise VersionNotFound(f"no version {version!r} of {asset}{f' [{partition}]' if partition else ''}")
+
+
+def promote(
+    version: str, reason: str, instance: dg.DagsterInstance | None = None, settings: Settings | None = None
+) -> TrainedModel:
+    """Serve an earlier `best_model` version again, recorded as a materialization with `reason`."""
+    instance = instance or dg.DagsterInstance.get()
+    settings = settings or load_settings()
+    row = _version_row(version, "best_model", None, instance)
+    model = read_model(row["path"])
+    if "://" in settings.models_location:
+        raise NotImplementedError("promotion writes local model files; models are at a URL")
+    publish(Path(row["path"]), Path(settings.best_model_location))
+    instance.report_runless_asset_event(
+        dg.AssetMaterialization(
+            asset_key="best_model",
+            description=f"Promoted version {row['version']}: {reason}",
+            metadata={
+                "path": dg.MetadataValue.path(row["path"]),
+                "promoted_from": row["version"],
+                "reason": reason,
+                "winner": model.config_key,
+                "strategy": model.strategy.label,
+                "validation_hit_rate": round(model.validation_hit_rate, 4),
+            },
+        )
+    )
+    return model
+
+
+def remove_old_versions(
+    keep: int, instance: dg.DagsterInstance | None = None, settings: Settings | None = None
+) -> list[Path]:
+    """Delete the model version files beyond the `keep` newest of each model, never one that the
+    latest materialization of an asset or config points at; return what was deleted."""
+    instance = instance or dg.DagsterInstance.get()
+    settings = settings or load_settings()
+    if "://" in settings.models_location:
+        return []
+    keys = instance.get_dynamic_partitions(model_configs.name)
+    latest = [latest_metadata(instance, "best_model")]
+    latest += [latest_metadata(instance, "embedding_model", key) for key in keys]
+    referenced = {Path(metadata["path"]).resolve() for metadata in latest if metadata.get("path")}
+    deleted = []
+    for folder in {path.parent for path in (settings.models_dir / VERSIONS_FOLDER).rglob("*.npz")}:
+        for path in versions_to_delete(list(folder.glob("*.npz")), keep, referenced):
+            path.unlink()
+            deleted.append(path)
+    return deleted
 
 
 def trained_models(instance: dg.DagsterInstance | None = None) -> list[dict[str, Any]]:

@@ -21,7 +21,12 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[checks.playlists_are_well_formed, checks.splits_are_disjoint_and_complete],
         jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
         schedules=[automation.nightly_retrain_schedule(settings.timezone)],
-        sensors=[automation.train_after_data, automation.select_after_training, automation.register_configs],
+        sensors=[
+            automation.train_after_data,
+            automation.select_after_training,
+            automation.register_configs,
+            automation.propose_trials,
+        ],
         resources={
             "playlist_db": playlist_db,
             "playlist_source": PlaylistSource(
@@ -30,7 +35,9 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 demo_size=settings.demo_size,
                 sample_fraction=settings.sample_fraction,
             ),
-            "search_space": SearchSpace(path=str(settings.search_space_path)),
+            "search_space": SearchSpace(
+                path=str(settings.search_space_path), study_url=settings.study_location
+            ),
             "table_io_manager": PlaylistTableIOManager(database=playlist_db),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
             "io_manager": dg.FilesystemIOManager(base_dir=str(settings.asset_storage_dir)),

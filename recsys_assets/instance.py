@@ -12,13 +12,10 @@ from pathlib import Path
 
 import dagster as dg
 
+from recsys_assets.settings import default_dagster_home
+
 INSTANCE_SETTINGS = Path(__file__).with_name("dagster.yaml")
 INITIALIZED_MARKER = ".recsys_initialized"
-
-
-def default_dagster_home() -> Path:
-    """DAGSTER_HOME if set, else `.dagster_home/` in the working directory."""
-    return Path(os.environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()
 
 
 @contextmanager

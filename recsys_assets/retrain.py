@@ -3,27 +3,36 @@ evaluation in one Dagster instance. The CLI and the tests call it."""
 
 from __future__ import annotations
 
+import math
 import os
 import socket
 import sys
 import time
+import uuid
+from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
-from recsys_assets.core.search_space import ModelConfig, load_search_space
+from recsys_assets.client import remove_old_versions
+from recsys_assets.core.search import finish, open_study, propose, trials_run, warm_start
+from recsys_assets.core.search_space import ModelConfig, SearchPlan, load_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import (
     latest_data_build,
     latest_good_data_build,
     latest_materialization,
+    latest_metadata,
     trained_on,
 )
-from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
-from recsys_assets.graph.partitions import sync_config_partitions
+from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_model, train_models
+from recsys_assets.graph.partitions import model_configs, sync_config_partitions
+from recsys_assets.graph.resources import SearchSpace
 from recsys_assets.instance import exclusive_lock
 from recsys_assets.settings import Settings
 
+MAX_REPEATED_PROPOSALS = 20
+MAX_FAILED_TRIALS_IN_A_ROW = 3
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 HOST_TAG = "recsys/host"
 PID_TAG = "recsys/pid"
@@ -61,6 +70,7 @@ def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
 def _run_job(
     defs: dg.Definitions,
     instance: dg.DagsterInstance,
+    retrain_id: str,
     job: str,
     partition_key: str | None = None,
     run_config: dict | None = None,
@@ -75,7 +85,7 @@ def _run_job(
         instance=instance,
         partition_key=partition_key,
         raise_on_error=False,
-        tags={HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+        tags={RETRAIN_TAG: retrain_id, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
     )
     failed_checks = []
     for check in result.get_asset_check_evaluations():
@@ -129,18 +139,85 @@ def retrain(
     and ConfigsFailed (carrying the result) names the failed ones. With `resume`, data already
     built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
     """
-    configs = load_search_space(settings.search_space_path)
+    space = SearchSpace(path=str(settings.search_space_path), study_url=settings.study_location)
+    configs = space.configs()
     with exclusive_lock(
         settings.data_dir / ".retrain.lock",
         f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
     ):
-        return _retrain(settings, instance, configs, resume, workers)
+        return _retrain(settings, instance, space, configs, resume, workers)
+
+
+def _search(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    retrain_id: str,
+    space: SearchSpace,
+    plan: SearchPlan,
+    workers: int,
+) -> None:
+    """Propose, train and record trials until the plan's trial or time budget is spent. A trial
+    whose config was already trained is recorded with that model's result instead of training
+    again; a trial that fails is recorded as failed and its partition removed."""
+    study = open_study(space.study_url, plan)
+    known = {}
+    for config in load_search_space(Path(space.path)):
+        trained = latest_metadata(instance, "embedding_model", config.key)
+        if trained:
+            curve = {int(epoch): value for epoch, value in trained.get("learning_curve_points", {}).items()}
+            known[config.key] = (config.params, trained["validation_hit_rate"], curve)
+    started_from = warm_start(study, plan, known)
+    if started_from:
+        print(f"   the search starts from the fixed configs' results: {', '.join(started_from)}")
+    budget = plan.time_budget_minutes * 60 if plan.time_budget_minutes else math.inf
+    started, repeats, failures = time.perf_counter(), 0, 0
+    print(f"-> search: up to {plan.trials or 'unlimited'} trials, {plan.time_budget_minutes or 'no'} minutes")
+    while (plan.trials is None or trials_run(study) < plan.trials) and time.perf_counter() - started < budget:
+        number, config = propose(study, plan)
+        trained = latest_metadata(instance, "embedding_model", config.key)
+        if trained:
+            finish(study, number, trained["validation_hit_rate"])
+            repeats += 1
+            if repeats >= MAX_REPEATED_PROPOSALS:
+                print("   the search keeps proposing configs already trained: the space is exhausted")
+                break
+            continue
+        repeats = 0
+        instance.add_dynamic_partitions(model_configs.name, [config.key])
+        try:
+            _run_job(defs, instance, retrain_id, train_models.name, config.key, _training_config(workers))
+        except RetrainStopped as error:
+            print(f"   trial {number} failed: {error}", file=sys.stderr)
+            finish(study, number, None)
+            instance.delete_dynamic_partition(model_configs.name, config.key)
+            failures += 1
+            if failures >= MAX_FAILED_TRIALS_IN_A_ROW:
+                print(f"   {failures} trials failed in a row: the search stops", file=sys.stderr)
+                break
+            continue
+        failures = 0
+        result = latest_metadata(instance, "embedding_model", config.key)
+        ending = f", pruned after {result['pruned_at_epoch']} epochs" if "pruned_at_epoch" in result else ""
+        print(f"   trial {number}: validation hit rate {result['validation_hit_rate']:.4f}{ending}")
+    spent = time.perf_counter() - started
+    print(f"   search: {trials_run(study)} trials in the study; {spent:.0f} s this retrain")
+
+
+def _training_config(workers: int) -> dict[str, Any]:
+    return {"ops": {"embedding_model": {"config": {"workers": workers}}}}
 
 
 def _retrain(
-    settings: Settings, instance: dg.DagsterInstance, configs: list[ModelConfig], resume: bool, workers: int
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    space: SearchSpace,
+    configs: list[ModelConfig],
+    resume: bool,
+    workers: int,
 ) -> dict[str, Any]:
     defs = build_definitions(settings)
+    retrain_id = uuid.uuid4().hex[:8]
+    print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"Marked run {run_id} failed: the retrain that ran it was killed")
     added, removed = sync_config_partitions(instance, [config.key for config in configs])
@@ -153,7 +230,7 @@ def _retrain(
     if data:
         print(f"-> {prepare_data.name}: kept (--resume, the last build passed its checks)")
     else:
-        _run_job(defs, instance, prepare_data.name)
+        _run_job(defs, instance, retrain_id, prepare_data.name)
         data = latest_data_build(instance)
     failures = []
     for config in configs:
@@ -161,26 +238,27 @@ def _retrain(
             print(f"-> {train_models.name} [{config.key}]: kept (--resume, trained on the current data)")
             continue
         try:
-            _run_job(
-                defs,
-                instance,
-                train_models.name,
-                config.key,
-                {"ops": {"embedding_model": {"config": {"workers": workers}}}},
-            )
+            _run_job(defs, instance, retrain_id, train_models.name, config.key, _training_config(workers))
         except RetrainStopped as error:
             print(f"   {error}", file=sys.stderr)
             failures.append(config.key)
-    if len(failures) == len(configs):
+    plan = space.plan()
+    if plan:
+        _search(defs, instance, retrain_id, space, plan, workers)
+    if failures and len(failures) == len(configs) and not plan:
         raise RetrainStopped(f"every config failed to train: {', '.join(failures)}")
     _run_job(
         defs,
         instance,
+        retrain_id,
         select_best_model.name,
         run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
     )
     with defs.get_asset_value_loader(instance=instance) as loader:
         result = loader.load_asset_value("test_evaluation")
+    removed = remove_old_versions(settings.keep_versions, instance, settings)
+    if removed:
+        print(f"Removed {len(removed)} old model version file(s), keeping {settings.keep_versions} per model")
     if failures:
         raise ConfigsFailed(result, failures)
     return result

@@ -12,6 +12,7 @@ from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.playlists import check_sample_fraction
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
+STUDY_FILE = "recsys_study.db"
 
 
 @dataclass(frozen=True)
@@ -25,6 +26,8 @@ class Settings:
     sample_fraction: float = 1.0
     timezone: str = "UTC"
     models_url: str | None = None
+    study_url: str | None = None
+    keep_versions: int = 10
 
     @property
     def duckdb_path(self) -> Path:
@@ -38,6 +41,17 @@ class Settings:
     def models_location(self) -> str:
         """Where models are stored: RECSYS_MODELS_URL (any fsspec URL), else `models/` in data."""
         return self.models_url or str(self.models_dir)
+
+    @property
+    def best_model_location(self) -> str:
+        """The file of the model `best_model` serves now (its latest materialization)."""
+        return f"{self.models_location.rstrip('/')}/best_model.npz"
+
+    @property
+    def study_location(self) -> str:
+        """The search study's database: RECSYS_STUDY_URL, else SQLite beside the Dagster instance
+        (in the data directory when the settings did not come from the environment)."""
+        return self.study_url or f"sqlite:///{self.data_dir / STUDY_FILE}"
 
     @property
     def demo_dir(self) -> Path:
@@ -72,6 +86,9 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(
             f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]"
         ) from None
+    keep_text = environ.get("RECSYS_KEEP_VERSIONS") or "10"
+    if not keep_text.isdigit() or int(keep_text) < 1:
+        raise SettingsError(f"RECSYS_KEEP_VERSIONS={keep_text!r}: expected a whole number of at least 1")
     timezone = environ.get("RECSYS_TIMEZONE") or "UTC"
     try:
         ZoneInfo(timezone)
@@ -89,4 +106,12 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         sample_fraction=sample_fraction,
         timezone=timezone,
         models_url=environ.get("RECSYS_MODELS_URL") or None,
+        keep_versions=int(keep_text),
+        study_url=environ.get("RECSYS_STUDY_URL")
+        or f"sqlite:///{default_dagster_home(environ) / STUDY_FILE}",
     )
+
+
+def default_dagster_home(environ: Mapping[str, str] = os.environ) -> Path:
+    """DAGSTER_HOME if set, else `.dagster_home/` in the working directory."""
+    return Path(environ.get("DAGSTER_HOME") or ".dagster_home").expanduser().resolve()

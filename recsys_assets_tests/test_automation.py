@@ -31,6 +31,7 @@ def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 2, 0))
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert len(requests) == 1 and schedule.job_name == "prepare_data"
+    assert requests[0].tags["recsys/retrain"] == "nightly-2026-11-30"
 
 
 def evaluate_select(defs: dg.Definitions, instance: dg.DagsterInstance):
@@ -43,7 +44,9 @@ def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Set
         instance.add_dynamic_partitions(model_configs.name, KEYS)
         assert isinstance(evaluate_select(defs, instance), dg.SkipReason)
 
-        data_run = defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        data_run = defs.resolve_job_def("prepare_data").execute_in_process(
+            instance=instance, tags={"recsys/retrain": "nightly-2026-11-30"}
+        )
         context = dg.build_run_status_sensor_context(
             sensor_name="train_after_data",
             dagster_event=data_run.get_run_success_event(),
@@ -54,6 +57,7 @@ def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Set
         assert sorted(r.partition_key for r in requests) == sorted(KEYS)
         assert len({r.run_key for r in requests}) == len(KEYS)
         assert all(r.run_key.startswith(data_run.run_id) for r in requests)
+        assert all(r.tags["recsys/retrain"] == "nightly-2026-11-30" for r in requests), "one story per night"
 
         first = requests[0].partition_key
         defs.resolve_job_def("train_models").execute_in_process(instance=instance, partition_key=first)
@@ -65,7 +69,7 @@ def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Set
                 instance=instance, partition_key=request.partition_key
             )
         selected = evaluate_select(defs, instance)
-        assert isinstance(selected, dg.RunRequest)
+        assert isinstance(selected, dg.RunRequest) and selected.tags["recsys/retrain"] == "nightly-2026-11-30"
         assert evaluate_select(defs, instance).run_key == selected.run_key, "one run key per data build"
 
         defs.resolve_job_def("select_best_model").execute_in_process(instance=instance)
@@ -74,7 +78,9 @@ def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Set
 
 
 def test_register_configs_adds_new_and_removes_dropped_configs(tmp_path: Path):
-    space = SearchSpace(path=str(write_search_space(tmp_path, FAST_CONFIGS)))
+    space = SearchSpace(
+        path=str(write_search_space(tmp_path, FAST_CONFIGS)), study_url=f"sqlite:///{tmp_path / 'study.db'}"
+    )
     with dg.instance_for_test() as instance:
         result = register_configs(
             dg.build_sensor_context(instance=instance, resources={"search_space": space})
@@ -115,7 +121,13 @@ def test_definitions_carry_the_schedule_and_sensors(small_settings: Settings):
     defs = build_definitions(replace(small_settings, timezone="America/New_York"))
     schedule = defs.resolve_schedule_def("nightly_retrain")
     assert schedule.execution_timezone == "America/New_York"
-    assert {s.name for s in defs.sensors} == {"train_after_data", "select_after_training", "register_configs"}
+    assert {s.name for s in defs.sensors} == {
+        "train_after_data",
+        "select_after_training",
+        "register_configs",
+        "propose_trials",
+    }
+    assert all(len(sensor.description or "") > 40 for sensor in defs.sensors), "the UI shows a description"
 
 
 @pytest.mark.parametrize("timezone", ["Mars/Olympus", "not a zone"])

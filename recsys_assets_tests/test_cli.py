@@ -63,6 +63,16 @@ def test_retrain_then_materialize_in_the_same_instance(environment, tmp_path: Pa
         result = materialize(environment, tmp_path, *selection)
         assert result.returncode == 0, result.stderr[-3000:]
         assert "RUN_SUCCESS" in result.stderr + result.stdout
+    launched = subprocess.run(
+        [str(Path(sys.executable).with_name("dg")), "launch", "--assets", "best_model"],
+        env=environment,
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert launched.returncode == 0, launched.stderr[-3000:]
+    assert "RUN_SUCCESS" in launched.stderr + launched.stdout
 
 
 def test_retrain_with_a_bad_search_space_exits_with_its_error(environment, tmp_path: Path):

@@ -54,6 +54,8 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
     with dg.instance_for_test() as instance:
         result = retrain(small_settings, instance)
         assert sorted(instance.get_dynamic_partitions(model_configs.name)) == sorted(keys)
+        (retrain_id,) = {run.tags.get("recsys/retrain") for run in instance.get_runs()}
+        assert retrain_id and len(instance.get_runs()) == 4, "one retrain: four runs, one tag"
         for asset in ASSETS:
             metadata(instance, asset)
 
@@ -63,14 +65,18 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
         }
         for key, model in models.items():
             meta = metadata(instance, "embedding_model", key)
-            assert meta["validation_hit_rate"] == model.validation_hit_rate == meta["validation_hit_rate@100"]
+            assert (
+                meta["validation_hit_rate"]
+                == round(model.validation_hit_rate, 4)
+                == meta["validation_hit_rate@100"]
+            )
             assert (
                 meta["validation_mrr@100"] <= meta["validation_ndcg@100"] <= meta["validation_hit_rate@100"]
             )
             assert 0 < meta["validation_coverage@100"] <= 1
             assert 0 <= meta["validation_query_oov_share"] < 1
             assert meta["vocabulary_size"] == len(model.vectors.index_to_key) > 0
-            assert list(model.learning_curve) == [1, 2, 3] and all(
+            assert list(model.learning_curve) == [2, 3] and all(
                 0 < v < 1 for v in model.learning_curve.values()
             )
             assert meta["learning_curve_points"] == {
@@ -81,14 +87,16 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
         best = defs.load_asset_value("best_model", instance=instance)
         assert best.config_key == select_best(models).config_key
         assert metadata(instance, "best_model")["winner"] == best.config_key
-        results = metadata(instance, "best_model")["results"]
-        assert all(key in results for key in keys)
-        assert "most_popular (baseline)" in results and "item_to_item (baseline)" in results
+        compared = [record.data["model"] for record in metadata(instance, "best_model")["results"].records]
+        assert compared[0] == f"{best.config_key} (best)" and len(compared) == len(keys) + 2
+        assert {*keys, "most_popular (baseline)", "item_to_item (baseline)"} == {
+            label.removesuffix(" (best)") for label in compared
+        }
 
         evaluation = metadata(instance, "test_evaluation")
         assert isinstance(evaluation["test_hit_rate"], float) and 0 < evaluation["test_hit_rate"] < 1
         assert evaluation["k"] == 100 and isinstance(evaluation["k"], int)
-        assert result["test_hit_rate"] == evaluation["test_hit_rate"]
+        assert round(result["test_hit_rate"], 4) == evaluation["test_hit_rate"]
 
         test_split = defs.load_asset_value("test_playlists", instance=instance)
         assert isinstance(test_split, pd.DataFrame)
@@ -105,8 +113,21 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
         assert metadata(instance, "best_model")["learning_curves"].startswith(
             f"![Learning curves (validation sample)]({png}"
         )
-        examples = metadata(instance, "test_evaluation")["examples"].splitlines()
-        assert len(examples) == 2 + 5 and all(line.count(" | ") == 2 for line in examples[2:])
+        examples = metadata(instance, "test_evaluation")["examples"]
+        assert len(examples.records) == 5
+        for example in (record.data for record in examples.records):
+            top = [line.split(". ", 1)[1] for line in example["top 5"].splitlines()]
+            assert len(top) == 5 and example["rank of the held-out track"] in (
+                f"{top.index(example['held-out track']) + 1} (hit)"
+                if example["held-out track"] in top
+                else "not in the top 5",
+            )
+        results = {
+            record.data["model"]: record.data
+            for record in metadata(instance, "test_evaluation")["results"].records
+        }
+        assert results[f"{best.config_key}"]["hit_rate@100"] == evaluation["test_hit_rate"]
+        assert {"seed strategy", "most_popular (baseline)", "item_to_item (baseline)"} <= set(results)
         rows = metadata(instance, "playlists")
         assert rows["distinct_playlists"] >= rows["dagster/row_count"] > 0
         assert rows["distinct_rows"] >= rows["rows_kept"]

@@ -76,12 +76,9 @@ def test_a_partition_key_that_is_no_config_key_never_becomes_a_path(small_settin
             defs.resolve_job_def("train_models").execute_in_process(
                 instance=instance, partition_key="../../evil"
             )
-    assert sorted(path.name for path in small_settings.data_dir.rglob("*.npz")) == [
-        "best_model.npz",
-        "dim16-ep3-mc2-win5.npz",
-        "evil.npz",
-        "wide-window.npz",
-    ]
+    written = [path for path in small_settings.data_dir.rglob("*.npz") if path != planted]
+    assert written and all(small_settings.models_dir in path.parents for path in written)
+    assert not [path for path in written if "evil" in str(path)], "nothing was written for the hostile key"
 
 
 def cli(environment: dict[str, str], *args: str) -> subprocess.Popen:
@@ -122,7 +119,9 @@ def test_a_killed_retrain_leaves_no_run_started_and_resume_finishes_the_job(envi
     while time.monotonic() < deadline:
         if (home / ".recsys_initialized").exists():
             with dg.DagsterInstance.get() as instance:
-                started = instance.get_runs(filters=dg.RunsFilter(job_name="train_models"))
+                started = instance.get_runs(
+                    filters=dg.RunsFilter(job_name="train_models", statuses=[dg.DagsterRunStatus.STARTED])
+                )
             if started:
                 break
         time.sleep(0.2)

@@ -77,7 +77,7 @@ def test_duplicate_keys_are_refused():
 
 
 def test_file_without_configs_or_with_unknown_sections_is_refused():
-    with pytest.raises(SearchSpaceError, match=r"at least one \[\[config\]\]"):
+    with pytest.raises(SearchSpaceError, match=r"at least one \[\[config\]\] table or a \[search\] table"):
         parse_search_space({}, "s")
     with pytest.raises(SearchSpaceError, match="unknown top-level entries"):
         parse_search_space({"config": [{}], "configs": [{}]}, "s")

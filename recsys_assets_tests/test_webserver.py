@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 import urllib.request
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
@@ -60,8 +61,9 @@ def wait_until(condition, timeout: float, what: str, log: Path):
     pytest.fail(f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}")
 
 
-@pytest.fixture
-def dagster_dev(small_settings: Settings, tmp_path: Path):
+@contextmanager
+def serving(command: list[str], settings: Settings, tmp_path: Path):
+    """Run a dev server command (with -h and -p added) on a fresh instance until the block ends."""
     home = tmp_path / "dagster_home"
     home.mkdir()
     shutil.copyfile(INSTANCE_SETTINGS, home / "dagster.yaml")
@@ -70,14 +72,14 @@ def dagster_dev(small_settings: Settings, tmp_path: Path):
         **os.environ,
         "PYTHONPATH": str(REPO),
         "DAGSTER_HOME": str(home),
-        "RECSYS_DATA_DIR": str(small_settings.data_dir),
-        "RECSYS_PLAYLISTS_PATH": str(small_settings.playlists_path),
-        "RECSYS_SEARCH_SPACE": str(small_settings.search_space_path),
+        "RECSYS_DATA_DIR": str(settings.data_dir),
+        "RECSYS_PLAYLISTS_PATH": str(settings.playlists_path),
+        "RECSYS_SEARCH_SPACE": str(settings.search_space_path),
     }
-    log = tmp_path / "dagster_dev.log"
+    log = tmp_path / "dev_server.log"
     with open(log, "w") as output:
         process = subprocess.Popen(
-            [sys.executable, "-m", "dagster", "dev", "-h", "127.0.0.1", "-p", str(port)],
+            [*command, "-h", "127.0.0.1", "-p", str(port)],
             cwd=REPO,
             env=env,
             stdout=output,
@@ -97,6 +99,12 @@ def dagster_dev(small_settings: Settings, tmp_path: Path):
     finally:
         os.killpg(process.pid, signal.SIGTERM)
         process.wait(timeout=60)
+
+
+@pytest.fixture
+def dagster_dev(small_settings: Settings, tmp_path: Path):
+    with serving([sys.executable, "-m", "dagster", "dev"], small_settings, tmp_path) as server:
+        yield server
 
 
 ASSET_NODES = """
@@ -154,3 +162,33 @@ def test_ui_shows_the_graph_and_materialize_all_finishes_with_the_test_evaluatio
         assert latest("best_model").timestamp >= max(record.timestamp for record in trained)
         assert evaluation.timestamp >= latest("best_model").timestamp
         assert isinstance(evaluation.asset_materialization.metadata["test_hit_rate"].value, float)
+
+
+SENSORS = """
+{ sensorsOrError(
+    repositorySelector: {repositoryName: "__repository__", repositoryLocationName: "recsys_assets"}
+  ) { ... on Sensors { results { name description } } }
+}
+"""
+
+
+def test_dg_dev_serves_the_same_graph_with_described_sensors(small_settings: Settings, tmp_path: Path):
+    dg_command = str(Path(sys.executable).with_name("dg"))
+    with serving([dg_command, "dev"], small_settings, tmp_path) as (port, _, log):
+
+        def loaded():
+            try:
+                return graphql(port, ASSET_NODES)["assetNodes"]
+            except (OSError, AssertionError):
+                return None
+
+        nodes = wait_until(loaded, 120, "the code location", log)
+        assert sorted(node["assetKey"]["path"][0] for node in nodes) == sorted(ASSETS)
+        sensors = graphql(port, SENSORS)["sensorsOrError"]["results"]
+        assert {sensor["name"] for sensor in sensors} == {
+            "train_after_data",
+            "select_after_training",
+            "register_configs",
+            "propose_trials",
+        }
+        assert all(sensor["description"] for sensor in sensors)

@@ -15,7 +15,9 @@ from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS
 CURVE_STRATEGY = QueryStrategy(query="mean_last_n", last_n=3, cold_start="artist")
 """The embedding-only strategy learning curves are measured with."""
 CURVE_ROWS = 2_000
-CURVE_POINTS = 6
+CURVE_EVERY = 2
+"""Epochs between two points of a learning curve (the same for every config, so the pruner
+compares trials at the same steps)."""
 
 
 def sample_cases(cases: EvaluationCases, rows: int, seed: int) -> EvaluationCases:
@@ -28,11 +30,6 @@ def sample_cases(cases: EvaluationCases, rows: int, seed: int) -> EvaluationCase
         last_artists=[cases.last_artists[i] for i in chosen],
         targets=[cases.targets[i] for i in chosen],
     )
-
-
-def curve_every(epochs: int) -> int:
-    """How many epochs apart a learning curve's points lie: about `CURVE_POINTS` per curve."""
-    return max(1, epochs // CURVE_POINTS)
 
 
 @dataclass(frozen=True)

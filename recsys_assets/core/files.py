@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -32,3 +33,20 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
     """Write `data` to `path` through `replacing`."""
     with replacing(path) as temporary:
         temporary.write_bytes(data)
+
+
+def publish(version: Path, latest: Path) -> None:
+    """Make `latest` a copy of the file `version`, replacing it at once: a hard link where the
+    file system allows (no second copy on disk), else a copy through `replacing`."""
+    with replacing(latest) as temporary:
+        try:
+            os.link(version, temporary)
+        except OSError:
+            shutil.copyfile(version, temporary)
+
+
+def versions_to_delete(versions: list[Path], keep: int, protected: set[Path]) -> list[Path]:
+    """Of one model's version files, those beyond the `keep` newest (by modification time), except
+    the `protected` ones."""
+    newest_first = sorted(versions, key=lambda path: (path.stat().st_mtime_ns, path.name), reverse=True)
+    return [path for path in newest_first[keep:] if path.resolve() not in protected]

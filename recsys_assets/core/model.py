@@ -148,6 +148,15 @@ def load_model(path: Path) -> TrainedModel:
     return model_from_bytes(path.read_bytes(), str(path))
 
 
+def read_model(location: str) -> TrainedModel:
+    """Read the model file at a local path or any fsspec URL (s3://, memory://, ...)."""
+    if "://" not in location or location.startswith("file://"):
+        return load_model(Path(location.removeprefix("file://")))
+    from upath import UPath
+
+    return model_from_bytes(UPath(location).read_bytes(), location)
+
+
 def select_best(models: dict[str, TrainedModel]) -> TrainedModel:
     """The model with the highest validation hit rate; ties go to the smallest config key."""
     if not models:

@@ -117,7 +117,7 @@ def _check_parameter(where: str, name: str, value: Any) -> Any:
     return value
 
 
-def _check_combination(where: str, params: Mapping[str, Any]) -> None:
+def check_combination(where: str, params: Mapping[str, Any]) -> None:
     """Parameters that are valid alone but cannot train together."""
     if params.get("negative", 5) == 0 and params.get("hs", 0) == 0:
         raise SearchSpaceError(f"{where}: negative = 0 needs hs = 1, else nothing trains the vectors")
@@ -129,15 +129,16 @@ def _check_combination(where: str, params: Mapping[str, Any]) -> None:
 
 
 def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelConfig]:
-    """Validated configs from a parsed search-space document; `source` names it in errors."""
-    unknown = set(document) - {"config"}
+    """Validated fixed configs from a parsed search-space document; `source` names it in errors."""
+    unknown = set(document) - {"config", "search"}
     if unknown:
         raise SearchSpaceError(
-            f"{source}: unknown top-level entries {sorted(unknown)}; expected only [[config]] tables"
+            f"{source}: unknown top-level entries {sorted(unknown)}; expected [[config]] tables and"
+            " an optional [search] table"
         )
-    tables = document.get("config")
-    if not isinstance(tables, list) or not tables:
-        raise SearchSpaceError(f"{source}: expected at least one [[config]] table")
+    tables = document.get("config", [])
+    if not isinstance(tables, list) or not (tables or "search" in document):
+        raise SearchSpaceError(f"{source}: expected at least one [[config]] table or a [search] table")
     configs: list[ModelConfig] = []
     seen: dict[str, int] = {}
     for number, table in enumerate(tables, start=1):
@@ -145,7 +146,7 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
         params = {
             name: _check_parameter(where, name, value) for name, value in table.items() if name != "name"
         }
-        _check_combination(where, params)
+        check_combination(where, params)
         key = table.get("name", config_key(params))
         if not is_valid_config_key(key):
             raise SearchSpaceError(
@@ -158,17 +159,133 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
     return configs
 
 
-def load_search_space(path: Path) -> list[ModelConfig]:
-    """Validated configs from a search-space TOML file."""
+@dataclass(frozen=True)
+class Choices:
+    """A parameter the search picks from a list of values."""
+
+    values: tuple[Any, ...]
+
+
+@dataclass(frozen=True)
+class Range:
+    """A parameter the search draws from [low, high], on a log scale if `log`."""
+
+    low: float
+    high: float
+    log: bool = False
+    integer: bool = False
+
+
+PRUNERS = ("median", "none")
+
+
+@dataclass(frozen=True)
+class SearchPlan:
+    """The optional [search] table: what the adaptive search may try, and its budget."""
+
+    params: dict[str, Choices | Range]
+    trials: int | None = None
+    time_budget_minutes: float | None = None
+    pruner: str = "median"
+    seed: int = 42
+
+    @property
+    def study_name(self) -> str:
+        """A name that changes whenever the plan does, so a changed plan starts a new study."""
+        return "recsys-" + hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+
+
+def _parse_param(where: str, name: str, spec: Any) -> Choices | Range:
+    if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
+        raise SearchSpaceError(
+            f"{where}: {name} must be {{ choices = [...] }} or {{ low = ..., high = ..., log = false }}"
+        )
+    if "choices" in spec:
+        values = spec["choices"]
+        if set(spec) != {"choices"} or not isinstance(values, list) or not values:
+            raise SearchSpaceError(f"{where}: {name}.choices must be a non-empty list and stand alone")
+        return Choices(tuple(_check_parameter(where, name, value) for value in values))
+    if set(spec) - {"low", "high", "log"}:
+        raise SearchSpaceError(f"{where}: {name} takes only low, high and log, got {sorted(spec)}")
+    low, high = (_check_parameter(where, name, spec[bound]) for bound in ("low", "high"))
+    log = spec.get("log", False)
+    if not isinstance(log, bool):
+        raise SearchSpaceError(f"{where}: {name}.log must be true or false")
+    if not low < high:
+        raise SearchSpaceError(f"{where}: {name} needs low < high, got {low} and {high}")
+    if log and low <= 0:
+        raise SearchSpaceError(f"{where}: {name} on a log scale needs low > 0")
+    if WORD2VEC_PARAMETERS[name].kind is bool:
+        raise SearchSpaceError(f"{where}: {name} is true or false: give choices")
+    return Range(low, high, log, integer=WORD2VEC_PARAMETERS[name].kind is int)
+
+
+def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | None:
+    """The validated [search] table of a parsed search-space document, if it has one."""
+    table = document.get("search")
+    if table is None:
+        return None
+    where = f"{source}, [search]"
+    if not isinstance(table, dict):
+        raise SearchSpaceError(f"{where}: expected a table")
+    unknown = set(table) - {"trials", "time_budget_minutes", "pruner", "seed", "params"}
+    if unknown:
+        raise SearchSpaceError(f"{where}: unknown entries {sorted(unknown)}")
+    trials, minutes = table.get("trials"), table.get("time_budget_minutes")
+    if trials is None and minutes is None:
+        raise SearchSpaceError(f"{where}: give a budget: trials, time_budget_minutes or both")
+    if trials is not None and not (
+        isinstance(trials, int) and not isinstance(trials, bool) and 1 <= trials <= 1000
+    ):
+        raise SearchSpaceError(f"{where}: trials must be a whole number from 1 to 1000, got {trials!r}")
+    if minutes is not None and not (
+        isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 < minutes <= 10_080
+    ):
+        raise SearchSpaceError(f"{where}: time_budget_minutes must be in (0, 10080], got {minutes!r}")
+    pruner = table.get("pruner", "median")
+    if pruner not in PRUNERS:
+        raise SearchSpaceError(f"{where}: pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+    seed = table.get("seed", 42)
+    if not isinstance(seed, int) or isinstance(seed, bool):
+        raise SearchSpaceError(f"{where}: seed must be a whole number, got {seed!r}")
+    params = table.get("params")
+    if not isinstance(params, dict) or not params:
+        raise SearchSpaceError(f"{where}: expected a [search.params] table of at least one parameter")
+    parsed = {}
+    for name, spec in params.items():
+        if name not in WORD2VEC_PARAMETERS:
+            _check_parameter(f"{where}.params", name, None)
+        parsed[name] = _parse_param(f"{where}.params", name, spec)
+    return SearchPlan(
+        params=parsed,
+        trials=trials,
+        time_budget_minutes=float(minutes) if minutes is not None else None,
+        pruner=pruner,
+        seed=seed,
+    )
+
+
+def _read_document(path: Path) -> dict[str, Any]:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
         raise SearchSpaceError(f"{path}: search-space file not found") from None
     try:
-        document = tomllib.loads(text)
+        return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:
         raise SearchSpaceError(f"{path}: not valid TOML: {error}") from None
+
+
+def load_search_space(path: Path) -> list[ModelConfig]:
+    """Validated fixed configs from a search-space TOML file (its [search] table checked too)."""
+    document = _read_document(path)
+    parse_search_plan(document, str(path))
     return parse_search_space(document, str(path))
+
+
+def load_search_plan(path: Path) -> SearchPlan | None:
+    """The validated [search] table of a search-space TOML file, if it has one."""
+    return parse_search_plan(_read_document(path), str(path))
 
 
 def find_config(configs: list[ModelConfig], key: str, source: str) -> ModelConfig:

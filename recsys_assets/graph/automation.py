@@ -1,9 +1,12 @@
 """Schedules and sensors: the nightly retrain in order, and configs registered from the file."""
 
+import time
 from datetime import datetime
 
 import dagster as dg
+from optuna.trial import TrialState
 
+from recsys_assets.core.search import finish, propose, trials_run
 from recsys_assets.core.search_space import SearchSpaceError, partition_changes
 from recsys_assets.graph.history import (
     configs_waiting_for_training,
@@ -11,7 +14,13 @@ from recsys_assets.graph.history import (
     latest_materialization,
     training_failed_since,
 )
-from recsys_assets.graph.jobs import prepare_data, select_best_model, train_models
+from recsys_assets.graph.jobs import (
+    RETRAIN_TAG,
+    TRAINING_RUNS_AT_ONCE,
+    prepare_data,
+    select_best_model,
+    train_models,
+)
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import SearchSpace
 
@@ -20,15 +29,27 @@ NIGHTLY_CRON = "0 2 * * *"
 
 def nightly_retrain_schedule(timezone: str) -> dg.ScheduleDefinition:
     """At 02:00 in `timezone`, rebuild the data; the sensors below train and select after it."""
-    return dg.ScheduleDefinition(
+
+    @dg.schedule(
         name="nightly_retrain",
         cron_schedule=NIGHTLY_CRON,
         execution_timezone=timezone,
         job=prepare_data,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Nightly retrain: data first, then every config (train_after_data), then the"
-        " best model and its test evaluation (select_after_training).",
+        " best model and its test evaluation (select_after_training). Every run of one night"
+        f" carries the tag {RETRAIN_TAG}=nightly-<date>.",
     )
+    def nightly_retrain(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+        night = context.scheduled_execution_time.strftime("%Y-%m-%d")
+        return dg.RunRequest(run_key=f"nightly-{night}", tags={RETRAIN_TAG: f"nightly-{night}"})
+
+    return nightly_retrain
+
+
+def _chain_tags(run: dg.DagsterRun | None) -> dict[str, str]:
+    """The retrain tag of the run a sensor follows, for the runs it requests."""
+    return {RETRAIN_TAG: run.tags[RETRAIN_TAG]} if run is not None and RETRAIN_TAG in run.tags else {}
 
 
 @dg.run_status_sensor(
@@ -36,24 +57,33 @@ def nightly_retrain_schedule(timezone: str) -> dg.ScheduleDefinition:
     monitored_jobs=[prepare_data],
     request_job=train_models,
     default_status=dg.DefaultSensorStatus.RUNNING,
+    description="After prepare_data succeeds, start one train_models run per registered config on"
+    " the new data (once per data build).",
 )
 def train_after_data(context: dg.RunStatusSensorContext):
-    """After the data assets are rebuilt, train every registered config once on them."""
+    """One training run request per registered config, keyed by the data run."""
     run_id = context.dagster_run.run_id
     keys = context.instance.get_dynamic_partitions(model_configs.name)
-    return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key) for key in keys]
+    tags = _chain_tags(context.dagster_run)
+    return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key, tags=tags) for key in keys]
 
 
-@dg.sensor(job=select_best_model, minimum_interval_seconds=60, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    job=select_best_model,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Once every registered config is trained on the latest prepare_data build, run"
+    " select_best_model (best model, then test evaluation), once per build and again when newer"
+    " models arrive. Configs whose training failed are left out and named in the metadata.",
+)
 def select_after_training(context: dg.SensorEvaluationContext):
-    """Once every registered config has been trained on the latest prepare_data build, select the
-    best model and evaluate it, once per build. Configs whose training failed are left out, and
-    the best model's metadata names them."""
+    """A selection run request when the latest data build's models are all in."""
     data = latest_data_build(context.instance)
     keys = context.instance.get_dynamic_partitions(model_configs.name)
     if data is None or not keys:
         return dg.SkipReason("no data build or no registered config yet")
-    if context.instance.get_run_by_id(data.run_id).job_name != prepare_data.name:
+    data_run = context.instance.get_run_by_id(data.run_id)
+    if data_run.job_name != prepare_data.name:
         return dg.SkipReason("the latest data was built outside prepare_data; that run selects itself")
     waiting = configs_waiting_for_training(context.instance, keys, data)
     failed = [key for key in waiting if training_failed_since(context.instance, key, data.timestamp)]
@@ -62,7 +92,7 @@ def select_after_training(context: dg.SensorEvaluationContext):
         return dg.RunRequest(
             run_key=f"select-after-data-{built}-without-{'+'.join(failed)}",
             run_config={"ops": {"best_model": {"config": {"require_all_configs": False}}}},
-            tags={"recsys/configs_failed": ",".join(failed)},
+            tags={"recsys/configs_failed": ",".join(failed), **_chain_tags(data_run)},
         )
     if waiting:
         return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
@@ -70,13 +100,18 @@ def select_after_training(context: dg.SensorEvaluationContext):
     selected = latest_materialization(context.instance, "best_model")
     if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
         return dg.SkipReason("the best model is already selected from the latest models")
-    return dg.RunRequest(run_key=f"select-after-data-{built}")
+    return dg.RunRequest(run_key=f"select-after-data-{built}", tags=_chain_tags(data_run))
 
 
-@dg.sensor(minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.RUNNING)
+@dg.sensor(
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Keep the config partitions equal to the search-space file and its search's"
+    " trials: add new configs, remove dropped ones (their runs and materializations stay in the"
+    " history). A file with an error leaves the partitions as they are.",
+)
 def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSpace):
-    """Keep the config partitions equal to the search-space file: add new configs, remove
-    dropped ones (their runs and materializations stay in the history)."""
+    """Partition add and delete requests that make the partitions match the configs."""
     try:
         keys = [config.key for config in search_space.configs()]
     except SearchSpaceError as error:
@@ -91,3 +126,51 @@ def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSp
     if removed:
         requests.append(model_configs.build_delete_request(removed))
     return dg.SensorResult(dynamic_partitions_requests=requests)
+
+
+@dg.sensor(
+    job=train_models,
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="While the search file's [search] table has trials left, propose new configs once"
+    " data is built: each becomes a config partition and a train_models run, at most 2 in flight."
+    " A trial whose run failed is recorded as failed in the study.",
+)
+def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpace):
+    """A new trial's partition and training run, when budget and concurrency allow."""
+    try:
+        plan = search_space.plan()
+    except SearchSpaceError as error:
+        return dg.SkipReason(f"search space not usable: {error}")
+    if plan is None:
+        return dg.SkipReason("the search space has no [search] table")
+    data = latest_data_build(context.instance)
+    if data is None:
+        return dg.SkipReason("no data build yet")
+    study = search_space.study()
+    running = [
+        (number, key)
+        for key, (number, _, state) in search_space.trials().items()
+        if state == TrialState.RUNNING
+    ]
+    for number, key in running:
+        if training_failed_since(context.instance, key, data.timestamp):
+            finish(study, number, None)
+    in_flight = sum(not training_failed_since(context.instance, key, data.timestamp) for _, key in running)
+    if plan.trials is not None and trials_run(study) + in_flight >= plan.trials:
+        return dg.SkipReason(f"the search's budget of {plan.trials} trials is spent")
+    if plan.time_budget_minutes and time.time() - data.timestamp > plan.time_budget_minutes * 60:
+        return dg.SkipReason("the search's time budget after the latest data build is spent")
+    if in_flight >= TRAINING_RUNS_AT_ONCE:
+        return dg.SkipReason(f"{in_flight} trials in flight, the most training runs at once")
+    number, config = propose(study, plan)
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(
+                run_key=f"{plan.study_name}-trial-{number}",
+                partition_key=config.key,
+                tags=_chain_tags(context.instance.get_run_by_id(data.run_id)),
+            )
+        ],
+        dynamic_partitions_requests=[model_configs.build_add_request([config.key])],
+    )

@@ -8,12 +8,14 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
+from recsys_assets.core.files import publish
 from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
 from recsys_assets.core.playlists import table_exists
 from recsys_assets.core.search_space import is_valid_config_key
 from recsys_assets.graph.resources import PlaylistDatabase
 
 LOCAL_PROTOCOLS = ("", "file", "local")
+VERSIONS_FOLDER = "versions"
 RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
 
 
@@ -53,11 +55,14 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
 
 
 class ModelFiles(dg.UPathIOManager):
-    """Stores each model as one .npz file: `<base>/<asset>/<partition>.npz` or `<base>/<asset>.npz`.
+    """Stores every materialization's model as its own .npz file,
+    `<base>/versions/<asset>[/<partition>]/<run id>.npz` (the `path` in its metadata, for good),
+    and serves the latest from `<base>/<asset>/<partition>.npz` or `<base>/<asset>.npz`.
 
-    Local files are written to a temporary name and renamed; an object store writes each object
-    whole. An unpartitioned asset reading every partition gets `ConfigModels`: the trained ones,
-    and the registered keys without a file (its input must set `allow_missing_partitions`).
+    Local files are written to a temporary name and renamed, the latest as a hard link to its
+    version; an object store writes each object whole. An unpartitioned asset reading every
+    partition gets `ConfigModels`: the trained ones, and the registered keys without a file (its
+    input must set `allow_missing_partitions`).
     """
 
     extension = ".npz"
@@ -72,11 +77,26 @@ class ModelFiles(dg.UPathIOManager):
             )
         return base_path / partition
 
+    def version_path(self, context: dg.OutputContext) -> UPath:
+        """Where this run's model of the output's asset (and partition) is kept for good."""
+        folder = self._base_path / VERSIONS_FOLDER / context.asset_key.path[-1]
+        if context.has_asset_partitions:
+            folder = self.make_safe_partition_path(folder, context.partition_key)
+        return folder / f"{context.run_id}{self.extension}"
+
     def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
+        version = self.version_path(context)
         if path.protocol in LOCAL_PROTOCOLS:
-            save_model(obj, Path(path.path))
+            save_model(obj, Path(version.path))
+            publish(Path(version.path), Path(path.path))
         else:
-            path.write_bytes(model_bytes(obj))
+            data = model_bytes(obj)
+            version.parent.mkdir(parents=True, exist_ok=True)
+            version.write_bytes(data)
+            path.write_bytes(data)
+
+    def get_metadata(self, context: dg.OutputContext, obj: TrainedModel) -> dict[str, dg.RawMetadataValue]:
+        return {"path": dg.MetadataValue.path(str(self.version_path(context)))}
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> TrainedModel:
         return model_from_bytes(path.read_bytes(), str(path))

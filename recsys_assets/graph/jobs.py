@@ -4,6 +4,11 @@ import dagster as dg
 
 TRAINING_TAG = "recsys/training"
 """Tag of training runs; the instance's dagster.yaml caps how many run at once."""
+RETRAIN_TAG = "recsys/retrain"
+"""Tag shared by every run of one retrain or one nightly chain: filter the runs page by it."""
+TRAINING_RUNS_AT_ONCE = 2
+"""The cap on training runs in the packaged dagster.yaml; the search keeps at most this many
+trials in flight."""
 
 prepare_data = dg.define_asset_job(
     "prepare_data",

@@ -5,16 +5,17 @@ import time
 import dagster as dg
 import pandas as pd
 from gensim.models.keyedvectors import KeyedVectors
+from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
 from recsys_assets.core.evaluation import (
+    CURVE_EVERY,
     CURVE_ROWS,
     CURVE_STRATEGY,
     StrategyResult,
     baselines_beating,
     choose_strategy,
-    curve_every,
     evaluate,
     generalization_tolerance,
     sample_cases,
@@ -30,10 +31,9 @@ from recsys_assets.core.metrics import (
 )
 from recsys_assets.core.model import SUCCESSORS_PER_TRACK, ConfigModels, TrainedModel, select_best
 from recsys_assets.core.recommend import recommend
-from recsys_assets.core.search_space import find_config
+from recsys_assets.core.search import finish, report
 from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import (
-    DEFAULT_EPOCHS,
     MAX_SENTENCE_LENGTH,
     as_sentences,
     count_long_sentences,
@@ -95,6 +95,11 @@ def _strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: in
     )
 
 
+def _readable(values: dict[str, object]) -> dict[str, object]:
+    """Metadata values with floats rounded to 4 decimals, as people read them."""
+    return {name: round(value, 4) if isinstance(value, float) else value for name, value in values.items()}
+
+
 def _progress_logger(context: dg.AssetExecutionContext, step: str):
     """A callback that logs `step, what: done/total` about ten times over each phase."""
 
@@ -127,7 +132,10 @@ def embedding_model(
 ) -> TrainedModel:
     """Word2Vec track vectors trained on train_playlists with this partition's config, scored on
     the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG, coverage)."""
-    model_config = find_config(search_space.configs(), context.partition_key, search_space.path)
+    model_config = search_space.find(context.partition_key)
+    number, _, state = search_space.trials().get(model_config.key, (None, None, None))
+    study = search_space.study() if state == TrialState.RUNNING else None
+    pruned_at: list[int] = []
     context.log.info(f"Training {model_config.key} with {model_config.params}")
     sentences = as_sentences(train_playlists["track_sequence"])
     long_playlists = count_long_sentences(sentences)
@@ -145,6 +153,10 @@ def embedding_model(
         metrics = evaluate(vectors, curve_cases, CURVE_STRATEGY, train, config.seed, config.k)
         curve[epoch] = metrics[metric_name("hit_rate", config.k)]
         context.log.info(f"Learning curve: hit rate@{config.k} {curve[epoch]:.4f} after {epoch} epoch(s)")
+        if study is not None and not report(study, number, epoch, curve[epoch]):
+            context.log.info(f"Trial {number} pruned after {epoch} epoch(s): its curve is behind the median")
+            pruned_at.append(epoch)
+            return False
         return True
 
     started = time.perf_counter()
@@ -155,7 +167,7 @@ def embedding_model(
         workers=config.workers,
         on_epoch=_progress_logger(context, "Epochs"),
         checkpoint=record_curve,
-        checkpoint_every=curve_every(int(model_config.params.get("epochs", DEFAULT_EPOCHS))),
+        checkpoint_every=CURVE_EVERY,
     )
     train_seconds = time.perf_counter() - started
     results = score_strategies(
@@ -164,6 +176,8 @@ def embedding_model(
     chosen = choose_strategy(results, config.k)
     strategy = chosen.strategy
     hit_rate = metric_name("hit_rate", config.k)
+    if study is not None:
+        finish(study, number, chosen.metrics[hit_rate], pruned=bool(pruned_at))
     context.log.info(
         f"Chosen on validation: {strategy.label} (hit rate@{config.k} {chosen.metrics[hit_rate]:.4f})"
     )
@@ -172,8 +186,10 @@ def embedding_model(
             "config": model_config.params,
             "strategy": strategy.label,
             "strategy_settings": strategy.as_dict(),
+            **({"search_trial": number} if number is not None else {}),
+            **({"pruned_at_epoch": pruned_at[0]} if pruned_at else {}),
             "strategies": _strategy_table(results, chosen, config.k),
-            "validation_hit_rate_seed_strategy": results[0].metrics[hit_rate],
+            "validation_hit_rate_seed_strategy": round(results[0].metrics[hit_rate], 4),
             "learning_curve": dg.MetadataValue.md(
                 learning_curves({model_config.key: curve}, f"Learning curve ({CURVE_STRATEGY.label})")
             ),
@@ -183,8 +199,9 @@ def embedding_model(
             "train_seconds": round(train_seconds, 2),
             "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
             "k": config.k,
-            "validation_hit_rate": chosen.metrics[hit_rate],
-            **prefixed(chosen.metrics, "validation"),
+            **_readable(
+                {"validation_hit_rate": chosen.metrics[hit_rate], **prefixed(chosen.metrics, "validation")}
+            ),
             "validation_rows": len(cases),
         }
     )
@@ -230,17 +247,23 @@ def _baseline_hit_rates(baselines: dict[str, dict[str, float]], k: int) -> dict[
     return {f"baseline_{name}_hit_rate": metrics[hit_rate] for name, metrics in baselines.items()}
 
 
-def _metrics_table(rows: dict[str, dict[str, float]], k: int, marked: str | None = None) -> str:
+def _metrics_table(
+    rows: dict[str, dict[str, float]], k: int, marked: str | None = None
+) -> dg.TableMetadataValue:
+    """One row per model or baseline: its hit rates, MRR, NDCG and coverage, rounded for reading."""
     columns = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, k})] + [
         metric_name(metric, k) for metric in ("mrr", "ndcg", "coverage")
     ]
-    lines = ["| | " + " | ".join(columns) + " |", "|---" * (len(columns) + 1) + "|"]
+    schema = dg.TableSchema(
+        columns=[dg.TableColumn("model", "string"), *(dg.TableColumn(column, "float") for column in columns)]
+    )
+    records = []
     for name, metrics in rows.items():
-        label = f"**{name}** (best)" if name == marked else name
+        label = f"{name} (best)" if name == marked else name
         label = f"{name} (baseline)" if name in BASELINES else label
-        cells = [f"{metrics[c]:.4f}" if c in metrics else "" for c in columns]
-        lines.append(f"| {label} | " + " | ".join(cells) + " |")
-    return "\n".join(lines)
+        values = {column: round(metrics[column], 4) if column in metrics else None for column in columns}
+        records.append(dg.TableRecord({"model": label, **values}))
+    return dg.MetadataValue.table(records, schema=schema)
 
 
 BEATS_BASELINES = "beats_every_baseline_on_validation"
@@ -318,7 +341,7 @@ def best_model(
         winner,
         metadata={
             "verdict": verdict,
-            "results": dg.MetadataValue.md(table),
+            "results": table,
             "hit_rate_by_k": dg.MetadataValue.md(hit_rate_curves(curves, "Validation hit rate@K")),
             "learning_curves": dg.MetadataValue.md(
                 learning_curves(
@@ -330,8 +353,7 @@ def best_model(
             "winner_config": winner.params,
             "strategy": winner.strategy.label,
             "k": winner.k,
-            "validation_hit_rate": winner.validation_hit_rate,
-            **rates,
+            **_readable({"validation_hit_rate": winner.validation_hit_rate, **rates}),
             "configs_compared": sorted(models),
             "configs_not_compared": untrained,
         },
@@ -392,13 +414,11 @@ def test_evaluation(
     yield dg.Output(
         result,
         metadata={
-            **result,
-            "results": dg.MetadataValue.md(
-                _metrics_table(
-                    {best_model.config_key: metrics, "seed strategy": seed_metrics, **baselines}, k
-                )
+            **_readable(result),
+            "results": _metrics_table(
+                {best_model.config_key: metrics, "seed strategy": seed_metrics, **baselines}, k
             ),
-            "examples": dg.MetadataValue.md(_examples(best_model, cases)),
+            "examples": _examples(best_model, cases),
         },
     )
     gap = metrics[hit_rate] - best_model.validation_hit_rate
@@ -415,16 +435,38 @@ def test_evaluation(
     )
 
 
-def _cell(text: str) -> str:
-    """Text safe inside a Markdown table cell."""
-    return text.replace("|", "\\|").replace("\n", " ")
+EXAMPLES_SCHEMA = dg.TableSchema(
+    columns=[
+        dg.TableColumn("last input track", "string"),
+        dg.TableColumn("held-out track", "string"),
+        dg.TableColumn("rank of the held-out track", "string"),
+        dg.TableColumn("top 5", "string"),
+    ]
+)
 
 
-def _examples(model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5) -> str:
-    """A Markdown table of the first test playlists, their held-out track and the model's top 5."""
-    lines = ["| last input track | held-out track | top 5 (hit in bold) |", "|---|---|---|"]
+def _examples(
+    model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5
+) -> dg.TableMetadataValue:
+    """The first test playlists: last input track, held-out track, where the model ranked it, and
+    the model's top 5 (one per line)."""
+    records = []
     for inputs, target in list(zip(cases.inputs, cases.targets, strict=True))[:rows]:
-        found = recommend(model.vectors, inputs, top, model.strategy, model.seed, model.successors).tracks
-        listed = "<br>".join(f"**{_cell(track)}**" if track == target else _cell(track) for track, _ in found)
-        lines.append(f"| {_cell(inputs[-1])} | {_cell(target)} | {listed} |")
-    return "\n".join(lines)
+        found = [
+            track
+            for track, _ in recommend(
+                model.vectors, inputs, top, model.strategy, model.seed, model.successors
+            ).tracks
+        ]
+        rank = f"{found.index(target) + 1} (hit)" if target in found else f"not in the top {top}"
+        records.append(
+            dg.TableRecord(
+                {
+                    "last input track": inputs[-1],
+                    "held-out track": target,
+                    "rank of the held-out track": rank,
+                    "top 5": "\n".join(f"{number}. {track}" for number, track in enumerate(found, start=1)),
+                }
+            )
+        )
+    return dg.MetadataValue.table(records, schema=EXAMPLES_SCHEMA)

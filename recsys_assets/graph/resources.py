@@ -9,11 +9,20 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import optuna
 from dagster_duckdb import DuckDBResource
+from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.search_space import ModelConfig, load_search_space
+from recsys_assets.core.search import open_study, trial_configs
+from recsys_assets.core.search_space import (
+    ModelConfig,
+    SearchPlan,
+    find_config,
+    load_search_plan,
+    load_search_space,
+)
 
 
 class PlaylistDatabase(DuckDBResource):
@@ -72,9 +81,31 @@ class PlaylistSource(dg.ConfigurableResource):
 
 
 class SearchSpace(dg.ConfigurableResource):
-    """The file of Word2Vec configs, one partition of `embedding_model` each."""
+    """The file of Word2Vec configs, one partition of `embedding_model` each, and the study of
+    its optional adaptive search, whose trials are partitions too."""
 
-    path: str = Field(description="TOML file of [[config]] tables.")
+    path: str = Field(description="TOML file of [[config]] tables and an optional [search] table.")
+    study_url: str = Field(description="Database of the search's Optuna study (any SQLAlchemy URL).")
+
+    def plan(self) -> SearchPlan | None:
+        return load_search_plan(Path(self.path))
+
+    def study(self) -> optuna.Study | None:
+        """The search's study, or None when the file has no [search] table."""
+        plan = self.plan()
+        return open_study(self.study_url, plan) if plan else None
+
+    def trials(self) -> dict[str, tuple[int, ModelConfig, TrialState]]:
+        """The search's trials by config key (none without a [search] table)."""
+        study = self.study()
+        return trial_configs(study) if study else {}
 
     def configs(self) -> list[ModelConfig]:
-        return load_search_space(Path(self.path))
+        """The fixed configs, then the configs of the search's trials."""
+        fixed = load_search_space(Path(self.path))
+        keys = {config.key for config in fixed}
+        return fixed + [config for key, (_, config, _) in self.trials().items() if key not in keys]
+
+    def find(self, key: str) -> ModelConfig:
+        """The config with partition key `key`, fixed or from a trial."""
+        return find_config(self.configs(), key, self.path)

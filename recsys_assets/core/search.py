@@ -1,0 +1,172 @@
+"""The adaptive search: an Optuna study that proposes configs from a search plan and learns from
+their learning curves. Its trials are model configs like the fixed ones, keyed the same way."""
+
+from __future__ import annotations
+
+import optuna
+from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
+from optuna.trial import TrialState
+
+from recsys_assets.core.search_space import (
+    Choices,
+    ModelConfig,
+    Range,
+    SearchPlan,
+    SearchSpaceError,
+    check_combination,
+    config_key,
+)
+
+CONFIG_KEY_ATTRIBUTE = "config_key"
+KNOWN_ATTRIBUTE = "trained_outside_the_search"
+STARTUP_TRIALS = 4
+"""Finished trials (warm-start ones included) before the TPE sampler models instead of guessing."""
+GENSIM_DEFAULTS = {
+    "vector_size": 100,
+    "window": 5,
+    "min_count": 5,
+    "epochs": 5,
+    "sg": 0,
+    "hs": 0,
+    "negative": 5,
+    "ns_exponent": 0.75,
+    "cbow_mean": 1,
+    "alpha": 0.025,
+    "min_alpha": 0.0001,
+    "sample": 0.001,
+    "shrink_windows": True,
+}
+"""gensim's Word2Vec defaults, for placing a config that leaves a parameter unset in the plan."""
+PROPOSAL_ATTEMPTS = 20
+"""How many proposals may break a combination rule before the search gives up on one trial."""
+
+
+def open_study(url: str, plan: SearchPlan) -> optuna.Study:
+    """The plan's study in the storage at `url` (created on first use), its sampler seeded by the
+    plan's seed and the trials already run, so a later retrain proposes new configs."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    pruner = (
+        optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
+        if plan.pruner == "median"
+        else optuna.pruners.NopPruner()
+    )
+    study = optuna.create_study(
+        storage=url, study_name=plan.study_name, direction="maximize", load_if_exists=True
+    )
+    seed = plan.seed + len(study.get_trials(deepcopy=False))
+    return optuna.load_study(
+        study_name=plan.study_name,
+        storage=url,
+        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS),
+        pruner=pruner,
+    )
+
+
+def _distribution(name: str, spec: object) -> BaseDistribution:
+    if isinstance(spec, Choices):
+        return CategoricalDistribution(list(spec.values))
+    if spec.integer:
+        return IntDistribution(int(spec.low), int(spec.high), log=spec.log)
+    return FloatDistribution(spec.low, spec.high, log=spec.log)
+
+
+def _readable(params: dict[str, object]) -> dict[str, object]:
+    """Float parameters to 4 significant digits, so config keys stay readable."""
+    return {
+        name: float(f"{value:.4g}") if isinstance(value, float) else value for name, value in params.items()
+    }
+
+
+def propose(study: optuna.Study, plan: SearchPlan) -> tuple[int, ModelConfig]:
+    """Ask the study for a new trial; return its number and its config (key from its params)."""
+    distributions = {name: _distribution(name, spec) for name, spec in plan.params.items()}
+    for _ in range(PROPOSAL_ATTEMPTS):
+        trial = study.ask(distributions)
+        params = _readable({name: trial.params[name] for name in plan.params})
+        try:
+            check_combination(f"trial {trial.number}", params)
+        except SearchSpaceError:
+            study.tell(trial, state=TrialState.FAIL)
+            continue
+        key = config_key(params)
+        trial.set_user_attr(CONFIG_KEY_ATTRIBUTE, key)
+        return trial.number, ModelConfig(key=key, params=params)
+    raise SearchSpaceError(
+        f"{PROPOSAL_ATTEMPTS} proposals in a row broke a combination rule; widen the ranges"
+    )
+
+
+def _in_plan(spec: Choices | Range, value: object) -> bool:
+    if isinstance(spec, Choices):
+        return value in spec.values
+    return isinstance(value, (int, float)) and spec.low <= value <= spec.high
+
+
+def warm_start(
+    study: optuna.Study, plan: SearchPlan, known: dict[str, tuple[dict, float, dict[int, float]]]
+) -> list[str]:
+    """Record configs trained outside the search (key: params, validation result, learning
+    curve) as finished trials, so the sampler and the pruner start from them; they do not count
+    against the budget. Configs outside the plan's space are left out. Returns the keys added."""
+    recorded = {trial.user_attrs.get(CONFIG_KEY_ATTRIBUTE) for trial in study.get_trials(deepcopy=False)}
+    added = []
+    for key, (params, value, curve) in known.items():
+        point = {name: params.get(name, GENSIM_DEFAULTS.get(name)) for name in plan.params}
+        if key in recorded or not all(_in_plan(plan.params[name], v) for name, v in point.items()):
+            continue
+        study.add_trial(
+            optuna.trial.create_trial(
+                params=point,
+                distributions={name: _distribution(name, spec) for name, spec in plan.params.items()},
+                value=value,
+                intermediate_values=curve,
+                user_attrs={CONFIG_KEY_ATTRIBUTE: key, KNOWN_ATTRIBUTE: True},
+            )
+        )
+        added.append(key)
+    return added
+
+
+def trial_configs(study: optuna.Study) -> dict[str, tuple[int, ModelConfig, TrialState]]:
+    """Every search trial that named a config and did not fail, by config key: number, config,
+    state (warm-start records of configs trained outside the search are not trials)."""
+    found = {}
+    for trial in study.get_trials(deepcopy=False):
+        key = trial.user_attrs.get(CONFIG_KEY_ATTRIBUTE)
+        if key and trial.state != TrialState.FAIL and not trial.user_attrs.get(KNOWN_ATTRIBUTE):
+            found[key] = (
+                trial.number,
+                ModelConfig(key=key, params=_readable(dict(trial.params))),
+                trial.state,
+            )
+    return found
+
+
+def _trial(study: optuna.Study, number: int) -> optuna.Trial:
+    frozen = next(trial for trial in study.get_trials(deepcopy=False) if trial.number == number)
+    return optuna.Trial(study, frozen._trial_id)
+
+
+def report(study: optuna.Study, number: int, epoch: int, value: float) -> bool:
+    """Record a point of trial `number`'s learning curve; False when the pruner stops it."""
+    trial = _trial(study, number)
+    trial.report(value, epoch)
+    return not trial.should_prune()
+
+
+def finish(study: optuna.Study, number: int, value: float | None, pruned: bool = False) -> None:
+    """Record how trial `number` ended: its validation hit rate, pruned, or (value None) failed."""
+    if pruned:
+        study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
+    elif value is None:
+        study.tell(number, state=TrialState.FAIL, skip_if_finished=True)
+    else:
+        study.tell(number, value, skip_if_finished=True)
+
+
+def trials_run(study: optuna.Study) -> int:
+    """Search trials that trained a model: complete or pruned (warm-start records excluded)."""
+    return sum(
+        trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and not trial.user_attrs.get(KNOWN_ATTRIBUTE)
+        for trial in study.get_trials(deepcopy=False)
+    )

@@ -1,0 +1,245 @@
+"""The adaptive search: its plan, its study, pruning, budgets, and its partitions in the graph."""
+
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from recsys_assets.core.search import (
+    finish,
+    open_study,
+    propose,
+    report,
+    trial_configs,
+    trials_run,
+    warm_start,
+)
+from recsys_assets.core.search_space import Choices, Range, SearchSpaceError, parse_search_plan
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.automation import propose_trials, register_configs
+from recsys_assets.graph.history import latest_metadata
+from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.retrain import retrain
+from recsys_assets.settings import Settings
+from recsys_assets_tests.conftest import write_search_space
+
+FIXED = "[[config]]\nname = 'fixed'\nmin_count = 2\nepochs = 4\nvector_size = 16\nwindow = 5\n"
+SEARCH = """
+[search]
+trials = {trials}
+pruner = "{pruner}"
+
+[search.params]
+vector_size = {{ choices = [8, 16] }}
+window = {{ low = 2, high = 8 }}
+epochs = {{ low = 4, high = 6 }}
+alpha = {{ low = 0.01, high = 0.05, log = true }}
+"""
+
+
+def plan_of(trials: int = 3, pruner: str = "median"):
+    document = {
+        "search": {
+            "trials": trials,
+            "pruner": pruner,
+            "params": {
+                "vector_size": {"choices": [8, 16]},
+                "window": {"low": 2, "high": 8},
+                "alpha": {"low": 0.01, "high": 0.05, "log": True},
+            },
+        }
+    }
+    return parse_search_plan(document, "space.toml")
+
+
+def test_the_plan_is_parsed_and_checked():
+    plan = plan_of()
+    assert plan.params == {
+        "vector_size": Choices((8, 16)),
+        "window": Range(2, 8, integer=True),
+        "alpha": Range(0.01, 0.05, log=True),
+    }
+    assert plan.study_name != plan_of(trials=4).study_name
+    bad = [
+        ({"params": {"window": {"low": 2, "high": 8}}}, "give a budget"),
+        ({"trials": 0, "params": {"window": {"low": 2, "high": 8}}}, "trials must be a whole number"),
+        ({"trials": 2, "params": {"window": {"low": 8, "high": 2}}}, "needs low < high"),
+        ({"trials": 2, "params": {"window": {"low": 2, "high": 5000}}}, "must be <= 1000"),
+        ({"trials": 2, "params": {"alpha": {"low": 0.0, "high": 0.1, "log": True}}}, "must be > 0"),
+        ({"trials": 2, "params": {"windoww": {"choices": [2]}}}, "unknown Word2Vec parameter 'windoww'"),
+        (
+            {"trials": 2, "pruner": "hyperband", "params": {"window": {"choices": [2]}}},
+            "pruner must be one of",
+        ),
+    ]
+    for table, message in bad:
+        with pytest.raises(SearchSpaceError, match=message):
+            parse_search_plan({"search": table}, "space.toml")
+
+
+def test_proposals_stay_in_the_plan_and_carry_readable_keys(tmp_path: Path):
+    plan = plan_of(trials=5)
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    for _ in range(5):
+        number, config = propose(study, plan)
+        assert config.params["vector_size"] in (8, 16) and 2 <= config.params["window"] <= 8
+        assert 0.01 <= config.params["alpha"] <= 0.05 and len(repr(config.params["alpha"])) <= 7
+        finish(study, number, config.params["window"] / 10)
+    assert trials_run(study) == 5
+    reopened = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    assert sorted(trial_configs(reopened)) == sorted(trial_configs(study)), "the study lives in its database"
+
+
+def test_a_curve_behind_the_median_is_pruned_and_recorded(tmp_path: Path):
+    plan = plan_of()
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    for value in (0.8, 0.9):
+        number, _ = propose(study, plan)
+        assert report(study, number, 2, value) and report(study, number, 4, value)
+        finish(study, number, value)
+    number, _ = propose(study, plan)
+    assert not report(study, number, 2, 0.1), "far behind the median at the same epoch"
+    finish(study, number, None, pruned=True)
+    assert study.trials[number].state == TrialState.PRUNED
+    assert trials_run(study) == 3
+
+
+@pytest.fixture
+def search_settings(small_settings: Settings, tmp_path: Path) -> Settings:
+    return replace(
+        small_settings,
+        search_space_path=write_search_space(tmp_path, FIXED + SEARCH.format(trials=3, pruner="median")),
+        study_url=f"sqlite:///{tmp_path / 'study.db'}",
+    )
+
+
+def trial_keys(settings: Settings) -> dict[str, tuple]:
+    return SearchSpace(path=str(settings.search_space_path), study_url=settings.study_location).trials()
+
+
+def test_retrain_runs_the_search_to_its_budget_and_a_second_retrain_repeats_no_trial(search_settings):
+    with dg.instance_for_test() as instance:
+        first = retrain(search_settings, instance)
+        trials = trial_keys(search_settings)
+        assert len(trials) == 3 and all(state != TrialState.RUNNING for _, _, state in trials.values())
+        registered = set(instance.get_dynamic_partitions(model_configs.name))
+        assert registered == {"fixed", *trials}
+        compared = latest_metadata(instance, "best_model")["configs_compared"]
+        assert sorted(compared) == sorted(registered)
+        for key, (number, _, state) in trials.items():
+            trained = latest_metadata(instance, "embedding_model", key)
+            assert trained["search_trial"] == number
+            assert ("pruned_at_epoch" in trained) == (state == TrialState.PRUNED)
+
+        second = retrain(search_settings, instance)
+        assert trial_keys(search_settings) == trials, "the budget was spent: no new trial, none repeated"
+        assert set(instance.get_dynamic_partitions(model_configs.name)) == registered
+        assert second["config_key"] in registered and first["test_rows"] == second["test_rows"]
+
+
+def test_the_time_budget_stops_the_search(search_settings, tmp_path: Path):
+    budgeted = replace(
+        search_settings,
+        search_space_path=write_search_space(
+            tmp_path,
+            FIXED
+            + SEARCH.format(trials=50, pruner="none").replace(
+                "trials = 50", "trials = 50\ntime_budget_minutes = 0.0001"
+            ),
+        ),
+    )
+    with dg.instance_for_test() as instance:
+        retrain(budgeted, instance)
+    assert len(trial_keys(budgeted)) == 1, "one trial starts within the budget, none after it"
+
+
+def test_pruning_stops_a_trial_behind_earlier_ones(search_settings):
+    plan = SearchSpace(
+        path=str(search_settings.search_space_path), study_url=search_settings.study_location
+    ).plan()
+    study = open_study(search_settings.study_location, plan)
+    for _ in range(2):
+        number, _ = propose(study, plan)
+        report(study, number, 2, 0.99)
+        finish(study, number, 0.99)
+    with dg.instance_for_test() as instance:
+        retrain(search_settings, instance)
+        pruned = [
+            latest_metadata(instance, "embedding_model", key)
+            for key, (_, _, state) in trial_keys(search_settings).items()
+            if state == TrialState.PRUNED and latest_metadata(instance, "embedding_model", key)
+        ]
+    assert pruned and all(meta["pruned_at_epoch"] == 2 for meta in pruned)
+    assert all(list(meta["learning_curve_points"]) == ["2"] for meta in pruned), "training stopped at epoch 2"
+
+
+def test_partitions_the_search_registered_survive_the_config_sensor(search_settings):
+    space = SearchSpace(path=str(search_settings.search_space_path), study_url=search_settings.study_location)
+    with dg.instance_for_test() as instance:
+        retrain(search_settings, instance)
+        result = register_configs(
+            dg.build_sensor_context(instance=instance, resources={"search_space": space})
+        )
+        assert isinstance(result, dg.SkipReason) and "already match" in result.skip_message
+        assert optuna.load_study(study_name=space.plan().study_name, storage=space.study_url).trials
+
+
+def test_the_nightly_sensor_proposes_trials_within_budget_and_concurrency(search_settings):
+    space = SearchSpace(path=str(search_settings.search_space_path), study_url=search_settings.study_location)
+    defs = build_definitions(search_settings)
+
+    def evaluate(instance):
+        return propose_trials(dg.build_sensor_context(instance=instance, resources={"search_space": space}))
+
+    with dg.instance_for_test() as instance:
+        assert "no data build" in evaluate(instance).skip_message
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        proposals = [evaluate(instance) for _ in range(3)]
+        first, second = proposals[0], proposals[1]
+        assert isinstance(first, dg.SensorResult) and isinstance(second, dg.SensorResult)
+        assert "2 trials in flight" in proposals[2].skip_message
+        (request,) = first.run_requests
+        (added,) = first.dynamic_partitions_requests
+        assert added.partition_keys == [request.partition_key]
+        instance.add_dynamic_partitions(model_configs.name, [request.partition_key])
+        defs.resolve_job_def("train_models").execute_in_process(
+            instance=instance, partition_key=request.partition_key
+        )
+        assert trials_run(open_study(space.study_url, space.plan())) == 1
+        third = evaluate(instance)
+        assert isinstance(third, dg.SensorResult), "a finished trial frees its slot"
+        assert "budget of 3 trials is spent" in evaluate(instance).skip_message
+
+
+def test_a_search_whose_trials_all_fail_stops_and_the_fixed_config_ships(
+    search_settings, tmp_path: Path, capsys
+):
+    failing = FIXED + "[search]\ntrials = 10\n[search.params]\nmin_count = { choices = [1000000, 2000000] }\n"
+    settings = replace(search_settings, search_space_path=write_search_space(tmp_path, failing))
+    with dg.instance_for_test() as instance:
+        result = retrain(settings, instance)
+        assert result["config_key"] == "fixed"
+        assert instance.get_dynamic_partitions(model_configs.name) == ["fixed"], (
+            "failed trials leave no partition"
+        )
+    assert "3 trials failed in a row: the search stops" in capsys.readouterr().err
+    assert trial_keys(settings) == {}
+
+
+def test_the_search_starts_from_configs_trained_outside_it(tmp_path: Path):
+    plan = plan_of(trials=3)
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    known = {
+        "inside": ({"vector_size": 16, "window": 5}, 0.6, {2: 0.5, 4: 0.55}),
+        "outside": ({"vector_size": 48, "window": 5}, 0.7, {}),
+    }
+    assert warm_start(study, plan, known) == ["inside"], "48 is not among the plan's choices"
+    assert warm_start(study, plan, known) == [], "recorded once"
+    (recorded,) = study.trials
+    assert recorded.params == {"vector_size": 16, "window": 5, "alpha": 0.025}, "unset: gensim's default"
+    assert recorded.value == 0.6 and recorded.intermediate_values == {2: 0.5, 4: 0.55}
+    assert trials_run(study) == 0 and trial_configs(study) == {}, "not a trial, not in the budget"

@@ -1,0 +1,93 @@
+"""Every model version kept and loadable; promotion and retention."""
+
+import io
+import json
+from dataclasses import replace
+from pathlib import Path
+
+import dagster as dg
+import numpy as np
+import pytest
+
+from recsys_assets.client import (
+    VersionNotFound,
+    load_best_model,
+    load_model_version,
+    model_versions,
+    promote,
+    remove_old_versions,
+)
+from recsys_assets.core.model import model_bytes, model_from_bytes
+from recsys_assets.graph.history import latest_metadata
+from recsys_assets.retrain import retrain
+from recsys_assets.settings import Settings
+from recsys_assets_tests.conftest import write_search_space
+
+SMALL = "[[config]]\nname = 'small'\nmin_count = 2\nepochs = 2\nvector_size = 8\n"
+WIDE = "[[config]]\nname = 'wide'\nmin_count = 2\nepochs = 2\nvector_size = 16\nwindow = 10\n"
+
+
+@pytest.fixture
+def two_retrains(small_settings: Settings, tmp_path: Path):
+    """Two retrains with different configs in one instance; yields the instance and settings."""
+    (tmp_path / "a").mkdir()
+    (tmp_path / "b").mkdir()
+    first = replace(small_settings, search_space_path=write_search_space(tmp_path / "a", SMALL))
+    second = replace(small_settings, search_space_path=write_search_space(tmp_path / "b", WIDE))
+    with dg.instance_for_test() as instance:
+        retrain(first, instance)
+        retrain(second, instance)
+        yield instance, small_settings
+
+
+def test_each_materialization_keeps_its_own_loadable_file(two_retrains):
+    instance, settings = two_retrains
+    newest, oldest = model_versions("best_model", instance=instance)
+    assert (newest["winner"], oldest["winner"]) == ("wide", "small")
+    assert newest["path"] != oldest["path"] and all(Path(row["path"]).exists() for row in (newest, oldest))
+    assert load_model_version(oldest["version"][:8], instance=instance).config_key == "small"
+    assert load_model_version(newest["version"], instance=instance).config_key == "wide"
+    assert load_best_model(instance, settings).config_key == "wide"
+    assert settings.models_dir.joinpath("best_model.npz").read_bytes() == Path(newest["path"]).read_bytes()
+    (trained,) = model_versions("embedding_model", "small", instance)
+    assert load_model_version(trained["version"], "embedding_model", "small", instance).config_key == "small"
+    with pytest.raises(VersionNotFound, match="no version"):
+        load_model_version("ffffffff", instance=instance)
+
+
+def test_promotion_serves_an_earlier_version_and_records_why(two_retrains):
+    instance, settings = two_retrains
+    oldest = model_versions("best_model", instance=instance)[-1]
+    promote(oldest["version"][:8], "roll back after a bad A/B test", instance, settings)
+    assert load_best_model(instance, settings).config_key == "small"
+    served = latest_metadata(instance, "best_model")
+    assert (served["reason"], served["promoted_from"], served["winner"]) == (
+        "roll back after a bad A/B test",
+        oldest["version"],
+        "small",
+    )
+    assert (
+        model_versions("best_model", instance=instance)[0]["version"] == f"promoted {oldest['version'][:8]}"
+    )
+
+    deleted = remove_old_versions(1, instance, settings)
+    assert Path(oldest["path"]).exists(), "the served version is never deleted"
+    assert all(path.exists() is False for path in deleted)
+    kept = sorted(path.name for path in (settings.models_dir / "versions").rglob("*.npz"))
+    assert len(kept) == 4, "best_model: newest and promoted; each config: its one version"
+
+
+def test_a_model_file_of_the_previous_format_still_loads(two_retrains):
+    instance, settings = two_retrains
+    model = load_best_model(instance, settings)
+    with np.load(io.BytesIO(model_bytes(model))) as archive:
+        manifest = json.loads(archive["manifest"].tobytes().decode())
+        vectors = archive["vectors"]
+    manifest["format_version"] = 2
+    manifest["strategy"] = {"query": "last", "last_n": 3, "cold_start": "random"}
+    del manifest["learning_curve"]
+    old = io.BytesIO()
+    np.savez(old, vectors=vectors, manifest=np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
+    loaded = model_from_bytes(old.getvalue(), "old.npz")
+    assert loaded.strategy.successors_first is False and loaded.learning_curve == {}
+    assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
