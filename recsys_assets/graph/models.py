@@ -251,8 +251,8 @@ def _metrics_table(
     rows: dict[str, dict[str, float]], k: int, marked: str | None = None
 ) -> dg.TableMetadataValue:
     """One row per model or baseline: its hit rates, MRR, NDCG and coverage, rounded for reading."""
-    columns = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, k})] + [
-        metric_name(metric, k) for metric in ("mrr", "ndcg", "coverage")
+    columns = [metric_name("hit_rate", n) for n in sorted({min(METRIC_KS), k})] + [
+        metric_name(metric, k) for metric in ("mrr", "coverage")
     ]
     schema = dg.TableSchema(
         columns=[dg.TableColumn("model", "string"), *(dg.TableColumn(column, "float") for column in columns)]
@@ -437,10 +437,12 @@ def test_evaluation(
 
 EXAMPLES_SCHEMA = dg.TableSchema(
     columns=[
+        dg.TableColumn("playlist", "int"),
         dg.TableColumn("last input track", "string"),
         dg.TableColumn("held-out track", "string"),
-        dg.TableColumn("rank of the held-out track", "string"),
-        dg.TableColumn("top 5", "string"),
+        dg.TableColumn("place", "int"),
+        dg.TableColumn("recommended track", "string"),
+        dg.TableColumn("hit", "bool"),
     ]
 )
 
@@ -448,25 +450,22 @@ EXAMPLES_SCHEMA = dg.TableSchema(
 def _examples(
     model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5
 ) -> dg.TableMetadataValue:
-    """The first test playlists: last input track, held-out track, where the model ranked it, and
-    the model's top 5 (one per line)."""
+    """The first test playlists, one row per place of the model's top 5: the playlist's last input
+    track, its held-out track, the recommended track, and whether it is the held-out one."""
     records = []
-    for inputs, target in list(zip(cases.inputs, cases.targets, strict=True))[:rows]:
-        found = [
-            track
-            for track, _ in recommend(
-                model.vectors, inputs, top, model.strategy, model.seed, model.successors
-            ).tracks
-        ]
-        rank = f"{found.index(target) + 1} (hit)" if target in found else f"not in the top {top}"
-        records.append(
-            dg.TableRecord(
-                {
-                    "last input track": inputs[-1],
-                    "held-out track": target,
-                    "rank of the held-out track": rank,
-                    "top 5": "\n".join(f"{number}. {track}" for number, track in enumerate(found, start=1)),
-                }
+    for number, (inputs, target) in enumerate(list(zip(cases.inputs, cases.targets, strict=True))[:rows], 1):
+        found = recommend(model.vectors, inputs, top, model.strategy, model.seed, model.successors).tracks
+        for place, (track, _) in enumerate(found, start=1):
+            records.append(
+                dg.TableRecord(
+                    {
+                        "playlist": number,
+                        "last input track": inputs[-1] if place == 1 else "",
+                        "held-out track": target if place == 1 else "",
+                        "place": place,
+                        "recommended track": track,
+                        "hit": track == target,
+                    }
+                )
             )
-        )
     return dg.MetadataValue.table(records, schema=EXAMPLES_SCHEMA)
