@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
 import dagster as dg
@@ -170,9 +171,9 @@ def _search(
     if started_from:
         print(f"   the search starts from the fixed configs' results: {', '.join(started_from)}")
     budget = plan.time_budget_minutes * 60 if plan.time_budget_minutes else math.inf
-    started, repeats, failures = time.perf_counter(), 0, 0
+    started, repeats, failures = monotonic(), 0, 0
     print(f"-> search: up to {plan.trials or 'unlimited'} trials, {plan.time_budget_minutes or 'no'} minutes")
-    while (plan.trials is None or trials_run(study) < plan.trials) and time.perf_counter() - started < budget:
+    while (plan.trials is None or trials_run(study) < plan.trials) and monotonic() - started < budget:
         number, config = propose(study, plan)
         trained = latest_metadata(instance, "embedding_model", config.key)
         if trained:
@@ -199,7 +200,7 @@ def _search(
         result = latest_metadata(instance, "embedding_model", config.key)
         ending = f", pruned after {result['pruned_at_epoch']} epochs" if "pruned_at_epoch" in result else ""
         print(f"   trial {number}: validation hit rate {result['validation_hit_rate']:.4f}{ending}")
-    spent = time.perf_counter() - started
+    spent = monotonic() - started
     print(f"   search: {trials_run(study)} trials in the study; {spent:.0f} s this retrain")
 
 

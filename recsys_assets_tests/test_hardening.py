@@ -9,6 +9,7 @@ from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 import pytest
 
@@ -135,3 +136,11 @@ def test_a_killed_retrain_leaves_no_run_started_and_resume_finishes_the_job(envi
         statuses = {run.status for run in instance.get_runs()}
         assert dg.DagsterRunStatus.STARTED not in statuses
         assert dg.DagsterRunStatus.FAILURE in statuses
+
+
+def test_reading_while_this_process_still_holds_a_writing_connection(tmp_path: Path):
+    path = tmp_path / "tables.duckdb"
+    with duckdb.connect(str(path)) as writer:
+        writer.execute("CREATE TABLE t AS SELECT 1 AS x")
+        with PlaylistDatabase(database=str(path)).read_connection() as reader:
+            assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]

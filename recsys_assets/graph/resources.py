@@ -39,13 +39,17 @@ class PlaylistDatabase(DuckDBResource):
     def read_connection(self, attempts: int = 8) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-only connection: any number of runs may read at once while none writes.
 
-        Waits (up to about a minute in all) while another process writes the database.
+        Waits (up to about a minute in all) while another process writes the database. When this
+        process still holds a writing connection to the file, reads through that one's database.
         """
         if not Path(self.database).exists():
             raise FileNotFoundError(f"{self.database}: the playlist database has not been built yet")
         for attempt in range(attempts):
             try:
                 conn = duckdb.connect(self.database, read_only=True)
+                break
+            except duckdb.ConnectionException:
+                conn = duckdb.connect(self.database)
                 break
             except duckdb.IOException:
                 if attempt == attempts - 1:
