@@ -68,9 +68,7 @@ def load_model_version(
     """A model as of a version: "latest" (the one served now), or the run id (or its first 8 or
     more characters) of the run that materialized it."""
     if version == "latest":
-        settings = settings or load_settings()
-        location = settings.models_location.rstrip("/")
-        return read_model(f"{location}/{asset}/{partition}.npz" if partition else f"{location}/{asset}.npz")
+        return read_model((settings or load_settings()).served_model_location(asset, partition))
     return read_model(_version_row(version, asset, partition, instance)["path"])
 
 

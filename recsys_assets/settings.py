@@ -42,10 +42,16 @@ class Settings:
         """Where models are stored: RECSYS_MODELS_URL (any fsspec URL), else `models/` in data."""
         return self.models_url or str(self.models_dir)
 
+    def served_model_location(self, asset: str, partition: str | None = None) -> str:
+        """The file a model asset (or config partition) serves now: its latest materialization,
+        where the model IO manager publishes it."""
+        name = f"{asset}/{partition}" if partition else asset
+        return f"{self.models_location.rstrip('/')}/{name}.npz"
+
     @property
     def best_model_location(self) -> str:
-        """The file of the model `best_model` serves now (its latest materialization)."""
-        return f"{self.models_location.rstrip('/')}/best_model.npz"
+        """The file of the model `best_model` serves now."""
+        return self.served_model_location("best_model")
 
     @property
     def study_location(self) -> str:
