@@ -18,14 +18,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             models.best_model,
             models.test_evaluation,
         ],
-        asset_checks=[checks.playlists_are_well_formed, checks.splits_are_disjoint_and_complete],
+        asset_checks=[
+            checks.playlists_are_well_formed,
+            checks.splits_are_disjoint_and_complete,
+            *checks.best_model_freshness,
+        ],
         jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
-        schedules=[automation.nightly_retrain_schedule(settings.timezone)],
+        schedules=[automation.nightly_retrain_schedule(settings.timezone, settings.nightly_cron)],
         sensors=[
             automation.train_after_data,
             automation.select_after_training,
             automation.register_configs,
             automation.propose_trials,
+            automation.best_model_freshness_sensor,
         ],
         resources={
             "playlist_db": playlist_db,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +14,8 @@ from recsys_assets.core.playlists import check_sample_fraction
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
 STUDY_FILE = "recsys_study.db"
+NIGHTLY_CRON = "0 2 * * *"
+CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
 
 
 @dataclass(frozen=True)
@@ -25,6 +28,7 @@ class Settings:
     demo_size: str = "small"
     sample_fraction: float = 1.0
     timezone: str = "UTC"
+    nightly_cron: str = NIGHTLY_CRON
     models_url: str | None = None
     study_url: str | None = None
     keep_versions: int = 10
@@ -102,6 +106,13 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         raise SettingsError(
             f"RECSYS_TIMEZONE={timezone!r}: expected an IANA time zone such as Europe/Berlin"
         ) from None
+    nightly_cron = " ".join((environ.get("RECSYS_NIGHTLY_CRON") or NIGHTLY_CRON).split())
+    fields = nightly_cron.split(" ")
+    if len(fields) != 5 or not all(CRON_FIELD.match(field) for field in fields):
+        raise SettingsError(
+            f"RECSYS_NIGHTLY_CRON={nightly_cron!r}: expected five cron fields of digits, '*', ',', '-'"
+            " and '/', such as '0 2 * * *' (02:00 every day)"
+        )
     return Settings(
         playlists_path=_resolved("RECSYS_PLAYLISTS_PATH", playlists) if playlists else None,
         data_dir=_resolved("RECSYS_DATA_DIR", environ.get("RECSYS_DATA_DIR") or "data"),
@@ -111,6 +122,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         demo_size=demo_size,
         sample_fraction=sample_fraction,
         timezone=timezone,
+        nightly_cron=nightly_cron,
         models_url=environ.get("RECSYS_MODELS_URL") or None,
         keep_versions=int(keep_text),
         study_url=environ.get("RECSYS_STUDY_URL")

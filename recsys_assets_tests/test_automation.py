@@ -1,6 +1,7 @@
 """The nightly chain and config registration, driven through Dagster's own testing APIs."""
 
 import shutil
+import time
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -15,6 +16,7 @@ from recsys_assets.graph.automation import (
     select_after_training,
     train_after_data,
 )
+from recsys_assets.graph.checks import best_model_freshness
 from recsys_assets.graph.jobs import TRAINING_TAG
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import SearchSpace
@@ -31,7 +33,51 @@ def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone():
     context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 2, 0))
     requests = list(schedule.evaluate_tick(context).run_requests)
     assert len(requests) == 1 and schedule.job_name == "prepare_data"
-    assert requests[0].tags["recsys/retrain"] == "nightly-2026-11-30"
+    assert requests[0].tags["recsys/retrain"] == "nightly-2026-11-30-0200"
+
+
+def test_the_nightly_time_is_a_setting(small_settings: Settings):
+    settings = load_settings({"RECSYS_NIGHTLY_CRON": " 30  4 * * 1-5 "})
+    assert settings.nightly_cron == "30 4 * * 1-5"
+    defs = build_definitions(replace(small_settings, nightly_cron=settings.nightly_cron))
+    assert defs.resolve_schedule_def("nightly_retrain").cron_schedule == "30 4 * * 1-5"
+    schedule = defs.resolve_schedule_def("nightly_retrain")
+    ticks = [
+        schedule.evaluate_tick(
+            dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 1, hour, 30))
+        )
+        for hour in (4, 16)
+    ]
+    assert len({tick.run_requests[0].run_key for tick in ticks}) == 2, "two ticks a day are two runs"
+
+
+@pytest.mark.parametrize("cron", ["0 2 * *", "every night", "0 2 * * * *", "0; 2 * * *"])
+def test_a_nightly_time_that_is_no_cron_is_refused(cron: str):
+    with pytest.raises(SettingsError, match="RECSYS_NIGHTLY_CRON"):
+        load_settings({"RECSYS_NIGHTLY_CRON": cron})
+
+
+def data_run_context(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_run: dg.ExecuteInProcessResult
+) -> dg.RunStatusSensorContext:
+    return dg.build_run_status_sensor_context(
+        sensor_name="train_after_data",
+        dagster_event=data_run.get_run_success_event(),
+        dagster_instance=instance,
+        dagster_run=data_run.dagster_run,
+        resources={"search_space": defs.resources["search_space"]},
+    )
+
+
+def test_training_after_data_registers_configs_not_yet_registered(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, KEYS[:1])
+        data_run = defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        result = train_after_data(data_run_context(defs, instance, data_run))
+        assert sorted(r.partition_key for r in result.run_requests) == sorted(KEYS)
+        (added,) = result.dynamic_partitions_requests
+        assert added.partition_keys == KEYS[1:]
 
 
 def evaluate_select(defs: dg.Definitions, instance: dg.DagsterInstance):
@@ -47,13 +93,7 @@ def test_nightly_chain_trains_every_config_then_selects_once(small_settings: Set
         data_run = defs.resolve_job_def("prepare_data").execute_in_process(
             instance=instance, tags={"recsys/retrain": "nightly-2026-11-30"}
         )
-        context = dg.build_run_status_sensor_context(
-            sensor_name="train_after_data",
-            dagster_event=data_run.get_run_success_event(),
-            dagster_instance=instance,
-            dagster_run=data_run.dagster_run,
-        )
-        requests = train_after_data(context)
+        requests = train_after_data(data_run_context(defs, instance, data_run)).run_requests
         assert sorted(r.partition_key for r in requests) == sorted(KEYS)
         assert len({r.run_key for r in requests}) == len(KEYS)
         assert all(r.run_key.startswith(data_run.run_id) for r in requests)
@@ -126,6 +166,7 @@ def test_definitions_carry_the_schedule_and_sensors(small_settings: Settings):
         "select_after_training",
         "register_configs",
         "propose_trials",
+        "best_model_freshness",
     }
     assert all(len(sensor.description or "") > 40 for sensor in defs.sensors), "the UI shows a description"
 
@@ -144,3 +185,26 @@ def test_select_sensor_leaves_data_built_outside_the_nightly_chain_alone(small_s
         dg.materialize(data_assets, instance=instance, resources=defs.resources)
         skipped = evaluate_select(defs, instance)
         assert "built outside prepare_data" in skipped.skip_message
+
+
+def test_best_model_freshness_warns_after_a_day_without_a_retrain_or_a_check(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    checks_job = dg.define_asset_job("freshness", selection=dg.AssetSelection.checks(*best_model_freshness))
+    defs = dg.Definitions.merge(defs, dg.Definitions(jobs=[checks_job]))
+
+    def fresh(instance: dg.DagsterInstance, hours_ago: float) -> bool:
+        confirmed = time.time() - hours_ago * 3600
+        instance.report_runless_asset_event(
+            dg.AssetObservation(
+                "best_model",
+                metadata={"dagster/last_updated_timestamp": dg.MetadataValue.timestamp(confirmed)},
+            )
+        )
+        result = defs.resolve_job_def("freshness").execute_in_process(instance=instance)
+        (evaluation,) = result.get_asset_check_evaluations()
+        assert evaluation.severity == dg.AssetCheckSeverity.WARN
+        return evaluation.passed
+
+    with dg.instance_for_test() as instance:
+        assert not fresh(instance, 26)
+        assert fresh(instance, 2)

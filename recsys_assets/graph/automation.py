@@ -1,6 +1,7 @@
 """Schedules and sensors: the nightly retrain in order, and configs registered from the file."""
 
 import time
+import warnings
 from datetime import datetime
 
 import dagster as dg
@@ -8,6 +9,7 @@ from optuna.trial import TrialState
 
 from recsys_assets.core.search import finish, propose, trials_run
 from recsys_assets.core.search_space import SearchSpaceError, partition_changes
+from recsys_assets.graph.checks import best_model_freshness
 from recsys_assets.graph.history import (
     configs_waiting_for_training,
     latest_data_build,
@@ -23,26 +25,26 @@ from recsys_assets.graph.jobs import (
 )
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.settings import NIGHTLY_CRON
 
-NIGHTLY_CRON = "0 2 * * *"
 
-
-def nightly_retrain_schedule(timezone: str) -> dg.ScheduleDefinition:
-    """At 02:00 in `timezone`, rebuild the data; the sensors below train and select after it."""
+def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.ScheduleDefinition:
+    """At `cron` (02:00 by default) in `timezone`, rebuild the data; the sensors below train and
+    select after it."""
 
     @dg.schedule(
         name="nightly_retrain",
-        cron_schedule=NIGHTLY_CRON,
+        cron_schedule=cron,
         execution_timezone=timezone,
         job=prepare_data,
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Nightly retrain: data first, then every config (train_after_data), then the"
         " best model and its test evaluation (select_after_training). Every run of one night"
-        f" carries the tag {RETRAIN_TAG}=nightly-<date>.",
+        f" carries the tag {RETRAIN_TAG}=nightly-<date>-<time>. Its time is RECSYS_NIGHTLY_CRON.",
     )
     def nightly_retrain(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
-        night = context.scheduled_execution_time.strftime("%Y-%m-%d")
-        return dg.RunRequest(run_key=f"nightly-{night}", tags={RETRAIN_TAG: f"nightly-{night}"})
+        night = f"nightly-{context.scheduled_execution_time.strftime('%Y-%m-%d-%H%M')}"
+        return dg.RunRequest(run_key=night, tags={RETRAIN_TAG: night})
 
     return nightly_retrain
 
@@ -57,15 +59,26 @@ def _chain_tags(run: dg.DagsterRun | None) -> dict[str, str]:
     monitored_jobs=[prepare_data],
     request_job=train_models,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After prepare_data succeeds, start one train_models run per registered config on"
-    " the new data (once per data build).",
+    description="After prepare_data succeeds, start one train_models run per config on the new"
+    " data (once per data build), registering configs of the search space not yet registered.",
 )
-def train_after_data(context: dg.RunStatusSensorContext):
-    """One training run request per registered config, keyed by the data run."""
+def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpace):
+    """One training run request per registered or new config, keyed by the data run."""
     run_id = context.dagster_run.run_id
-    keys = context.instance.get_dynamic_partitions(model_configs.name)
+    registered = context.instance.get_dynamic_partitions(model_configs.name)
+    try:
+        new = [config.key for config in search_space.configs() if config.key not in set(registered)]
+    except SearchSpaceError as error:
+        context.log.warning(f"search space not usable, training the registered configs: {error}")
+        new = []
     tags = _chain_tags(context.dagster_run)
-    return [dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key, tags=tags) for key in keys]
+    return dg.SensorResult(
+        run_requests=[
+            dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key, tags=tags)
+            for key in [*registered, *new]
+        ],
+        dynamic_partitions_requests=[model_configs.build_add_request(new)] if new else [],
+    )
 
 
 @dg.sensor(
@@ -173,4 +186,14 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
             )
         ],
         dynamic_partitions_requests=[model_configs.build_add_request([config.key])],
+    )
+
+
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    best_model_freshness_sensor = dg.build_sensor_for_freshness_checks(
+        freshness_checks=best_model_freshness,
+        name="best_model_freshness",
+        minimum_interval_seconds=300,
+        default_status=dg.DefaultSensorStatus.RUNNING,
     )

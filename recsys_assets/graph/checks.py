@@ -1,4 +1,8 @@
-"""Asset checks on the data assets; failing ones block training on broken data."""
+"""Asset checks: the data assets' checks block training on broken data; the best model's
+freshness warns when the nightly retrain stopped keeping it current."""
+
+import warnings
+from datetime import timedelta
 
 import dagster as dg
 
@@ -36,3 +40,16 @@ def splits_are_disjoint_and_complete(playlist_db: PlaylistDatabase):
             passed=not problems,
             metadata={"problems": dg.MetadataValue.md("\n".join(f"- {p}" for p in problems) or "none")},
         )
+
+
+BEST_MODEL_MAX_AGE = timedelta(hours=25)
+"""A nightly retrain (or its check that nothing changed) renews the best model daily; an hour of
+slack covers the retrain itself."""
+
+with warnings.catch_warnings():
+    # Superseded by freshness policies, which count materializations only: a nightly run that
+    # finds nothing changed renews the model with an observation instead.
+    warnings.simplefilter("ignore", dg.SupersessionWarning)
+    best_model_freshness = dg.build_last_update_freshness_checks(
+        assets=["best_model"], lower_bound_delta=BEST_MODEL_MAX_AGE, severity=dg.AssetCheckSeverity.WARN
+    )
