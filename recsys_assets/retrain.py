@@ -30,15 +30,12 @@ from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_mode
 from recsys_assets.graph.partitions import model_configs, sync_config_partitions
 from recsys_assets.graph.resources import SearchSpace
 from recsys_assets.instance import exclusive_lock
+from recsys_assets.run_launcher import HOST_TAG, PID_TAG, process_alive, run_process
 from recsys_assets.settings import Settings
 
 MAX_REPEATED_PROPOSALS = 20
 MAX_FAILED_TRIALS_IN_A_ROW = 3
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
-HOST_TAG = "recsys/host"
-PID_TAG = "recsys/pid"
-"""Tags naming the process that runs a retrain's jobs, so a run it left behind when killed can
-be told from one still running."""
 
 
 class RetrainStopped(RuntimeError):
@@ -104,24 +101,13 @@ def _run_job(
     print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
 
 
-def _process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
-
-
 def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
     """Mark failed the runs still STARTED whose retrain process on this host is gone (killed);
     return their run ids."""
-    host = socket.gethostname()
     failed = []
     for run in instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED])):
-        pid = run.tags.get(PID_TAG, "")
-        if run.tags.get(HOST_TAG) == host and pid.isdigit() and not _process_alive(int(pid)):
+        pid = run_process(instance, run) if PID_TAG in run.tags else None
+        if pid is not None and not process_alive(pid):
             instance.report_run_failed(
                 run,
                 f"The process {pid} that ran this run is gone (killed); marked failed by a later retrain.",
