@@ -30,7 +30,7 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     failure = None
     try:
         with dg.DagsterInstance.get() as instance:
-            result = retrain(settings, instance, resume=args.resume, workers=args.workers)
+            result = retrain(settings, instance, resume=args.resume, workers=args.workers, force=args.force)
     except RetrainStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -205,6 +205,11 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--resume",
         action="store_true",
         help="keep the data if built and the configs already trained on it; train only what is missing",
+    )
+    retrain_parser.add_argument(
+        "--force",
+        action="store_true",
+        help="retrain even when the source, search space and code are unchanged since the last retrain",
     )
     retrain_parser.add_argument(
         "--workers", type=int, default=1, help="Word2Vec threads per config (1: bit-reproducible models)"

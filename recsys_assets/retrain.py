@@ -3,6 +3,7 @@ evaluation in one Dagster instance. The CLI and the tests call it."""
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import socket
@@ -19,6 +20,8 @@ from recsys_assets.client import remove_old_versions
 from recsys_assets.core.search import finish, open_study, propose, trials_run, warm_start
 from recsys_assets.core.search_space import ModelConfig, SearchPlan, load_search_space
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.changes import confirm_current, decide
+from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
 from recsys_assets.graph.history import (
     latest_data_build,
     latest_good_data_build,
@@ -117,22 +120,46 @@ def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
 
 
 def retrain(
-    settings: Settings, instance: dg.DagsterInstance, resume: bool = False, workers: int = 1
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    resume: bool = False,
+    workers: int = 1,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Register the search space's configs, then materialize data, every config, best model, test;
     return the test evaluation.
 
+    When the source, the search space and the code are unchanged since the last complete retrain
+    (and no search has trials left), nothing is trained: the last test evaluation is returned and
+    the best model recorded as still current, unless `force`.
     A config that fails does not stop the others: the best model is chosen among those trained,
     and ConfigsFailed (carrying the result) names the failed ones. With `resume`, data already
     built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
     """
+    defs = build_definitions(settings)
     space = SearchSpace(path=str(settings.search_space_path), study_url=settings.study_location)
     configs = space.configs()
     with exclusive_lock(
         settings.data_dir / ".retrain.lock",
         f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
     ):
-        return _retrain(settings, instance, space, configs, resume, workers)
+        decision = decide(instance, defs.resources["playlist_source"], space, DEFAULT_SPLIT_SEED)
+        if not decision.needed and not force:
+            print(decision.reason, flush=True)
+            confirm_current(instance, decision)
+            return _test_evaluation(defs, instance)
+        print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
+        return _retrain(defs, settings, instance, space, configs, resume, workers)
+
+
+def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, Any]:
+    """The latest test evaluation's value, read without the loader's debug line on the console."""
+    logging.disable(logging.DEBUG)
+    try:
+        with defs.get_asset_value_loader(instance=instance) as loader:
+            return loader.load_asset_value("test_evaluation")
+    finally:
+        logging.disable(logging.NOTSET)
 
 
 def _search(
@@ -195,6 +222,7 @@ def _training_config(workers: int) -> dict[str, Any]:
 
 
 def _retrain(
+    defs: dg.Definitions,
     settings: Settings,
     instance: dg.DagsterInstance,
     space: SearchSpace,
@@ -202,7 +230,6 @@ def _retrain(
     resume: bool,
     workers: int,
 ) -> dict[str, Any]:
-    defs = build_definitions(settings)
     retrain_id = uuid.uuid4().hex[:8]
     print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
     for run_id in fail_runs_of_dead_processes(instance):
@@ -241,8 +268,7 @@ def _retrain(
         select_best_model.name,
         run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
     )
-    with defs.get_asset_value_loader(instance=instance) as loader:
-        result = loader.load_asset_value("test_evaluation")
+    result = _test_evaluation(defs, instance)
     removed = remove_old_versions(settings.keep_versions, instance, settings)
     if removed:
         print(f"Removed {len(removed)} old model version file(s), keeping {settings.keep_versions} per model")

@@ -11,7 +11,6 @@ import pytest
 
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import (
-    nightly_retrain_schedule,
     register_configs,
     select_after_training,
     train_after_data,
@@ -27,13 +26,27 @@ from recsys_assets_tests.conftest import FAST_CONFIGS, write_search_space
 KEYS = ["dim16-ep3-mc2-win5", "wide-window"]
 
 
-def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone():
-    schedule = nightly_retrain_schedule("Europe/Berlin")
+def nightly_ticks(defs: dg.Definitions, instance: dg.DagsterInstance, *times: datetime) -> list:
+    schedule = defs.resolve_schedule_def("nightly_retrain")
+    resources = {name: defs.resources[name] for name in ("playlist_source", "search_space")}
+    ticks = []
+    for at in times:
+        with dg.build_schedule_context(
+            instance=instance, scheduled_execution_time=at, resources=resources
+        ) as context:
+            ticks.append(schedule.evaluate_tick(context))
+    return ticks
+
+
+def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone(small_settings: Settings):
+    defs = build_definitions(replace(small_settings, timezone="Europe/Berlin"))
+    schedule = defs.resolve_schedule_def("nightly_retrain")
     assert (schedule.cron_schedule, schedule.execution_timezone) == ("0 2 * * *", "Europe/Berlin")
-    context = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 11, 30, 2, 0))
-    requests = list(schedule.evaluate_tick(context).run_requests)
-    assert len(requests) == 1 and schedule.job_name == "prepare_data"
-    assert requests[0].tags["recsys/retrain"] == "nightly-2026-11-30-0200"
+    with dg.instance_for_test() as instance:
+        (tick,) = nightly_ticks(defs, instance, datetime(2026, 11, 30, 2, 0))
+    (request,) = tick.run_requests
+    assert schedule.job_name == "prepare_data"
+    assert request.tags["recsys/retrain"] == "nightly-2026-11-30-0200"
 
 
 def test_the_nightly_time_is_a_setting(small_settings: Settings):
@@ -41,13 +54,8 @@ def test_the_nightly_time_is_a_setting(small_settings: Settings):
     assert settings.nightly_cron == "30 4 * * 1-5"
     defs = build_definitions(replace(small_settings, nightly_cron=settings.nightly_cron))
     assert defs.resolve_schedule_def("nightly_retrain").cron_schedule == "30 4 * * 1-5"
-    schedule = defs.resolve_schedule_def("nightly_retrain")
-    ticks = [
-        schedule.evaluate_tick(
-            dg.build_schedule_context(scheduled_execution_time=datetime(2026, 12, 1, hour, 30))
-        )
-        for hour in (4, 16)
-    ]
+    with dg.instance_for_test() as instance:
+        ticks = nightly_ticks(defs, instance, datetime(2026, 12, 1, 4, 30), datetime(2026, 12, 1, 16, 30))
     assert len({tick.run_requests[0].run_key for tick in ticks}) == 2, "two ticks a day are two runs"
 
 

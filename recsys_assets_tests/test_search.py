@@ -135,7 +135,7 @@ def test_retrain_runs_the_search_to_its_budget_and_a_second_retrain_repeats_no_t
             assert trained["search_trial"] == number
             assert ("pruned_at_epoch" in trained) == (state == TrialState.PRUNED)
 
-        second = retrain(search_settings, instance)
+        second = retrain(search_settings, instance, force=True)
         assert trial_keys(search_settings) == trials, "the budget was spent: no new trial, none repeated"
         assert set(instance.get_dynamic_partitions(model_configs.name)) == registered
         assert second["config_key"] in registered and first["test_rows"] == second["test_rows"]

@@ -9,7 +9,9 @@ from optuna.trial import TrialState
 
 from recsys_assets.core.search import finish, propose, trials_run
 from recsys_assets.core.search_space import SearchSpaceError, partition_changes
+from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.checks import best_model_freshness
+from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
 from recsys_assets.graph.history import (
     configs_waiting_for_training,
     latest_data_build,
@@ -24,7 +26,7 @@ from recsys_assets.graph.jobs import (
     train_models,
 )
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.graph.resources import PlaylistSource, SearchSpace
 from recsys_assets.settings import NIGHTLY_CRON
 
 
@@ -40,9 +42,18 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         default_status=dg.DefaultScheduleStatus.RUNNING,
         description="Nightly retrain: data first, then every config (train_after_data), then the"
         " best model and its test evaluation (select_after_training). Every run of one night"
-        f" carries the tag {RETRAIN_TAG}=nightly-<date>-<time>. Its time is RECSYS_NIGHTLY_CRON.",
+        f" carries the tag {RETRAIN_TAG}=nightly-<date>-<time>. Its time is RECSYS_NIGHTLY_CRON."
+        " When the source, the search space and the code are unchanged since the last retrain, it"
+        " skips, saying so, and records that the best model is still current.",
     )
-    def nightly_retrain(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def nightly_retrain(
+        context: dg.ScheduleEvaluationContext, playlist_source: PlaylistSource, search_space: SearchSpace
+    ):
+        decision = decide(context.instance, playlist_source, search_space, DEFAULT_SPLIT_SEED)
+        if not decision.needed:
+            confirm_current(context.instance, decision)
+            return dg.SkipReason(decision.reason)
+        context.log.info(decision.reason)
         night = f"nightly-{context.scheduled_execution_time.strftime('%Y-%m-%d-%H%M')}"
         return dg.RunRequest(run_key=night, tags={RETRAIN_TAG: night})
 

@@ -12,6 +12,7 @@ from recsys_assets.core.playlists import (
 )
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource
+from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 PREVIEW_SCHEMA = dg.TableSchema(
     columns=[
@@ -23,8 +24,13 @@ PREVIEW_SCHEMA = dg.TableSchema(
 )
 
 
+DEFAULT_SPLIT_SEED = 42
+
+
 class SplitConfig(dg.Config):
-    seed: int = Field(default=42, description="Seed of the shuffle that assigns playlists to splits.")
+    seed: int = Field(
+        default=DEFAULT_SPLIT_SEED, description="Seed of the shuffle that assigns playlists to splits."
+    )
 
 
 def _preview(database: PlaylistDatabase, table: str) -> dg.TableMetadataValue:
@@ -34,12 +40,13 @@ def _preview(database: PlaylistDatabase, table: str) -> dg.TableMetadataValue:
 
 
 def _playlists_metadata(
-    stats: PlaylistTableStats, source: PlaylistSource, database: PlaylistDatabase
+    stats: PlaylistTableStats, source: PlaylistSource, database: PlaylistDatabase, fingerprint: str
 ) -> dict[str, object]:
     with database.get_connection() as conn:
         lengths, plays = length_and_popularity(conn)
     return {
         "source": dg.MetadataValue.path(str(stats.source.path)),
+        "source_fingerprint": fingerprint,
         "source_format": stats.source.kind,
         "demo_data": source.is_demo,
         "sample_fraction": source.sample_fraction,
@@ -66,6 +73,7 @@ def _playlists_metadata(
             "playlists",
             group_name="data",
             kinds={"duckdb"},
+            code_version=DATA_CODE_VERSION,
             description="One row per playlist (user_id-playlist) with its tracks (artist|||track) in"
             " file order, the sequence without its last track and the last track; playlists of 3"
             " or more tracks.",
@@ -75,6 +83,7 @@ def _playlists_metadata(
                 table,
                 deps=["playlists"],
                 group_name="data",
+                code_version=DATA_CODE_VERSION,
                 kinds={"duckdb"},
                 description=f"The {share} share of playlists, by a seeded shuffle in playlist_id order.",
             ).with_io_manager_key("table_io_manager")
@@ -91,6 +100,8 @@ def playlist_tables(
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
     replaced together in one transaction: a failed or killed build leaves all four as they were."""
     source = playlist_source.resolve()
+    fingerprint = playlist_source.fingerprint()
+    data_version = dg.DataVersion(playlist_source.data_version(config.seed))
     context.log.info(f"Building the playlist table and its splits from {source}")
     with playlist_db.get_connection() as conn:
         stats, sizes = build_playlist_tables(
@@ -103,11 +114,14 @@ def playlist_tables(
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
-        asset_key="playlists", metadata=_playlists_metadata(stats, playlist_source, playlist_db)
+        asset_key="playlists",
+        metadata=_playlists_metadata(stats, playlist_source, playlist_db, fingerprint),
+        data_version=data_version,
     )
     for table, rows in sizes.items():
         yield dg.MaterializeResult(
             asset_key=table,
+            data_version=data_version,
             metadata={
                 "dagster/row_count": rows,
                 "seed": config.seed,

@@ -15,6 +15,7 @@ from recsys_assets.graph.jobs import train_models
 DATA_ASSET = "train_playlists"
 """The asset whose materialization marks a data build (the splits every model trains on)."""
 MODEL_ASSET = "embedding_model"
+DATA_VERSION_TAG = "dagster/data_version"
 
 
 def latest_materialization(
@@ -33,6 +34,12 @@ def latest_materialization(
 def metadata_values(record: dg.EventLogRecord) -> dict[str, Any]:
     """The plain values of a materialization record's metadata."""
     return {name: value.value for name, value in record.asset_materialization.metadata.items()}
+
+
+def latest_data_version(instance: dg.DagsterInstance, asset: str) -> str | None:
+    """The data version of the asset's latest materialization, if it has one."""
+    record = latest_materialization(instance, asset)
+    return record.asset_materialization.tags.get(DATA_VERSION_TAG) if record else None
 
 
 def latest_metadata(instance: dg.DagsterInstance, asset: str, partition: str | None = None) -> dict[str, Any]:

@@ -21,6 +21,7 @@ from recsys_assets.core.evaluation import (
     sample_cases,
     score_strategies,
 )
+from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.metrics import (
     METRIC_KS,
     EvaluationCases,
@@ -39,9 +40,11 @@ from recsys_assets.core.train import (
     count_long_sentences,
     train_embeddings,
 )
+from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
 from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
 TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
 CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "artist_sequence", "track_test_y"]})
@@ -118,6 +121,7 @@ def model_asset(ins: dict[str, dg.AssetIn] | None = None, **options):
         ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS, **(ins or {})},
         group_name="models",
         kinds={"gensim"},
+        code_version=MODEL_CODE_VERSION,
         **options,
     )
 
@@ -266,6 +270,19 @@ def _metrics_table(
     return dg.MetadataValue.table(records, schema=schema)
 
 
+def _retrain_inputs(
+    instance: dg.DagsterInstance, search_space: SearchSpace, complete: bool
+) -> dict[str, str]:
+    """The fingerprints of what this selection depended on, when it compared every config."""
+    data_version = latest_data_version(instance, "playlists")
+    if not complete or data_version is None:
+        return {}
+    inputs = RetrainInputs(
+        data=data_version, search_space=search_space.fingerprint(), code=RETRAIN_CODE_VERSION
+    )
+    return inputs.as_metadata()
+
+
 BEATS_BASELINES = "beats_every_baseline_on_validation"
 CLOSE_TO_VALIDATION = "test_hit_rate_close_to_validation"
 
@@ -299,13 +316,15 @@ def _verdict(model_hit_rate: float, baselines: dict[str, dict[str, float]], k: i
 def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
+    search_space: SearchSpace,
     embedding_model: ConfigModels,
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ):
     """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
     strategy chosen for it; ties: smallest config key), compared with every config and with the
-    popularity and transition baselines."""
+    popularity and transition baselines. When every config was compared, it records what the
+    retrain depended on (data version, search space, code), so an unchanged retrain is skipped."""
     untrained = embedding_model.untrained
     if untrained and (config.require_all_configs or not embedding_model.models):
         raise dg.Failure(
@@ -356,6 +375,7 @@ def best_model(
             **_readable({"validation_hit_rate": winner.validation_hit_rate, **rates}),
             "configs_compared": sorted(models),
             "configs_not_compared": untrained,
+            **_retrain_inputs(context.instance, search_space, complete=not untrained),
         },
     )
     yield dg.AssetCheckResult(
@@ -369,6 +389,7 @@ def best_model(
 @dg.asset(
     ins={"train_playlists": TRAIN_COLUMNS, "test_playlists": CASE_COLUMNS},
     group_name="evaluation",
+    code_version=MODEL_CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(
             CLOSE_TO_VALIDATION,

@@ -15,6 +15,7 @@ from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.fingerprint import combined, file_fingerprint
 from recsys_assets.core.search import open_study, trial_configs
 from recsys_assets.core.search_space import (
     ModelConfig,
@@ -23,6 +24,7 @@ from recsys_assets.core.search_space import (
     load_search_plan,
     load_search_space,
 )
+from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 
 class PlaylistDatabase(DuckDBResource):
@@ -83,6 +85,20 @@ class PlaylistSource(dg.ConfigurableResource):
     def is_demo(self) -> bool:
         return not self.path
 
+    def fingerprint(self) -> str:
+        """The source's content: the file's bytes, or the demo data's spec (its generator is
+        seeded, and its code is part of the data code version)."""
+        if self.path:
+            return file_fingerprint(Path(self.path))
+        return combined("demo", DEMO_SIZES[self.demo_size])
+
+    def data_version(self, split_seed: int) -> str:
+        """The data version of the playlist tables built from this source now: its content, the
+        sample and split settings, and the code that builds them."""
+        return combined(
+            self.fingerprint(), self.sample_fraction, self.sample_seed, split_seed, DATA_CODE_VERSION
+        )
+
 
 class SearchSpace(dg.ConfigurableResource):
     """The file of Word2Vec configs, one partition of `embedding_model` each, and the study of
@@ -90,6 +106,10 @@ class SearchSpace(dg.ConfigurableResource):
 
     path: str = Field(description="TOML file of [[config]] tables and an optional [search] table.")
     study_url: str = Field(description="Database of the search's Optuna study (any SQLAlchemy URL).")
+
+    def fingerprint(self) -> str:
+        """The search-space file's content."""
+        return file_fingerprint(Path(self.path))
 
     def plan(self) -> SearchPlan | None:
         return load_search_plan(Path(self.path))

@@ -1,0 +1,102 @@
+"""What changed since the last complete retrain: the nightly schedule and `recsys-assets retrain`
+train only when the source, the search space or the code did (or a search has trials left)."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import dagster as dg
+
+from recsys_assets.core.fingerprint import RetrainInputs
+from recsys_assets.core.search import trials_run
+from recsys_assets.graph.history import latest_materialization, metadata_values
+from recsys_assets.graph.resources import PlaylistSource, SearchSpace
+from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
+
+INPUT_NAMES = {"data": "source", "search_space": "search space", "code": "code"}
+
+
+@dataclass(frozen=True)
+class RetrainDecision:
+    """Whether a retrain would change anything, and one line that says why."""
+
+    needed: bool
+    reason: str
+    inputs: RetrainInputs | None
+    last_retrain: dg.EventLogRecord | None = None
+
+
+def current_inputs(source: PlaylistSource, search_space: SearchSpace, split_seed: int) -> RetrainInputs:
+    """The inputs a retrain would use now."""
+    return RetrainInputs(
+        data=source.data_version(split_seed),
+        search_space=search_space.fingerprint(),
+        code=RETRAIN_CODE_VERSION,
+    )
+
+
+def _when(record: dg.EventLogRecord) -> str:
+    return datetime.fromtimestamp(record.timestamp, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def decide(
+    instance: dg.DagsterInstance, source: PlaylistSource, search_space: SearchSpace, split_seed: int
+) -> RetrainDecision:
+    """Compare the inputs now with those of the last retrain that compared every config and
+    evaluated its best model on test."""
+    try:
+        inputs = current_inputs(source, search_space, split_seed)
+    except OSError as error:
+        return RetrainDecision(
+            True, f"Retraining: the source or search space cannot be read ({error}).", None
+        )
+    selected = latest_materialization(instance, "best_model")
+    tested = latest_materialization(instance, "test_evaluation")
+    if selected is None or tested is None:
+        return RetrainDecision(True, "Retraining: no retrain has finished yet.", inputs)
+    if tested.timestamp < selected.timestamp:
+        return RetrainDecision(
+            True, "Retraining: the last retrain did not evaluate its model on test.", inputs
+        )
+    previous = RetrainInputs.from_metadata(metadata_values(selected))
+    if previous is None:
+        return RetrainDecision(
+            True,
+            "Retraining: what the served model was trained on is not on record (it left configs out,"
+            " was promoted by hand, or predates these records).",
+            inputs,
+        )
+    plan = search_space.plan()
+    if plan is not None and (plan.trials is None or trials_run(search_space.study()) < plan.trials):
+        return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
+    changed = inputs.changes_since(previous)
+    if changed:
+        what = " and ".join(INPUT_NAMES[name] for name in changed)
+        return RetrainDecision(
+            True, f"Retraining: the {what} changed since the retrain of {_when(selected)}.", inputs, selected
+        )
+    return RetrainDecision(
+        False,
+        f"Nothing changed since the retrain of {_when(selected)} (source, search space and code):"
+        " training skipped; --force retrains anyway.",
+        inputs,
+        selected,
+    )
+
+
+def confirm_current(instance: dg.DagsterInstance, decision: RetrainDecision) -> None:
+    """Record on `best_model` that it is still current (an observation, which renews its
+    freshness check without a new model version)."""
+    instance.report_runless_asset_event(
+        dg.AssetObservation(
+            "best_model",
+            description=decision.reason,
+            metadata={
+                "dagster/last_updated_timestamp": dg.MetadataValue.timestamp(time.time()),
+                "unchanged_since": dg.MetadataValue.timestamp(decision.last_retrain.timestamp),
+                **(decision.inputs.as_metadata() if decision.inputs else {}),
+            },
+        )
+    )

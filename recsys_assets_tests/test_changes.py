@@ -1,0 +1,110 @@
+"""Retrains and nightly runs train only when the source, the search space or the code changed."""
+
+import os
+import shutil
+from dataclasses import replace
+from datetime import datetime
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from recsys_assets.core.demo_data import write_demo_rows
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph import changes
+from recsys_assets.graph.history import latest_data_version, latest_materialization
+from recsys_assets.graph.versions import DATA_CODE_VERSION, MODEL_CODE_VERSION
+from recsys_assets.retrain import retrain
+from recsys_assets.settings import Settings
+from recsys_assets_tests.conftest import SMALL_SPEC
+
+
+def runs(instance: dg.DagsterInstance) -> int:
+    return len(instance.get_runs())
+
+
+def nightly_tick(settings: Settings, instance: dg.DagsterInstance):
+    defs = build_definitions(settings)
+    schedule = defs.resolve_schedule_def("nightly_retrain")
+    with dg.build_schedule_context(
+        instance=instance,
+        scheduled_execution_time=datetime(2026, 12, 1, 2, 0),
+        resources={name: defs.resources[name] for name in ("playlist_source", "search_space")},
+    ) as context:
+        return schedule.evaluate_tick(context)
+
+
+def change_source(settings: Settings) -> None:
+    """Replace the source file's content with other generated rows."""
+    other = write_demo_rows(settings.playlists_path.parent / "other", replace(SMALL_SPEC, seed=4))
+    shutil.move(other, settings.playlists_path)
+
+
+@pytest.fixture
+def own_source(small_settings: Settings, small_rows: Path, tmp_path: Path) -> Settings:
+    """The small settings reading a copy of the rows that the test may touch and change."""
+    source = tmp_path / "rows" / "playlists.parquet"
+    source.parent.mkdir()
+    shutil.copyfile(small_rows, source)
+    return replace(small_settings, playlists_path=source)
+
+
+def test_an_unchanged_retrain_skips_training_and_a_changed_one_does_not(own_source: Settings, capsys):
+    with dg.instance_for_test() as instance:
+        first = retrain(own_source, instance)
+        assert "no retrain has finished yet" in capsys.readouterr().out
+        trained = runs(instance)
+
+        os.utime(own_source.playlists_path, (1, 1))
+        assert retrain(own_source, instance) == first, "the last result, not a new one"
+        out = capsys.readouterr().out
+        assert "Nothing changed since the retrain of" in out and "--force" in out
+        assert runs(instance) == trained, "a new mtime with the same content trains nothing"
+        observation = instance.fetch_observations(dg.AssetKey("best_model"), limit=1).records[0]
+        assert "unchanged_since" in observation.asset_observation.metadata
+
+        retrain(own_source, instance, force=True)
+        assert "Retraining (--force)" in capsys.readouterr().out and runs(instance) > trained
+        trained = runs(instance)
+
+        change_source(own_source)
+        retrain(own_source, instance)
+        assert "the source changed since" in capsys.readouterr().out and runs(instance) > trained
+        trained = runs(instance)
+
+        own_source.search_space_path.write_text(own_source.search_space_path.read_text() + "\n# note\n")
+        retrain(own_source, instance)
+        assert "the search space changed since" in capsys.readouterr().out and runs(instance) > trained
+
+
+def test_the_nightly_schedule_skips_when_nothing_changed_and_renews_freshness(own_source: Settings):
+    with dg.instance_for_test() as instance:
+        assert nightly_tick(own_source, instance).run_requests, "nothing retrained yet"
+        retrain(own_source, instance)
+        skipped = nightly_tick(own_source, instance)
+        assert not skipped.run_requests and "Nothing changed since" in skipped.skip_message
+        assert instance.fetch_observations(dg.AssetKey("best_model"), limit=1).records
+
+        change_source(own_source)
+        assert nightly_tick(own_source, instance).run_requests, "a new source retrains"
+
+
+def test_a_code_change_retrains(own_source: Settings, monkeypatch, capsys):
+    with dg.instance_for_test() as instance:
+        retrain(own_source, instance)
+        monkeypatch.setattr(changes, "RETRAIN_CODE_VERSION", "another")
+        retrain(own_source, instance)
+        assert "the code changed since" in capsys.readouterr().out
+
+
+def test_the_assets_carry_a_data_version_from_the_source_and_code_versions(own_source: Settings):
+    defs = build_definitions(own_source)
+    for asset, version in [("playlists", DATA_CODE_VERSION), ("embedding_model", MODEL_CODE_VERSION)]:
+        assert defs.get_assets_def(asset).code_versions_by_key[dg.AssetKey(asset)] == version
+    with dg.instance_for_test() as instance:
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        source = defs.resources["playlist_source"]
+        assert latest_data_version(instance, "playlists") == source.data_version(42)
+        assert latest_data_version(instance, "train_playlists") == source.data_version(42)
+        record = latest_materialization(instance, "playlists")
+        assert record.asset_materialization.metadata["source_fingerprint"].value == source.fingerprint()
