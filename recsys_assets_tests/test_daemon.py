@@ -6,6 +6,7 @@ Needs a PostgreSQL server: RECSYS_TEST_POSTGRES_URL names a role that may create
 server that cannot be reached fails the test.
 """
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -17,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
+import psutil
 import pytest
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
@@ -183,5 +185,9 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
             assert selection.dagster_run.tags["recsys/configs_failed"] == killed_key, "the chain reports it"
             assert latest_metadata(instance, "best_model")["configs_not_compared"] == [killed_key]
     finally:
+        family = psutil.Process(daemon.pid).children(recursive=True)
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
+        for process in family:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                process.kill()

@@ -190,5 +190,6 @@ def test_dg_dev_serves_the_same_graph_with_described_sensors(small_settings: Set
             "select_after_training",
             "register_configs",
             "propose_trials",
+            "best_model_freshness",
         }
         assert all(sensor["description"] for sensor in sensors)
