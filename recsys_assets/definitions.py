@@ -4,13 +4,14 @@ import dagster as dg
 
 from recsys_assets.graph import automation, checks, data, jobs, models
 from recsys_assets.graph.io_managers import ModelIOManager, PlaylistTableIOManager
-from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SearchSpace
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SearchSpace, SplitFiles
 from recsys_assets.settings import Settings, load_settings
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole graph, reading and writing where `settings` says."""
     playlist_db = PlaylistDatabase(database=str(settings.duckdb_path))
+    split_files = SplitFiles(url=settings.splits_location)
     return dg.Definitions(
         assets=[
             data.playlist_tables,
@@ -41,11 +42,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 sample_fraction=settings.sample_fraction,
             ),
             "search_space": SearchSpace(
-                path=str(settings.search_space_path), study_url=settings.study_location
+                path=str(settings.search_space_path),
+                study_url=settings.study_location,
+                results_url=settings.search_results_location,
             ),
-            "table_io_manager": PlaylistTableIOManager(database=playlist_db),
+            "split_files": split_files,
+            "table_io_manager": PlaylistTableIOManager(database=playlist_db, split_files=split_files),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
-            "io_manager": dg.FilesystemIOManager(base_dir=str(settings.asset_storage_dir)),
+            "io_manager": dg.FilesystemIOManager(base_dir=settings.asset_values_location),
         },
     )
 

@@ -137,7 +137,7 @@ def retrain(
     built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
     """
     defs = build_definitions(settings)
-    space = SearchSpace(path=str(settings.search_space_path), study_url=settings.study_location)
+    space = defs.resources["search_space"]
     configs = space.configs()
     with exclusive_lock(
         settings.data_dir / ".retrain.lock",
@@ -215,6 +215,9 @@ def _search(
         print(f"   trial {number}: validation hit rate {result['validation_hit_rate']:.4f}{ending}")
     spent = monotonic() - started
     print(f"   search: {trials_run(study)} trials in the study; {spent:.0f} s this retrain")
+    published = space.publish_results(study)
+    if published:
+        print(f"   its trials: {published}")
 
 
 def _training_config(workers: int) -> dict[str, Any]:

@@ -30,6 +30,7 @@ class Settings:
     timezone: str = "UTC"
     nightly_cron: str = NIGHTLY_CRON
     models_url: str | None = None
+    storage_url: str | None = None
     study_url: str | None = None
     keep_versions: int = 10
 
@@ -43,8 +44,27 @@ class Settings:
 
     @property
     def models_location(self) -> str:
-        """Where models are stored: RECSYS_MODELS_URL (any fsspec URL), else `models/` in data."""
-        return self.models_url or str(self.models_dir)
+        """Where models are stored: RECSYS_MODELS_URL (any fsspec URL), else `models/` under
+        RECSYS_STORAGE_URL, else `models/` in data."""
+        if self.models_url:
+            return self.models_url
+        return f"{self.storage_url}/models" if self.storage_url else str(self.models_dir)
+
+    @property
+    def splits_location(self) -> str | None:
+        """Where the data build also writes the splits as Parquet, for training, selection and
+        evaluation to read instead of DuckDB: `splits/` under RECSYS_STORAGE_URL, if set."""
+        return f"{self.storage_url}/splits" if self.storage_url else None
+
+    @property
+    def asset_values_location(self) -> str:
+        """Where other asset values (the test evaluation) are pickled."""
+        return f"{self.storage_url}/assets" if self.storage_url else str(self.asset_storage_dir)
+
+    @property
+    def search_results_location(self) -> str | None:
+        """Where the search's trials are published as a Parquet table, if anywhere."""
+        return f"{self.storage_url}/search" if self.storage_url else None
 
     def served_model_location(self, asset: str, partition: str | None = None) -> str:
         """The file a model asset (or config partition) serves now: its latest materialization,
@@ -124,6 +144,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         timezone=timezone,
         nightly_cron=nightly_cron,
         models_url=environ.get("RECSYS_MODELS_URL") or None,
+        storage_url=(environ.get("RECSYS_STORAGE_URL") or "").rstrip("/") or None,
         keep_versions=int(keep_text),
         study_url=environ.get("RECSYS_STUDY_URL")
         or f"sqlite:///{default_dagster_home(environ) / STUDY_FILE}",

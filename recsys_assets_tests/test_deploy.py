@@ -25,11 +25,14 @@ def test_kubernetes_instance_config_is_valid(monkeypatch):
     assert (launcher["module"], launcher["class"]) == ("dagster_k8s", "K8sRunLauncher")
     checked = process_config(K8sRunLauncher.config_type(), launcher["config"])
     assert checked.success, checked.errors
-    assert checked.value["volume_mounts"] == [{"name": "recsys-data", "mountPath": "/data"}]
+    mounts = {mount["name"]: mount for mount in checked.value["volume_mounts"]}
+    assert mounts["recsys-source"]["readOnly"], "runs share no writable disk"
+    assert "emptyDir" in {volume["name"]: volume for volume in checked.value["volumes"]}["scratch"]
     for storage in (PostgresRunStorage, PostgresEventLogStorage, PostgresScheduleStorage):
         checked = process_config(storage.config_type(), config["storage"]["postgres"])
         assert checked.success, checked.errors
         assert checked.value["postgres_db"]["hostname"] == "dagster_pg_host-value"
+        assert checked.value["postgres_db"]["scheme"] == "postgresql+psycopg2"
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "recsys/training", "limit": 4} in limits
 

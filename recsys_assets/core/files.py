@@ -1,4 +1,5 @@
-"""Writing local files whole or not at all: a temporary file renamed into place."""
+"""Writing files whole or not at all: locally a temporary file renamed into place, on an object
+store (any fsspec URL) one object written whole."""
 
 from __future__ import annotations
 
@@ -7,6 +8,8 @@ import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+
+import fsspec
 
 
 @contextmanager
@@ -43,6 +46,21 @@ def publish(version: Path, latest: Path) -> None:
             os.link(version, temporary)
         except OSError:
             shutil.copyfile(version, temporary)
+
+
+def is_local(location: str) -> bool:
+    """Whether `location` is a local path (or file:// URL) rather than a remote fsspec URL."""
+    return "://" not in location or location.startswith(("file://", "local://"))
+
+
+def upload(local: Path, location: str) -> None:
+    """Make the file or object at `location` a copy of the local file, replacing it whole."""
+    if is_local(location):
+        with replacing(Path(location.removeprefix("file://").removeprefix("local://"))) as temporary:
+            shutil.copyfile(local, temporary)
+        return
+    filesystem, path = fsspec.core.url_to_fs(location)
+    filesystem.put_file(str(local), path)
 
 
 def versions_to_delete(versions: list[Path], keep: int, protected: set[Path]) -> list[Path]:

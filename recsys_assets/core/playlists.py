@@ -8,8 +8,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
+import fsspec
 import numpy as np
+import pandas as pd
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
@@ -308,6 +311,19 @@ def length_and_popularity(
         f"SELECT count(*) AS plays FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track"
     ).fetchnumpy()["plays"]
     return np.asarray(lengths), np.asarray(plays)
+
+
+def export_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
+    """Write `table` to the Parquet file `path`, its rows in playlist_id order."""
+    quoted = str(path).replace("'", "''")
+    conn.execute(f"COPY (SELECT * FROM {table} ORDER BY playlist_id) TO '{quoted}' (FORMAT parquet)")
+
+
+def read_table_file(location: str, columns: list[str] | None = None) -> pd.DataFrame:
+    """A table written by `export_table`, from a local path or any fsspec URL, with `columns`
+    (all when None) in the file's order."""
+    with fsspec.open(location, "rb") as file:
+        return pq.read_table(file, columns=columns).to_pandas()
 
 
 def read_splits(

@@ -11,7 +11,7 @@ from recsys_assets.core.playlists import (
     preview_rows,
 )
 from recsys_assets.graph.plots import playlist_distributions
-from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 PREVIEW_SCHEMA = dg.TableSchema(
@@ -96,6 +96,7 @@ def playlist_tables(
     config: SplitConfig,
     playlist_db: PlaylistDatabase,
     playlist_source: PlaylistSource,
+    split_files: SplitFiles,
 ):
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
     replaced together in one transaction: a failed or killed build leaves all four as they were."""
@@ -111,6 +112,9 @@ def playlist_tables(
             sample_fraction=playlist_source.sample_fraction,
             sample_seed=playlist_source.sample_seed,
         )
+        if split_files.enabled:
+            context.log.info(f"Writing the splits as Parquet to {split_files.url}")
+            split_files.publish(conn, SPLIT_TABLES)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
@@ -123,6 +127,11 @@ def playlist_tables(
             asset_key=table,
             data_version=data_version,
             metadata={
+                **(
+                    {"parquet": dg.MetadataValue.path(split_files.location(table))}
+                    if split_files.enabled
+                    else {}
+                ),
                 "dagster/row_count": rows,
                 "seed": config.seed,
                 "preview": _preview(playlist_db, table),

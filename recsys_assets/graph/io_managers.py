@@ -10,9 +10,9 @@ from upath import UPath
 
 from recsys_assets.core.files import publish
 from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
-from recsys_assets.core.playlists import table_exists
+from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
-from recsys_assets.graph.resources import PlaylistDatabase
+from recsys_assets.graph.resources import PlaylistDatabase, SplitFiles
 
 LOCAL_PROTOCOLS = ("", "file", "local")
 VERSIONS_FOLDER = "versions"
@@ -20,12 +20,14 @@ RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
 
 
 class PlaylistTableIOManager(dg.ConfigurableIOManager):
-    """Loads a playlist table as a DataFrame; its asset writes the table inside DuckDB.
+    """Loads a playlist table as a DataFrame; its asset writes the table inside DuckDB (and the
+    splits as Parquet files, when `split_files` has a folder: then the splits are read from there).
 
     An input may ask for some columns only with `AssetIn(metadata={"columns": [...]})`.
     """
 
     database: PlaylistDatabase
+    split_files: SplitFiles
 
     def handle_output(self, context: dg.OutputContext, obj: None) -> None:
         if obj is not None:
@@ -34,6 +36,8 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
     def load_input(self, context: dg.InputContext) -> pd.DataFrame:
         table = context.asset_key.path[-1]
         columns = (context.definition_metadata or {}).get("columns")
+        if self.split_files.enabled and table in SPLIT_TABLES:
+            return self._read_file(table, columns)
         selected = ", ".join(f'"{column}"' for column in columns) if columns else "*"
         missing = dg.Failure(
             f"Table {table!r} is missing from {self.database.database}: materialize the data"
@@ -51,6 +55,19 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
                 f"Table {table!r} in {self.database.database} is empty: rebuild the data assets"
                 f" (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
             )
+        return frame
+
+    def _read_file(self, table: str, columns: list[str] | None) -> pd.DataFrame:
+        location = self.split_files.location(table)
+        try:
+            frame = self.split_files.read(table, columns)
+        except FileNotFoundError:
+            raise dg.Failure(
+                f"Split file {location} is missing: materialize the data assets (playlists,"
+                f" train/validate/test_playlists) or {RETRAIN_HINT}."
+            ) from None
+        if frame.empty:
+            raise dg.Failure(f"Split file {location} is empty: rebuild the data assets or {RETRAIN_HINT}.")
         return frame
 
 

@@ -182,6 +182,7 @@ def embedding_model(
     hit_rate = metric_name("hit_rate", config.k)
     if study is not None:
         finish(study, number, chosen.metrics[hit_rate], pruned=bool(pruned_at))
+        search_space.publish_results(study)
     context.log.info(
         f"Chosen on validation: {strategy.label} (hit rate@{config.k} {chosen.metrics[hit_rate]:.4f})"
     )

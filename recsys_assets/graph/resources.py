@@ -2,20 +2,24 @@
 
 from __future__ import annotations
 
+import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 import duckdb
 import optuna
+import pandas as pd
 from dagster_duckdb import DuckDBResource
 from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.files import upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
+from recsys_assets.core.playlists import export_table, read_table_file
 from recsys_assets.core.search import open_study, trial_configs
 from recsys_assets.core.search_space import (
     ModelConfig,
@@ -64,6 +68,32 @@ class PlaylistDatabase(DuckDBResource):
             conn.close()
 
 
+class SplitFiles(dg.ConfigurableResource):
+    """The splits as Parquet files under `url` (a local path or any fsspec URL), written by the
+    data build beside the DuckDB tables, so that training, selection and evaluation need no DuckDB
+    file. Unset: they read DuckDB."""
+
+    url: str | None = Field(default=None, description="Folder of the split files; unset to read DuckDB.")
+
+    @property
+    def enabled(self) -> bool:
+        return bool(self.url)
+
+    def location(self, table: str) -> str:
+        return f"{self.url.rstrip('/')}/{table}.parquet"
+
+    def publish(self, conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> None:
+        """Write each table from DuckDB to its file, each replaced whole."""
+        with tempfile.TemporaryDirectory(prefix="recsys-splits-") as folder:
+            for table in tables:
+                local = Path(folder) / f"{table}.parquet"
+                export_table(conn, table, local)
+                upload(local, self.location(table))
+
+    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return read_table_file(self.location(table), columns)
+
+
 class PlaylistSource(dg.ConfigurableResource):
     """Where playlist rows come from: a parquet file, or the built-in demo data when unset."""
 
@@ -106,6 +136,9 @@ class SearchSpace(dg.ConfigurableResource):
 
     path: str = Field(description="TOML file of [[config]] tables and an optional [search] table.")
     study_url: str = Field(description="Database of the search's Optuna study (any SQLAlchemy URL).")
+    results_url: str | None = Field(
+        default=None, description="Folder (path or fsspec URL) where the search's trials are published."
+    )
 
     def fingerprint(self) -> str:
         """The search-space file's content."""
@@ -118,6 +151,18 @@ class SearchSpace(dg.ConfigurableResource):
         """The search's study, or None when the file has no [search] table."""
         plan = self.plan()
         return open_study(self.study_url, plan) if plan else None
+
+    def publish_results(self, study: optuna.Study) -> str | None:
+        """Write the study's trials (number, state, value, parameters, times) as a Parquet table
+        to `results_url`; return where, or None when it is unset."""
+        if not self.results_url:
+            return None
+        location = f"{self.results_url.rstrip('/')}/{study.study_name}-trials.parquet"
+        with tempfile.TemporaryDirectory(prefix="recsys-trials-") as folder:
+            local = Path(folder) / "trials.parquet"
+            study.trials_dataframe().to_parquet(local)
+            upload(local, location)
+        return location
 
     def trials(self) -> dict[str, tuple[int, ModelConfig, TrialState]]:
         """The search's trials by config key (none without a [search] table)."""
