@@ -18,7 +18,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import psutil
 import pytest
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
@@ -91,6 +90,17 @@ def postgres_instance_settings(url: str) -> dict:
     settings["run_monitoring"]["poll_interval_seconds"] = 5
     settings["run_queue"]["dequeue_interval_seconds"] = 2
     return settings
+
+
+def processes_of(home: Path) -> list[int]:
+    """The processes started with DAGSTER_HOME=`home` (the daemon's code server outlives it)."""
+    marker = f"DAGSTER_HOME={home}".encode()
+    found = []
+    for environ in Path("/proc").glob("[0-9]*/environ"):
+        with contextlib.suppress(OSError):
+            if marker in environ.read_bytes().split(b"\0"):
+                found.append(int(environ.parent.name))
+    return found
 
 
 def overlap(runs: list[dg.RunRecord]) -> int:
@@ -185,9 +195,8 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
             assert selection.dagster_run.tags["recsys/configs_failed"] == killed_key, "the chain reports it"
             assert latest_metadata(instance, "best_model")["configs_not_compared"] == [killed_key]
     finally:
-        family = psutil.Process(daemon.pid).children(recursive=True)
         os.killpg(daemon.pid, signal.SIGTERM)
         daemon.wait(timeout=60)
-        for process in family:
-            with contextlib.suppress(psutil.NoSuchProcess):
-                process.kill()
+        for pid in processes_of(home):
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGKILL)

@@ -383,7 +383,7 @@ def best_model(
         check_name=BEATS_BASELINES,
         passed=not baselines_beating(winner.validation_hit_rate, rates),
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={"verdict": verdict, "model_hit_rate": winner.validation_hit_rate, **rates},
+        metadata={"verdict": verdict, **_readable({"model_hit_rate": winner.validation_hit_rate, **rates})},
     )
 
 
@@ -448,12 +448,14 @@ def test_evaluation(
         check_name=CLOSE_TO_VALIDATION,
         passed=abs(gap) <= tolerance,
         severity=dg.AssetCheckSeverity.WARN,
-        metadata={
-            "test_hit_rate": metrics[hit_rate],
-            "validation_hit_rate": best_model.validation_hit_rate,
-            "difference": round(gap, 4),
-            "tolerance": round(tolerance, 4),
-        },
+        metadata=_readable(
+            {
+                "test_hit_rate": metrics[hit_rate],
+                "validation_hit_rate": best_model.validation_hit_rate,
+                "difference": gap,
+                "tolerance": tolerance,
+            }
+        ),
     )
 
 
