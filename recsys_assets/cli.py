@@ -6,6 +6,7 @@ Each command imports what it needs when it runs, so `recommend` starts without D
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
@@ -27,10 +28,18 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     print(f"Dagster instance: {home}\nData directory: {settings.data_dir}")
     print(f"Playlists: {settings.playlists_path or 'built-in demo data'}")
     print(f"Search space: {settings.search_space_path}")
+    workers = 1 if args.reproducible else args.workers or os.cpu_count() or 1
+    mode = (
+        "reproducible: 1 Word2Vec thread per config, bit-identical models"
+        if workers == 1
+        else f"fast: {workers} Word2Vec threads per config (models differ slightly run to run;"
+        " --reproducible for bit-identical ones)"
+    )
+    print(f"Training mode: {mode}")
     failure = None
     try:
         with dg.DagsterInstance.get() as instance:
-            result = retrain(settings, instance, resume=args.resume, workers=args.workers, force=args.force)
+            result = retrain(settings, instance, resume=args.resume, workers=workers, force=args.force)
     except RetrainStopped as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -47,6 +56,7 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
         f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
         f"  {result['verdict']}\n"
         f"  model: {settings.best_model_location}\n"
+        f"  training mode: {mode}\n"
         "See every run and its metadata with `make dev` (Dagster UI)."
     )
     if failure:
@@ -211,8 +221,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         action="store_true",
         help="retrain even when the source, search space and code are unchanged since the last retrain",
     )
-    retrain_parser.add_argument(
-        "--workers", type=int, default=1, help="Word2Vec threads per config (1: bit-reproducible models)"
+    threads = retrain_parser.add_mutually_exclusive_group()
+    threads.add_argument(
+        "--workers",
+        type=_positive_int,
+        default=None,
+        help="Word2Vec threads per config (default: every core)",
+    )
+    threads.add_argument(
+        "--reproducible",
+        action="store_true",
+        help="train with one Word2Vec thread per config, for bit-identical models (slower)",
     )
     retrain_parser.set_defaults(handler=_retrain_command)
     recommend_parser = commands.add_parser(

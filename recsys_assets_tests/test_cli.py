@@ -186,3 +186,34 @@ def test_recommend_refuses_a_k_below_one(k: str, capsys):
         main(["recommend", "a|||b", "-k", k])
     assert exit_.value.code == 2
     assert "expected a whole number of at least 1" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    ("arguments", "message"),
+    [
+        (["--workers", "0"], "expected a whole number of at least 1"),
+        (["--workers", "2", "--reproducible"], "not allowed with argument"),
+    ],
+)
+def test_retrain_refuses_bad_thread_counts(arguments: list[str], message: str, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["retrain", *arguments])
+    assert exit_.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_retrain_says_which_training_mode_ran(environment, monkeypatch, capsys):
+    for name in ("DAGSTER_HOME", "RECSYS_DATA_DIR", "RECSYS_PLAYLISTS_PATH", "RECSYS_SEARCH_SPACE"):
+        monkeypatch.setenv(name, environment[name])
+    assert main(["retrain", "--reproducible"]) == 0
+    out = capsys.readouterr().out
+    assert "Training mode: reproducible: 1 Word2Vec thread per config" in out
+    assert out.count("reproducible: 1 Word2Vec thread") == 2, "at the start and in the summary"
+    with dg.DagsterInstance.get() as instance:
+        trained = [
+            latest_metadata(instance, "embedding_model", key)
+            for key in instance.get_dynamic_partitions("model_configs")
+        ]
+    assert {metadata["word2vec_threads"] for metadata in trained} == {1}
+    assert main(["retrain", "--force", "--workers", "2"]) == 0
+    assert "Training mode: fast: 2 Word2Vec threads per config" in capsys.readouterr().out
