@@ -103,6 +103,23 @@ def processes_of(home: Path) -> list[int]:
     return found
 
 
+def kill_tree(pid: int) -> None:
+    """SIGKILL the process `pid` and every process under it (the run worker and its step
+    process), as when a machine or pod dies."""
+    children: dict[int, list[int]] = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, IndexError, ValueError):
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            children.setdefault(parent, []).append(int(stat.parent.name))
+    tree, todo = [], [pid]
+    while todo:
+        tree.append(todo.pop())
+        todo.extend(children.get(tree[-1], []))
+    for member in tree:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(member, signal.SIGKILL)
+
+
 def overlap(runs: list[dg.RunRecord]) -> int:
     """The most of `runs` that were in progress at the same moment."""
     edges = sorted(
@@ -166,9 +183,9 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
                             tags={"dagster/partition": killed_key},
                         )
                     ):
-                        killed_pid = run_process(instance, run)
-                        if killed_pid:
-                            os.kill(killed_pid, signal.SIGKILL)
+                        if instance.all_logs(run.run_id, of_type=dg.DagsterEventType.STEP_START):
+                            killed_pid = run_process(instance, run)
+                            kill_tree(killed_pid)
                 time.sleep(1)
 
             runs = instance.get_run_records()
@@ -192,7 +209,18 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
             assert "SIGKILL" in said or f"process {killed_pid} that ran it is gone" in said
 
             (selection,) = by_job["select_best_model"]
-            assert selection.dagster_run.tags["recsys/configs_failed"] == killed_key, "the chain reports it"
+            story = [
+                (
+                    r.dagster_run.job_name,
+                    r.dagster_run.tags.get("dagster/partition"),
+                    r.dagster_run.status.value,
+                    r.start_time,
+                    r.end_time,
+                    r.dagster_run.tags.get("recsys/configs_failed"),
+                )
+                for r in reversed(runs)
+            ]
+            assert selection.dagster_run.tags.get("recsys/configs_failed") == killed_key, story
             assert latest_metadata(instance, "best_model")["configs_not_compared"] == [killed_key]
     finally:
         os.killpg(daemon.pid, signal.SIGTERM)
