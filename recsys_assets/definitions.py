@@ -4,7 +4,13 @@ import dagster as dg
 
 from recsys_assets.graph import automation, checks, data, jobs, models
 from recsys_assets.graph.io_managers import ModelIOManager, PlaylistTableIOManager
-from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SearchSpace, SplitFiles
+from recsys_assets.graph.resources import (
+    PlaylistDatabase,
+    PlaylistSource,
+    SearchSpace,
+    SplitFiles,
+    TrainStatisticsFiles,
+)
 from recsys_assets.settings import Settings, load_settings
 
 
@@ -47,6 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 results_url=settings.search_results_location,
             ),
             "split_files": split_files,
+            "train_statistics": TrainStatisticsFiles(url=settings.statistics_location),
             "table_io_manager": PlaylistTableIOManager(database=playlist_db, split_files=split_files),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
             "io_manager": dg.FilesystemIOManager(base_dir=settings.asset_values_location),

@@ -57,6 +57,12 @@ class Settings:
         return f"{self.storage_url}/splits" if self.storage_url else None
 
     @property
+    def statistics_location(self) -> str:
+        """Where each data build stores its training statistics: `statistics/` under
+        RECSYS_STORAGE_URL, else in the data directory."""
+        return f"{self.storage_url}/statistics" if self.storage_url else str(self.data_dir / "statistics")
+
+    @property
     def asset_values_location(self) -> str:
         """Where other asset values (the test evaluation) are pickled."""
         return f"{self.storage_url}/assets" if self.storage_url else str(self.asset_storage_dir)

@@ -1,10 +1,12 @@
 """The real Dagster graph materialized on small generated data in temporary instances."""
 
 import re
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import numpy as np
 import pandas as pd
 import pytest
@@ -12,19 +14,20 @@ from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model
 from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.evaluation import evaluate, score_strategies
 from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.model import select_best
-from recsys_assets.core.playlists import split_playlists
+from recsys_assets.core.playlists import read_splits, split_playlists
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
 from recsys_assets.core.train import as_sentences
 from recsys_assets.definitions import build_definitions
-from recsys_assets.graph.history import latest_metadata
+from recsys_assets.graph.history import latest_data_version, latest_metadata
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.retrain import RetrainStopped, retrain
 from recsys_assets.settings import Settings
-from recsys_assets_tests.conftest import write_search_space
+from recsys_assets_tests.conftest import SMALL_SPEC, write_search_space
 
 ASSETS = [
     "playlists",
@@ -305,3 +308,38 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
         )
     assert result["verdict"].startswith("A baseline beats the model on test")
     assert "warning: check best_model: beats_every_baseline_on_validation failed" in capsys.readouterr().out
+
+
+def test_each_data_build_stores_its_training_statistics_once_for_every_model_step(
+    small_settings: Settings, tmp_path: Path
+):
+    defs = build_definitions(small_settings)
+    folder = Path(small_settings.statistics_location)
+    with dg.instance_for_test() as instance:
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        version = latest_data_version(instance, "train_playlists")
+        assert [path.name for path in folder.iterdir()] == [version]
+        stored = defs.resources["train_statistics"].load(version)
+        with duckdb.connect(str(small_settings.duckdb_path), read_only=True) as conn:
+            sentences, _ = read_splits(conn)
+        counted = TrainStatistics.from_sequences(sentences)
+        assert stored.tracks.tolist() == counted.tracks.tolist()
+        assert stored.successors.counts.tolist() == counted.successors.counts.tolist()
+
+        other = write_demo_rows(tmp_path / "other", replace(SMALL_SPEC, seed=5))
+        build_definitions(replace(small_settings, playlists_path=other)).resolve_job_def(
+            "prepare_data"
+        ).execute_in_process(instance=instance)
+        assert [path.name for path in folder.iterdir()] == [latest_data_version(instance, "train_playlists")]
+
+        instance.add_dynamic_partitions(model_configs.name, ["wide-window", "dim16-ep3-mc2-win5"])
+        for key in instance.get_dynamic_partitions(model_configs.name):
+            defs.resolve_job_def("train_models").execute_in_process(instance=instance, partition_key=key)
+        shutil.rmtree(folder)
+        selection = defs.resolve_job_def("select_best_model").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+    assert not selection.success
+    assert "No training statistics are stored for the latest data build" in str(
+        selection.get_step_failure_events()[0].step_failure_data.error
+    )

@@ -4,16 +4,19 @@ import duckdb
 import pandas as pd
 import pytest
 
+from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.playlists import (
     MIN_PLAYLISTS,
     SPLIT_TABLES,
     build_playlist_table,
     build_playlist_tables,
     playlist_table_problems,
+    read_train_statistics,
     split_playlists,
     split_problems,
     split_sizes,
     table_exists,
+    write_train_counts,
 )
 from recsys_assets.core.sources import SourceDataError
 
@@ -230,3 +233,21 @@ def test_split_problems_name_an_empty_split(conn):
     split_playlists(conn, seed=3)
     conn.execute("DELETE FROM playlist_split_assignment WHERE split = 2")
     assert "test_playlists is empty" in split_problems(conn)
+
+
+def test_training_counts_from_duckdb_give_the_statistics_python_counts(tmp_path: Path, conn):
+    sequences = [["a", "b", "c", "b", "a", "b"], ["b", "c"], ["z"], ["c", "b", "c", "é", "a"], ["b", "a"]]
+    conn.execute("CREATE TABLE train_playlists (playlist_id VARCHAR, track_sequence VARCHAR[])")
+    conn.executemany(
+        "INSERT INTO train_playlists VALUES (?, ?)", [(str(i), s) for i, s in enumerate(sequences)]
+    )
+    write_train_counts(conn, tmp_path / "counts")
+    stored = read_train_statistics(str(tmp_path / "counts"))
+    counted = TrainStatistics.from_sequences(sequences)
+    assert stored.tracks.tolist() == counted.tracks.tolist() == ["a", "b", "c", "z", "é"]
+    assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
+    assert stored.by_popularity.tolist() == counted.by_popularity.tolist()
+    for field in ("start", "followers", "counts"):
+        assert getattr(stored.successors, field).tolist() == getattr(counted.successors, field).tolist()
+    b = stored.index_of(["b"])[0]
+    assert stored.tracks[stored.successors.of(b)].tolist() == ["c", "a"], "c three times, then a twice"

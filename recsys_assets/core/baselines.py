@@ -80,22 +80,25 @@ class TrainStatistics:
     successors: Successors
 
     @classmethod
-    def from_sequences(cls, track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:
-        lengths = np.fromiter((len(s) for s in track_sequences), dtype=np.int64, count=len(track_sequences))
-        tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
-        codes, tracks = pd.factorize(tokens, sort=True)
+    def from_counts(
+        cls,
+        tracks: np.ndarray,
+        plays: np.ndarray,
+        sources: np.ndarray,
+        followers: np.ndarray,
+        counts: np.ndarray,
+    ) -> TrainStatistics:
+        """The statistics from counts: `tracks` (n,) sorted ids with their `plays` (n,), and each
+        distinct transition source -> follower (indices into `tracks`) seen `counts` times, in
+        any order; shapes (m,)."""
         n = len(tracks)
-        plays = np.bincount(codes, minlength=n)
+        plays = np.asarray(plays, dtype=np.int64)
         by_popularity = np.lexsort((np.arange(n), -plays))
         popularity_rank = np.empty(n, dtype=np.int64)
         popularity_rank[by_popularity] = np.arange(n)
-
-        continues = np.ones(len(codes), dtype=bool)
-        continues[np.cumsum(lengths) - 1] = False
-        pairs = codes[:-1][continues[:-1]].astype(np.int64) * n + codes[1:][continues[:-1]]
-        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
-        source, follower = np.divmod(pair_keys, n)
-        order = np.lexsort((popularity_rank[follower], -pair_counts, source))
+        sources, followers = np.asarray(sources, dtype=np.int64), np.asarray(followers, dtype=np.int64)
+        counts = np.asarray(counts, dtype=np.int64)
+        order = np.lexsort((popularity_rank[followers], -counts, sources))
         tracks = np.asarray(tracks, dtype=object)
         return cls(
             tracks=tracks,
@@ -103,11 +106,25 @@ class TrainStatistics:
             by_popularity=by_popularity,
             successors=Successors(
                 tracks=tracks,
-                start=np.searchsorted(source[order], np.arange(n + 1)),
-                followers=follower[order],
-                counts=pair_counts[order],
+                start=np.searchsorted(sources[order], np.arange(n + 1)),
+                followers=followers[order],
+                counts=counts[order],
             ),
         )
+
+    @classmethod
+    def from_sequences(cls, track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:
+        """The statistics of the training playlists' track sequences, counted in Python."""
+        lengths = np.fromiter((len(s) for s in track_sequences), dtype=np.int64, count=len(track_sequences))
+        tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
+        codes, tracks = pd.factorize(tokens, sort=True)
+        n = len(tracks)
+        continues = np.ones(len(codes), dtype=bool)
+        continues[np.cumsum(lengths) - 1] = False
+        pairs = codes[:-1][continues[:-1]].astype(np.int64) * n + codes[1:][continues[:-1]]
+        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
+        sources, followers = np.divmod(pair_keys, n)
+        return cls.from_counts(tracks, np.bincount(codes, minlength=n), sources, followers, pair_counts)
 
     def index_of(self, keys: Sequence[str]) -> np.ndarray:
         """Index of each key among the training tracks, -1 where unseen; shape (len(keys),)."""

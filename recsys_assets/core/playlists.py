@@ -14,10 +14,12 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
 
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
+TRAIN_COUNT_FILES = ("tracks.parquet", "transitions.parquet")
 SPLIT_PERCENTAGES = (70, 20, 10)
 SPLIT_ASSIGNMENT = "playlist_split_assignment"
 MIN_PLAYLISTS = 10
@@ -324,6 +326,51 @@ def read_table_file(location: str, columns: list[str] | None = None) -> pd.DataF
     (all when None) in the file's order."""
     with fsspec.open(location, "rb") as file:
         return pq.read_table(file, columns=columns).to_pandas()
+
+
+def write_train_counts(conn: duckdb.DuckDBPyConnection, folder: Path, table: str = "train_playlists") -> None:
+    """Count the training playlists for `TrainStatistics.from_counts`, into two Parquet files in
+    `folder`: `tracks.parquet` (track, plays; one row per track, sorted by track id) and
+    `transitions.parquet` (source, follower, count; row numbers in tracks.parquet)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE train_track_codes AS
+        SELECT track, plays, (row_number() OVER (ORDER BY track) - 1)::INTEGER AS code
+        FROM (SELECT track, count(*) AS plays FROM (SELECT unnest(track_sequence) AS track FROM {table})
+              GROUP BY track)"""
+    )
+    tracks, transitions = (str(folder / name).replace("'", "''") for name in TRAIN_COUNT_FILES)
+    conn.execute(
+        f"COPY (SELECT track, plays FROM train_track_codes ORDER BY code) TO '{tracks}' (FORMAT parquet)"
+    )
+    conn.execute(
+        f"""COPY (
+            WITH pairs AS (
+                SELECT pair[1] AS source_track, pair[2] AS follower_track, count(*) AS count
+                FROM (SELECT unnest(list_zip(list_slice(track_sequence, 1, len(track_sequence) - 1),
+                                             list_slice(track_sequence, 2, len(track_sequence)))) AS pair
+                      FROM {table})
+                GROUP BY ALL)
+            SELECT s.code AS source, f.code AS follower, pairs.count::INTEGER AS count
+            FROM pairs JOIN train_track_codes s ON s.track = source_track
+                       JOIN train_track_codes f ON f.track = follower_track
+        ) TO '{transitions}' (FORMAT parquet)"""
+    )
+    conn.execute("DROP TABLE train_track_codes")
+
+
+def read_train_statistics(location: str) -> TrainStatistics:
+    """The training statistics from the files `write_train_counts` wrote to `location` (a local
+    folder or fsspec URL)."""
+    tracks = read_table_file(f"{location}/{TRAIN_COUNT_FILES[0]}")
+    transitions = read_table_file(f"{location}/{TRAIN_COUNT_FILES[1]}")
+    return TrainStatistics.from_counts(
+        tracks["track"].to_numpy(dtype=object),
+        tracks["plays"].to_numpy(),
+        transitions["source"].to_numpy(),
+        transitions["follower"].to_numpy(),
+        transitions["count"].to_numpy(),
+    )
 
 
 def read_splits(

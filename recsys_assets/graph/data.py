@@ -11,7 +11,7 @@ from recsys_assets.core.playlists import (
     preview_rows,
 )
 from recsys_assets.graph.plots import playlist_distributions
-from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainStatisticsFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 PREVIEW_SCHEMA = dg.TableSchema(
@@ -97,6 +97,7 @@ def playlist_tables(
     playlist_db: PlaylistDatabase,
     playlist_source: PlaylistSource,
     split_files: SplitFiles,
+    train_statistics: TrainStatisticsFiles,
 ):
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
     replaced together in one transaction: a failed or killed build leaves all four as they were."""
@@ -115,6 +116,7 @@ def playlist_tables(
         if split_files.enabled:
             context.log.info(f"Writing the splits as Parquet to {split_files.url}")
             split_files.publish(conn, SPLIT_TABLES)
+        train_statistics.publish(conn, data_version.value)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
@@ -130,6 +132,15 @@ def playlist_tables(
                 **(
                     {"parquet": dg.MetadataValue.path(split_files.location(table))}
                     if split_files.enabled
+                    else {}
+                ),
+                **(
+                    {
+                        "training_statistics": dg.MetadataValue.path(
+                            train_statistics.location(data_version.value)
+                        )
+                    }
+                    if table == "train_playlists"
                     else {}
                 ),
                 "dagster/row_count": rows,

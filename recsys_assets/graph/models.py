@@ -42,9 +42,10 @@ from recsys_assets.core.train import (
     train_embeddings,
 )
 from recsys_assets.graph.history import latest_data_version
+from recsys_assets.graph.io_managers import RETRAIN_HINT
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
-from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.graph.resources import SearchSpace, TrainStatisticsFiles
 from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
 TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
@@ -67,8 +68,29 @@ def _cases(frame: pd.DataFrame) -> EvaluationCases:
     )
 
 
-def _train_statistics(frame: pd.DataFrame) -> TrainStatistics:
-    return TrainStatistics.from_sequences(as_sentences(frame["track_sequence"]))
+def _train_statistics(
+    context: dg.AssetExecutionContext, stored: TrainStatisticsFiles, sentences: list[list[str]]
+) -> TrainStatistics:
+    """The statistics the latest data build stored, or counted from the `sentences` when it
+    stored none (a build from before they were stored)."""
+    statistics = stored.load(latest_data_version(context.instance, "train_playlists"))
+    if statistics is None:
+        context.log.info("No stored training statistics for this data build: counting them")
+        return TrainStatistics.from_sequences(sentences)
+    return statistics
+
+
+def _stored_statistics(context: dg.AssetExecutionContext, stored: TrainStatisticsFiles) -> TrainStatistics:
+    """The statistics the latest data build stored; a Failure that says to rebuild when none."""
+    version = latest_data_version(context.instance, "train_playlists")
+    statistics = stored.load(version)
+    if statistics is None:
+        raise dg.Failure(
+            f"No training statistics are stored for the latest data build (data version {version})"
+            f" under {stored.url}: rebuild the data assets (playlists, train/validate/test_playlists)"
+            f" or {RETRAIN_HINT}."
+        )
+    return statistics
 
 
 STRATEGY_SCHEMA = dg.TableSchema(
@@ -119,11 +141,11 @@ def _progress_logger(context: dg.AssetExecutionContext, step: str):
     return report
 
 
-def model_asset(ins: dict[str, dg.AssetIn] | None = None, **options):
-    """An asset of the models group: a model file read from train and validate playlists."""
+def model_asset(ins: dict[str, dg.AssetIn], **options):
+    """An asset of the models group: a model file, scored on the validate playlists."""
     return dg.asset(
         io_manager_key="model_io_manager",
-        ins={"train_playlists": TRAIN_COLUMNS, "validate_playlists": CASE_COLUMNS, **(ins or {})},
+        ins={"validate_playlists": CASE_COLUMNS, **ins},
         group_name="models",
         kinds={"gensim"},
         code_version=MODEL_CODE_VERSION,
@@ -131,11 +153,12 @@ def model_asset(ins: dict[str, dg.AssetIn] | None = None, **options):
     )
 
 
-@model_asset(partitions_def=model_configs)
+@model_asset(ins={"train_playlists": TRAIN_COLUMNS}, partitions_def=model_configs)
 def embedding_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
     search_space: SearchSpace,
+    train_statistics: TrainStatisticsFiles,
     train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
@@ -153,7 +176,7 @@ def embedding_model(
             f"{long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks train in"
             " overlapping pieces (gensim's limit per sentence)"
         )
-    train = TrainStatistics.from_sequences(sentences)
+    train = _train_statistics(context, train_statistics, sentences)
     cases = _cases(validate_playlists)
     curve_cases = sample_cases(cases, CURVE_ROWS, config.seed)
     curve: dict[int, float] = {}
@@ -311,6 +334,7 @@ def _verdict(model_hit_rate: float, baselines: dict[str, dict[str, float]], k: i
 
 @model_asset(
     ins={"embedding_model": dg.AssetIn(metadata={"allow_missing_partitions": True})},
+    deps=["train_playlists"],
     check_specs=[
         dg.AssetCheckSpec(
             BEATS_BASELINES,
@@ -324,8 +348,8 @@ def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
     search_space: SearchSpace,
+    train_statistics: TrainStatisticsFiles,
     embedding_model: ConfigModels,
-    train_playlists: pd.DataFrame,
     validate_playlists: pd.DataFrame,
 ):
     """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
@@ -349,7 +373,9 @@ def best_model(
             f"Config models were validated at different K {sorted(ks)}; retrain them with one K."
         )
     winner = select_best(models)
-    baselines = _baselines(_train_statistics(train_playlists), _cases(validate_playlists), winner.k)
+    baselines = _baselines(
+        _stored_statistics(context, train_statistics), _cases(validate_playlists), winner.k
+    )
     ordered = sorted(models.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
     table = _metrics_table(
         {**{m.config_key: m.validation for m in ordered}, **baselines}, winner.k, winner.config_key
@@ -394,7 +420,8 @@ def best_model(
 
 
 @dg.asset(
-    ins={"train_playlists": TRAIN_COLUMNS, "test_playlists": CASE_COLUMNS},
+    ins={"test_playlists": CASE_COLUMNS},
+    deps=["train_playlists"],
     group_name="evaluation",
     code_version=MODEL_CODE_VERSION,
     check_specs=[
@@ -408,15 +435,15 @@ def best_model(
 )
 def test_evaluation(
     context: dg.AssetExecutionContext,
+    train_statistics: TrainStatisticsFiles,
     best_model: TrainedModel,
-    train_playlists: pd.DataFrame,
     test_playlists: pd.DataFrame,
 ):
     """The best model's next-track metrics on the held-out test playlists under its chosen
     strategy and under the seed's, beside the baselines."""
     k = best_model.k
     cases = _cases(test_playlists)
-    train = _train_statistics(train_playlists)
+    train = _stored_statistics(context, train_statistics)
     progress = _progress_logger(context, "Test")
     metrics = evaluate(best_model.vectors, cases, best_model.strategy, train, best_model.seed, k, progress)
     seed_metrics = evaluate(best_model.vectors, cases, SEED_STRATEGY, train, best_model.seed, k)

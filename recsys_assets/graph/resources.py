@@ -10,16 +10,24 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import fsspec
 import optuna
 import pandas as pd
 from dagster_duckdb import DuckDBResource
 from optuna.trial import TrialState
 from pydantic import Field
 
+from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.playlists import export_table, read_table_file
+from recsys_assets.core.playlists import (
+    TRAIN_COUNT_FILES,
+    export_table,
+    read_table_file,
+    read_train_statistics,
+    write_train_counts,
+)
 from recsys_assets.core.search import open_study, trial_configs
 from recsys_assets.core.search_space import (
     ModelConfig,
@@ -92,6 +100,37 @@ class SplitFiles(dg.ConfigurableResource):
 
     def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
         return read_table_file(self.location(table), columns)
+
+
+class TrainStatisticsFiles(dg.ConfigurableResource):
+    """The training split's statistics (plays per track, transitions between tracks), counted once
+    per data build in DuckDB and stored under `url`/<data version>/, so that every training,
+    selection and evaluation step loads them instead of counting again."""
+
+    url: str = Field(description="Folder (path or fsspec URL) of the statistics of each data build.")
+
+    def location(self, version: str) -> str:
+        return f"{self.url.rstrip('/')}/{version}"
+
+    def publish(self, conn: duckdb.DuckDBPyConnection, version: str) -> None:
+        """Count the train split and store the counts as this data version's; drop other versions."""
+        with tempfile.TemporaryDirectory(prefix="recsys-statistics-") as folder:
+            write_train_counts(conn, Path(folder))
+            for name in TRAIN_COUNT_FILES:
+                upload(Path(folder) / name, f"{self.location(version)}/{name}")
+        filesystem, root = fsspec.core.url_to_fs(self.url)
+        for entry in filesystem.ls(root, detail=False):
+            if entry.rstrip("/").rsplit("/", 1)[-1] != version:
+                filesystem.rm(entry, recursive=True)
+
+    def load(self, version: str | None) -> TrainStatistics | None:
+        """The statistics stored for `version`, or None when there are none."""
+        if version is None:
+            return None
+        try:
+            return read_train_statistics(self.location(version))
+        except FileNotFoundError:
+            return None
 
 
 class PlaylistSource(dg.ConfigurableResource):
