@@ -17,6 +17,15 @@ from multiprocessing import get_context
 from pathlib import Path
 
 SEED_FLOW_MINUTES = 16.0
+README_STAGE_SECONDS = {
+    "prepare_data": 16.0,
+    "train_models [dim48-ep30-mc5-ns0.75-win10]": 288.0,
+    "train_models [dim48-ep30-mc10-ns0.75-win10]": 222.0,
+    "select_best_model": 49.0,
+}
+"""Each stage's wall time in the README's previous figures (2026-11-29, 2 workers)."""
+README_RETRAIN = (9.6 * 60, 5.2 * 1024)
+"""The whole retrain's seconds and peak MiB in the README's previous figures."""
 
 
 def run_retrain(work: Path, workers: int) -> dict:
@@ -77,15 +86,21 @@ def main() -> None:
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
         figures = pool.submit(run_retrain, work, args.workers).result()
     print(f"demo data generated in {figures['generated']:.1f} s (not part of the retrain)")
+    print(f"  {'stage':<52} {'now':>9} {'README':>9} {'ratio':>7}")
     for label, seconds in figures["stages"]:
-        print(f"  {label:<52} {seconds:7.1f} s")
+        before = README_STAGE_SECONDS.get(label)
+        versus = f"{before:7.1f} s {before / seconds:6.2f}x" if before else ""
+        print(f"  {label:<52} {seconds:7.1f} s {versus}")
     for key, train, evaluation, rate in figures["models"]:
         print(f"  {key:<34} train {train:6.1f} s, validation {evaluation:5.1f} s, hit rate@100 {rate:.4f}")
     result = figures["result"]
     minutes = figures["total"] / 60
+    seconds_before, peak_before = README_RETRAIN
     print(
         f"retrain: {minutes:.1f} min ({SEED_FLOW_MINUTES / minutes:.1f}x faster than the seed flow's"
-        f" {SEED_FLOW_MINUTES:.0f} min), peak memory {figures['peak_mib']:,.0f} MiB"
+        f" {SEED_FLOW_MINUTES:.0f} min; README {seconds_before / 60:.1f} min,"
+        f" {seconds_before / figures['total']:.2f}x), peak memory {figures['peak_mib']:,.0f} MiB"
+        f" (README {peak_before:,.0f} MiB)"
     )
     print(
         f"best {result['config_key']}: validation hit rate@100 {result['validation_hit_rate']:.4f},"

@@ -27,25 +27,14 @@ from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.jobs import RETRAIN_TAG, TRAINING_RUNS_AT_ONCE
 from recsys_assets.instance import INSTANCE_SETTINGS
 from recsys_assets.run_launcher import run_process
-from recsys_assets_tests.conftest import write_search_space
+from recsys_assets_tests.conftest import FAST_CONFIGS, write_search_space
 
 REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("RECSYS_TEST_POSTGRES_URL")
 CHAIN_TIMEOUT_SECONDS = 600
-CONFIGS = """
-[[config]]
-min_count = 2
-epochs = 3
-vector_size = 16
-window = 5
-
-[[config]]
-name = "wide-window"
-min_count = 3
-epochs = 3
-vector_size = 16
-window = 10
-
+CONFIGS = (
+    FAST_CONFIGS
+    + """
 [[config]]
 name = "killed"
 min_count = 2
@@ -53,6 +42,7 @@ epochs = 1000
 vector_size = 16
 window = 5
 """
+)
 
 
 @pytest.fixture
