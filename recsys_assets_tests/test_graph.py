@@ -324,7 +324,9 @@ def test_each_data_build_stores_its_training_statistics_once_for_every_model_ste
             sentences, _ = read_splits(conn)
         counted = TrainStatistics.from_sequences(sentences)
         assert stored.tracks.tolist() == counted.tracks.tolist()
-        assert stored.successors.counts.tolist() == counted.successors.counts.tolist()
+        assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
+        for field in ("start", "followers", "counts"):
+            assert getattr(stored.successors, field).tolist() == getattr(counted.successors, field).tolist()
 
         other = write_demo_rows(tmp_path / "other", replace(SMALL_SPEC, seed=5))
         build_definitions(replace(small_settings, playlists_path=other)).resolve_job_def(

@@ -93,12 +93,29 @@ class TrainStatistics:
         any order; shapes (m,)."""
         n = len(tracks)
         plays = np.asarray(plays, dtype=np.int64)
-        by_popularity = np.lexsort((np.arange(n), -plays))
         popularity_rank = np.empty(n, dtype=np.int64)
-        popularity_rank[by_popularity] = np.arange(n)
+        popularity_rank[np.lexsort((np.arange(n), -plays))] = np.arange(n)
         sources, followers = np.asarray(sources, dtype=np.int64), np.asarray(followers, dtype=np.int64)
         counts = np.asarray(counts, dtype=np.int64)
         order = np.lexsort((popularity_rank[followers], -counts, sources))
+        return cls.from_ordered(tracks, popularity_rank, sources[order], followers[order], counts[order])
+
+    @classmethod
+    def from_ordered(
+        cls,
+        tracks: np.ndarray,
+        popularity_rank: np.ndarray,
+        sources: np.ndarray,
+        followers: np.ndarray,
+        counts: np.ndarray,
+    ) -> TrainStatistics:
+        """The statistics from counts already ranked and ordered: `tracks` (n,) sorted ids with
+        their 0-based `popularity_rank` (n,) (most plays first, ties by id), and the transitions
+        (m,) ordered by source, then count (most first), then the follower's popularity rank."""
+        n = len(tracks)
+        popularity_rank = np.asarray(popularity_rank, dtype=np.int64)
+        by_popularity = np.empty(n, dtype=np.int64)
+        by_popularity[popularity_rank] = np.arange(n)
         tracks = np.asarray(tracks, dtype=object)
         return cls(
             tracks=tracks,
@@ -106,9 +123,9 @@ class TrainStatistics:
             by_popularity=by_popularity,
             successors=Successors(
                 tracks=tracks,
-                start=np.searchsorted(sources[order], np.arange(n + 1)),
-                followers=followers[order],
-                counts=counts[order],
+                start=np.searchsorted(sources, np.arange(n + 1)),
+                followers=np.asarray(followers, dtype=np.int64),
+                counts=np.asarray(counts, dtype=np.int64),
             ),
         )
 

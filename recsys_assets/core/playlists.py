@@ -329,19 +329,22 @@ def read_table_file(location: str, columns: list[str] | None = None) -> pd.DataF
 
 
 def write_train_counts(conn: duckdb.DuckDBPyConnection, folder: Path, table: str = "train_playlists") -> None:
-    """Count the training playlists for `TrainStatistics.from_counts`, into two Parquet files in
-    `folder`: `tracks.parquet` (track, plays; one row per track, sorted by track id) and
-    `transitions.parquet` (source, follower, count; row numbers in tracks.parquet)."""
+    """Count the training playlists for `TrainStatistics.from_ordered`, into two Parquet files in
+    `folder`: `tracks.parquet` (track, popularity_rank; one row per track, sorted by track id) and
+    `transitions.parquet` (source, follower, count; row numbers in tracks.parquet, ordered by
+    source, then count, most first, then the follower's popularity rank)."""
     folder.mkdir(parents=True, exist_ok=True)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE train_track_codes AS
-        SELECT track, plays, (row_number() OVER (ORDER BY track) - 1)::INTEGER AS code
-        FROM (SELECT track, count(*) AS plays FROM (SELECT unnest(track_sequence) AS track FROM {table})
-              GROUP BY track)"""
+        SELECT track, code, (row_number() OVER (ORDER BY plays DESC, code) - 1)::INTEGER AS popularity_rank
+        FROM (SELECT track, plays, (row_number() OVER (ORDER BY track) - 1)::INTEGER AS code
+              FROM (SELECT track, count(*) AS plays
+                    FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track))"""
     )
     tracks, transitions = (str(folder / name).replace("'", "''") for name in TRAIN_COUNT_FILES)
     conn.execute(
-        f"COPY (SELECT track, plays FROM train_track_codes ORDER BY code) TO '{tracks}' (FORMAT parquet)"
+        f"COPY (SELECT track, popularity_rank FROM train_track_codes ORDER BY code)"
+        f" TO '{tracks}' (FORMAT parquet)"
     )
     conn.execute(
         f"""COPY (
@@ -354,6 +357,7 @@ def write_train_counts(conn: duckdb.DuckDBPyConnection, folder: Path, table: str
             SELECT s.code AS source, f.code AS follower, pairs.count::INTEGER AS count
             FROM pairs JOIN train_track_codes s ON s.track = source_track
                        JOIN train_track_codes f ON f.track = follower_track
+            ORDER BY source, pairs.count DESC, f.popularity_rank
         ) TO '{transitions}' (FORMAT parquet)"""
     )
     conn.execute("DROP TABLE train_track_codes")
@@ -364,9 +368,9 @@ def read_train_statistics(location: str) -> TrainStatistics:
     folder or fsspec URL)."""
     tracks = read_table_file(f"{location}/{TRAIN_COUNT_FILES[0]}")
     transitions = read_table_file(f"{location}/{TRAIN_COUNT_FILES[1]}")
-    return TrainStatistics.from_counts(
+    return TrainStatistics.from_ordered(
         tracks["track"].to_numpy(dtype=object),
-        tracks["plays"].to_numpy(),
+        tracks["popularity_rank"].to_numpy(),
         transitions["source"].to_numpy(),
         transitions["follower"].to_numpy(),
         transitions["count"].to_numpy(),

@@ -124,12 +124,13 @@ class TrainStatisticsFiles(dg.ConfigurableResource):
                 filesystem.rm(entry, recursive=True)
 
     def load(self, version: str | None) -> TrainStatistics | None:
-        """The statistics stored for `version`, or None when there are none."""
+        """The statistics stored for `version`, or None when there are none (or only in a format
+        this code does not read)."""
         if version is None:
             return None
         try:
             return read_train_statistics(self.location(version))
-        except FileNotFoundError:
+        except (FileNotFoundError, KeyError):
             return None
 
 
