@@ -103,7 +103,7 @@ def playlist_tables(
     replaced together in one transaction: a failed or killed build leaves all four as they were."""
     source = playlist_source.resolve()
     fingerprint = playlist_source.fingerprint()
-    data_version = dg.DataVersion(playlist_source.data_version(config.seed))
+    data_version = dg.DataVersion(playlist_source.data_version(config.seed, fingerprint))
     context.log.info(f"Building the playlist table and its splits from {source}")
     with playlist_db.get_connection() as conn:
         stats, sizes = build_playlist_tables(

@@ -162,11 +162,16 @@ class PlaylistSource(dg.ConfigurableResource):
             return file_fingerprint(Path(self.path))
         return combined("demo", DEMO_SIZES[self.demo_size])
 
-    def data_version(self, split_seed: int) -> str:
-        """The data version of the playlist tables built from this source now: its content, the
-        sample and split settings, and the code that builds them."""
+    def data_version(self, split_seed: int, fingerprint: str | None = None) -> str:
+        """The data version of the playlist tables built from this source now: its content (its
+        `fingerprint`, computed when not given), the sample and split settings, and the code that
+        builds them."""
         return combined(
-            self.fingerprint(), self.sample_fraction, self.sample_seed, split_seed, DATA_CODE_VERSION
+            fingerprint or self.fingerprint(),
+            self.sample_fraction,
+            self.sample_seed,
+            split_seed,
+            DATA_CODE_VERSION,
         )
 
 
