@@ -332,7 +332,8 @@ def test_each_data_build_stores_its_training_statistics_once_for_every_model_ste
         build_definitions(replace(small_settings, playlists_path=other)).resolve_job_def(
             "prepare_data"
         ).execute_in_process(instance=instance)
-        assert [path.name for path in folder.iterdir()] == [latest_data_version(instance, "train_playlists")]
+        newest = latest_data_version(instance, "train_playlists")
+        assert {path.name for path in folder.iterdir()} == {version, newest}, "the last good build stays"
 
         instance.add_dynamic_partitions(model_configs.name, ["wide-window", "dim16-ep3-mc2-win5"])
         for key in instance.get_dynamic_partitions(model_configs.name):

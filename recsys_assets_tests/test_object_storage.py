@@ -17,12 +17,15 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from recsys_assets.client import load_best_model
+from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.files import upload
 from recsys_assets.core.playlists import SPLIT_TABLES, export_table, read_table_file
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph import resources
+from recsys_assets.graph.history import latest_data_version
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings, load_settings
-from recsys_assets_tests.conftest import write_search_space
+from recsys_assets_tests.conftest import SMALL_SPEC, write_search_space
 from recsys_assets_tests.test_search import FIXED, SEARCH
 
 CREDENTIALS = {
@@ -92,14 +95,15 @@ def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
         stored = objects(s3_endpoint, bucket)
         assert "recsys/models/best_model.npz" in stored
         assert any(key.startswith("recsys/models/versions/embedding_model/fixed/") for key in stored)
-        assert {f"recsys/splits/{table}.parquet" for table in SPLIT_TABLES} <= set(stored)
+        version = latest_data_version(instance, "train_playlists")
+        assert {f"recsys/splits/{version}/{table}.parquet" for table in SPLIT_TABLES} <= set(stored)
         assert "recsys/assets/test_evaluation" in stored
         (trials,) = [key for key in stored if key.startswith("recsys/search/")]
         assert len(read_table_file(f"s3://{bucket}/{trials}")) >= 2, "every trial of the search"
         left_locally = {path.name for path in settings.data_dir.iterdir()}
         assert left_locally <= {"recsys.duckdb", "recsys.duckdb.wal", ".retrain.lock"}, left_locally
 
-        train = read_table_file(f"{settings.splits_location}/train_playlists.parquet")
+        train = read_table_file(f"{settings.splits_location}/{version}/train_playlists.parquet")
         assert train["playlist_id"].is_monotonic_increasing and len(train) > 100
 
         shutil.rmtree(settings.data_dir)
@@ -114,7 +118,9 @@ def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
         assert load_best_model(instance, elsewhere).config_key == evaluation["config_key"]
 
 
-def test_a_missing_split_file_names_itself(s3_endpoint: str, bucket: str, small_settings: Settings):
+def test_training_before_any_data_build_says_what_to_run(
+    s3_endpoint: str, bucket: str, small_settings: Settings
+):
     settings = replace(small_settings, storage_url=f"s3://{bucket}/empty")
     defs = build_definitions(settings)
     with dg.instance_for_test() as instance:
@@ -124,8 +130,9 @@ def test_a_missing_split_file_names_itself(s3_endpoint: str, bucket: str, small_
         )
     assert not run.success
     (failure,) = run.get_step_failure_events()
-    message = str(failure.step_failure_data.error)
-    assert re.search(rf"s3://{bucket}/empty/splits/(train|validate)_playlists\.parquet is missing", message)
+    assert re.search(
+        r"'(train|validate)_playlists' has no data build on record", str(failure.step_failure_data.error)
+    )
 
 
 def test_a_table_exported_and_uploaded_to_a_local_folder_reads_back_in_order(tmp_path: Path):
@@ -139,3 +146,45 @@ def test_a_table_exported_and_uploaded_to_a_local_folder_reads_back_in_order(tmp
     upload(local, str(target))
     assert read_table_file(str(target), ["playlist_id"])["playlist_id"].tolist() == ["a", "b"]
     assert [path.name for path in target.parent.iterdir()] == ["t.parquet"], "no temporary file left"
+
+
+def test_a_data_build_that_fails_while_publishing_leaves_the_last_good_splits_read(
+    small_settings: Settings, small_rows: Path, tmp_path: Path, monkeypatch
+):
+    settings = replace(small_settings, storage_url=str(tmp_path / "store"))
+    defs = build_definitions(settings)
+    other = write_demo_rows(tmp_path / "other", replace(SMALL_SPEC, seed=6))
+    with dg.instance_for_test() as instance:
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        good = latest_data_version(instance, "train_playlists")
+        good_train = read_table_file(f"{settings.splits_location}/{good}/train_playlists.parquet")
+
+        uploads = []
+
+        def failing_second_upload(local: Path, location: str) -> None:
+            uploads.append(location)
+            if len(uploads) == 2:
+                raise OSError("connection reset while uploading")
+            upload(local, location)
+
+        monkeypatch.setattr(resources, "upload", failing_second_upload)
+        changed = build_definitions(replace(settings, playlists_path=other))
+        failed = changed.resolve_job_def("prepare_data").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not failed.success and len(uploads) == 2, "the train split of the new build was written"
+        assert latest_data_version(instance, "train_playlists") == good
+
+        instance.add_dynamic_partitions("model_configs", ["wide-window"])
+        trained = changed.resolve_job_def("train_models").execute_in_process(
+            instance=instance, partition_key="wide-window"
+        )
+        assert trained.success, "the last good build's files are still there"
+        train = read_table_file(f"{settings.splits_location}/{good}/train_playlists.parquet")
+        assert train.equals(good_train)
+
+        monkeypatch.setattr(resources, "upload", upload)
+        changed.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        newest = latest_data_version(instance, "train_playlists")
+        assert newest != good
+        assert {path.name for path in Path(settings.splits_location).iterdir()} == {good, newest}

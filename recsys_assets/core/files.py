@@ -63,6 +63,17 @@ def upload(local: Path, location: str) -> None:
     filesystem.put_file(str(local), path)
 
 
+def remove_folders_except(location: str, keep: set[str]) -> None:
+    """Delete every entry directly under `location` (local or fsspec URL) whose name is not in
+    `keep`."""
+    filesystem, root = fsspec.core.url_to_fs(location)
+    if not filesystem.exists(root):
+        return
+    for entry in filesystem.ls(root, detail=False):
+        if entry.rstrip("/").rsplit("/", 1)[-1] not in keep:
+            filesystem.rm(entry, recursive=True)
+
+
 def versions_to_delete(versions: list[Path], keep: int, protected: set[Path]) -> list[Path]:
     """Of one model's version files, those beyond the `keep` newest (by modification time), except
     the `protected` ones."""

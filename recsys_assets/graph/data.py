@@ -10,6 +10,7 @@ from recsys_assets.core.playlists import (
     length_and_popularity,
     preview_rows,
 )
+from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainStatisticsFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
@@ -113,10 +114,11 @@ def playlist_tables(
             sample_fraction=playlist_source.sample_fraction,
             sample_seed=playlist_source.sample_seed,
         )
+        last_good = {latest_data_version(context.instance, "train_playlists")} - {None}
         if split_files.enabled:
             context.log.info(f"Writing the splits as Parquet to {split_files.url}")
-            split_files.publish(conn, SPLIT_TABLES)
-        train_statistics.publish(conn, data_version.value)
+            split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
+        train_statistics.publish(conn, data_version.value, keep=last_good)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
@@ -130,7 +132,7 @@ def playlist_tables(
             data_version=data_version,
             metadata={
                 **(
-                    {"parquet": dg.MetadataValue.path(split_files.location(table))}
+                    {"parquet": dg.MetadataValue.path(split_files.location(table, data_version.value))}
                     if split_files.enabled
                     else {}
                 ),

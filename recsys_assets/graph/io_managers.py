@@ -12,6 +12,7 @@ from recsys_assets.core.files import publish
 from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
 from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
+from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.resources import PlaylistDatabase, SplitFiles
 
 LOCAL_PROTOCOLS = ("", "file", "local")
@@ -37,7 +38,7 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
         table = context.asset_key.path[-1]
         columns = (context.definition_metadata or {}).get("columns")
         if self.split_files.enabled and table in SPLIT_TABLES:
-            return self._read_file(table, columns)
+            return self._read_file(table, latest_data_version(context.instance, table), columns)
         selected = ", ".join(f'"{column}"' for column in columns) if columns else "*"
         missing = dg.Failure(
             f"Table {table!r} is missing from {self.database.database}: materialize the data"
@@ -57,10 +58,15 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
             )
         return frame
 
-    def _read_file(self, table: str, columns: list[str] | None) -> pd.DataFrame:
-        location = self.split_files.location(table)
+    def _read_file(self, table: str, version: str | None, columns: list[str] | None) -> pd.DataFrame:
+        if version is None:
+            raise dg.Failure(
+                f"Table {table!r} has no data build on record: materialize the data assets (playlists,"
+                f" train/validate/test_playlists) or {RETRAIN_HINT}."
+            )
+        location = self.split_files.location(table, version)
         try:
-            frame = self.split_files.read(table, columns)
+            frame = self.split_files.read(table, version, columns)
         except FileNotFoundError:
             raise dg.Failure(
                 f"Split file {location} is missing: materialize the data assets (playlists,"

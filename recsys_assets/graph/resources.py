@@ -10,7 +10,6 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
-import fsspec
 import optuna
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -19,7 +18,7 @@ from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.files import upload
+from recsys_assets.core.files import remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
 from recsys_assets.core.playlists import (
     TRAIN_COUNT_FILES,
@@ -77,9 +76,12 @@ class PlaylistDatabase(DuckDBResource):
 
 
 class SplitFiles(dg.ConfigurableResource):
-    """The splits as Parquet files under `url` (a local path or any fsspec URL), written by the
-    data build beside the DuckDB tables, so that training, selection and evaluation need no DuckDB
-    file. Unset: they read DuckDB."""
+    """The splits as Parquet files under `url`/<data version>/ (a local path or any fsspec URL),
+    written by the data build beside the DuckDB tables, so that training, selection and
+    evaluation need no DuckDB file. Unset: they read DuckDB.
+
+    Readers take the folder of the latest recorded data build, so files of a build that failed
+    half-way are never read; the last good build's folder stays until the next one succeeds."""
 
     url: str | None = Field(default=None, description="Folder of the split files; unset to read DuckDB.")
 
@@ -87,19 +89,23 @@ class SplitFiles(dg.ConfigurableResource):
     def enabled(self) -> bool:
         return bool(self.url)
 
-    def location(self, table: str) -> str:
-        return f"{self.url.rstrip('/')}/{table}.parquet"
+    def location(self, table: str, version: str) -> str:
+        return f"{self.url.rstrip('/')}/{version}/{table}.parquet"
 
-    def publish(self, conn: duckdb.DuckDBPyConnection, tables: Sequence[str]) -> None:
-        """Write each table from DuckDB to its file, each replaced whole."""
+    def publish(
+        self, conn: duckdb.DuckDBPyConnection, tables: Sequence[str], version: str, keep: set[str]
+    ) -> None:
+        """Write each table from DuckDB to its file of `version`; then drop the folders of other
+        versions but those in `keep`."""
         with tempfile.TemporaryDirectory(prefix="recsys-splits-") as folder:
             for table in tables:
                 local = Path(folder) / f"{table}.parquet"
                 export_table(conn, table, local)
-                upload(local, self.location(table))
+                upload(local, self.location(table, version))
+        remove_folders_except(self.url, {version, *keep})
 
-    def read(self, table: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return read_table_file(self.location(table), columns)
+    def read(self, table: str, version: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return read_table_file(self.location(table, version), columns)
 
 
 class TrainStatisticsFiles(dg.ConfigurableResource):
@@ -112,16 +118,14 @@ class TrainStatisticsFiles(dg.ConfigurableResource):
     def location(self, version: str) -> str:
         return f"{self.url.rstrip('/')}/{version}"
 
-    def publish(self, conn: duckdb.DuckDBPyConnection, version: str) -> None:
-        """Count the train split and store the counts as this data version's; drop other versions."""
+    def publish(self, conn: duckdb.DuckDBPyConnection, version: str, keep: set[str]) -> None:
+        """Count the train split and store the counts as this data version's; then drop the
+        other versions but those in `keep`."""
         with tempfile.TemporaryDirectory(prefix="recsys-statistics-") as folder:
             write_train_counts(conn, Path(folder))
             for name in TRAIN_COUNT_FILES:
                 upload(Path(folder) / name, f"{self.location(version)}/{name}")
-        filesystem, root = fsspec.core.url_to_fs(self.url)
-        for entry in filesystem.ls(root, detail=False):
-            if entry.rstrip("/").rsplit("/", 1)[-1] != version:
-                filesystem.rm(entry, recursive=True)
+        remove_folders_except(self.url, {version, *keep})
 
     def load(self, version: str | None) -> TrainStatistics | None:
         """The statistics stored for `version`, or None when there are none (or only in a format
