@@ -139,8 +139,18 @@ def test_a_killed_retrain_leaves_no_run_started_and_resume_finishes_the_job(envi
 
 
 def test_reading_while_this_process_still_holds_a_writing_connection(tmp_path: Path):
-    path = tmp_path / "tables.duckdb"
-    with duckdb.connect(str(path)) as writer:
+    database = PlaylistDatabase(database=str(tmp_path / "tables.duckdb"))
+    with database.get_connection() as writer:
         writer.execute("CREATE TABLE t AS SELECT 1 AS x")
-        with PlaylistDatabase(database=str(path)).read_connection() as reader:
+        with database.read_connection() as reader:
             assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+def test_a_write_that_fails_releases_its_connection(tmp_path: Path):
+    database = PlaylistDatabase(database=str(tmp_path / "tables.duckdb"))
+    with pytest.raises(ZeroDivisionError) as failure, database.get_connection() as writer:
+        writer.execute("CREATE TABLE t AS SELECT 1 AS x")
+        1 / 0  # noqa: B018
+    assert failure.traceback, "the traceback, which holds the block's frame, is still alive"
+    with duckdb.connect(database.database, read_only=True) as reader:
+        assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]

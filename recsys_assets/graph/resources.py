@@ -43,10 +43,15 @@ class PlaylistDatabase(DuckDBResource):
 
     @contextmanager
     def get_connection(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A writing connection, closed however the block ends (the base class leaves it open when
+        the block raises, which would keep the file locked for this process's readers)."""
         Path(self.database).parent.mkdir(parents=True, exist_ok=True)
         with super().get_connection() as conn:
-            conn.execute("SET enable_progress_bar = false")
-            yield conn
+            try:
+                conn.execute("SET enable_progress_bar = false")
+                yield conn
+            finally:
+                conn.close()
 
     @contextmanager
     def read_connection(self, attempts: int = 8) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -62,7 +67,9 @@ class PlaylistDatabase(DuckDBResource):
                 conn = duckdb.connect(self.database, read_only=True)
                 break
             except duckdb.ConnectionException:
-                conn = duckdb.connect(self.database)
+                conn = duckdb.connect(
+                    self.database, config={"custom_user_agent": "dagster", **self.connection_config}
+                )
                 break
             except duckdb.IOException:
                 if attempt == attempts - 1:
