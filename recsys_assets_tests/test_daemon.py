@@ -50,6 +50,8 @@ def postgres_database() -> Iterator[str]:
     """A new, empty database on the test server, dropped afterwards."""
     if not POSTGRES_URL:
         pytest.skip("no PostgreSQL: set RECSYS_TEST_POSTGRES_URL (.ci/start-postgres prints one)")
+    if not POSTGRES_URL.startswith("postgresql://") or "\n" in POSTGRES_URL:
+        pytest.fail(f"RECSYS_TEST_POSTGRES_URL should be one postgresql:// URL, got {POSTGRES_URL!r}")
     import psycopg2
     from psycopg2.extensions import ISOLATION_LEVEL_AUTOCOMMIT
 
