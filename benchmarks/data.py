@@ -22,7 +22,7 @@ from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.metrics import hit_rate
 from recsys_assets.core.playlists import build_playlist_table, read_splits, split_playlists
 from recsys_assets.core.ranking import embedding_ranks
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.train import train_sentences
 
 
 def _peak_mib() -> int:
@@ -79,7 +79,7 @@ def structure(database: Path) -> tuple[float, float, float, float]:
     statistics = TrainStatistics.from_sequences(sentences)
     started = time.perf_counter()
     params = {"min_count": 10, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75}
-    vectors = train_embeddings(sentences, params, seed=42, workers=2)
+    vectors = train_sentences(sentences, params, seed=42, workers=2)
     seconds = time.perf_counter() - started
     model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
     return model, hit_rate(popularity_ranks(statistics, cases), 100), seconds, float(_peak_mib())

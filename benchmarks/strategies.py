@@ -21,7 +21,7 @@ from recsys_assets.core.evaluation import StrategyResult, choose_strategy, score
 from recsys_assets.core.metrics import metric_name, ranking_metrics
 from recsys_assets.core.playlists import build_playlist_tables, read_splits
 from recsys_assets.core.search_space import load_search_space
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.train import train_sentences
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 
@@ -71,7 +71,7 @@ def main() -> None:
     lines = []
     for config in load_search_space(args.search_space):
         started = time.perf_counter()
-        vectors = train_embeddings(sentences, config.params, seed=seed, workers=args.workers)
+        vectors = train_sentences(sentences, config.params, seed=seed, workers=args.workers)
         trained = time.perf_counter() - started
         started = time.perf_counter()
         on_validation = score_strategies(vectors, validation_cases, train, seed, k)

@@ -9,7 +9,7 @@ from recsys_assets.graph.resources import (
     PlaylistSource,
     SearchSpace,
     SplitFiles,
-    TrainStatisticsFiles,
+    TrainingFiles,
 )
 from recsys_assets.settings import Settings, load_settings
 
@@ -53,7 +53,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 results_url=settings.search_results_location,
             ),
             "split_files": split_files,
-            "train_statistics": TrainStatisticsFiles(url=settings.statistics_location),
+            "training_files": TrainingFiles(url=settings.training_files_location),
             "table_io_manager": PlaylistTableIOManager(database=playlist_db, split_files=split_files),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
             "io_manager": dg.FilesystemIOManager(base_dir=settings.asset_values_location),

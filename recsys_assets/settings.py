@@ -57,10 +57,10 @@ class Settings:
         return f"{self.storage_url}/splits" if self.storage_url else None
 
     @property
-    def statistics_location(self) -> str:
-        """Where each data build stores its training statistics: `statistics/` under
-        RECSYS_STORAGE_URL, else in the data directory."""
-        return f"{self.storage_url}/statistics" if self.storage_url else str(self.data_dir / "statistics")
+    def training_files_location(self) -> str:
+        """Where each data build stores the training split's counts and corpus file: `training/`
+        under RECSYS_STORAGE_URL, else in the data directory."""
+        return f"{self.storage_url}/training" if self.storage_url else str(self.data_dir / "training")
 
     @property
     def asset_values_location(self) -> str:

@@ -15,7 +15,7 @@ from recsys_assets.core.playlists import (
 )
 from recsys_assets.core.ranking import embedding_ranks
 from recsys_assets.core.search_space import load_search_space
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.train import train_sentences
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 
@@ -32,7 +32,7 @@ def demo_splits(tmp_path_factory):
 def test_seed_configs_beat_the_most_popular_baseline_on_demo_data(demo_splits, config):
     sentences, statistics, cases = demo_splits
     baseline = hit_rate(popularity_ranks(statistics, cases), 100)
-    vectors = train_embeddings(sentences, config.params, seed=42)
+    vectors = train_sentences(sentences, config.params, seed=42)
     model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
     assert model > 1.3 * baseline, f"{config.key}: {model:.3f} vs most popular {baseline:.3f}"
 
@@ -50,7 +50,7 @@ def test_selection_weighs_order_by_what_the_data_says(tmp_path):
     for name in ("small", "daylists"):
         sentences, cases = splits_of(DEMO_SIZES[name], tmp_path)
         params = {"min_count": 2, "epochs": 5, "vector_size": 16, "window": 5}
-        vectors = train_embeddings(sentences, params, seed=42)
+        vectors = train_sentences(sentences, params, seed=42)
         results = score_strategies(vectors, cases, TrainStatistics.from_sequences(sentences), seed=42, k=10)
         best = {
             uses_order: max(

@@ -17,7 +17,7 @@ from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, rankin
 from recsys_assets.core.ranking import embedding_ranks, successor_ranks
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.train import train_sentences
 
 
 def tid(number: int) -> str:
@@ -31,7 +31,7 @@ SENTENCES = [
     for group, start in ((rng.randrange(10), rng.randrange(30)) for _ in range(600))
 ]
 ARTISTS = [[t.split("|||")[0] for t in s] for s in SENTENCES]
-VECTORS = train_embeddings(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
+VECTORS = train_sentences(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
 STATISTICS = TrainStatistics.from_sequences(SENTENCES)
 
 
@@ -249,7 +249,7 @@ def test_successor_ranks_match_a_list_built_by_hand(min_count: int, query: str):
 
 def test_a_known_successor_is_ranked_first_and_recommended_first():
     sentences = [["x", "a", "b", "y"]] * 5 + [["a", "c", "z"]] * 2 + [["b", "c", "x", "a"]] * 3
-    vectors = train_embeddings(sentences, {"min_count": 1, "epochs": 2, "vector_size": 4}, seed=1)
+    vectors = train_sentences(sentences, {"min_count": 1, "epochs": 2, "vector_size": 4}, seed=1)
     train = TrainStatistics.from_sequences(sentences)
     cases = EvaluationCases.from_columns([["x", "a"]], [["X", "A", "B"]], ["b"])
     ranking = embedding_ranks(vectors, cases, seed=1, train=train)

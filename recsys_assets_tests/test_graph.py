@@ -14,6 +14,7 @@ from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model
 from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.corpus import CORPUS_FILE, as_sentences, read_corpus_manifest, write_corpus
 from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.evaluation import evaluate, score_strategies
 from recsys_assets.core.metrics import EvaluationCases
@@ -21,7 +22,6 @@ from recsys_assets.core.model import select_best
 from recsys_assets.core.playlists import read_splits, split_playlists
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
-from recsys_assets.core.train import as_sentences
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_data_version, latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -285,9 +285,9 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
 
 
 def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monkeypatch, capsys):
-    def untrained(sentences, params, seed, **training):
+    def untrained(corpus, params, seed, **training):
         vectors = KeyedVectors(vector_size=8)
-        tracks = sorted({track for sentence in sentences for track in sentence})
+        tracks = corpus.tracks.tolist()
         vectors.add_vectors(
             tracks, np.random.default_rng(seed).normal(size=(len(tracks), 8)).astype(np.float32)
         )
@@ -310,21 +310,25 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
     assert "warning: check best_model: beats_every_baseline_on_validation failed" in capsys.readouterr().out
 
 
-def test_each_data_build_stores_its_training_statistics_once_for_every_model_step(
+def test_each_data_build_stores_its_training_statistics_and_corpus_once_for_every_model_step(
     small_settings: Settings, tmp_path: Path
 ):
     defs = build_definitions(small_settings)
-    folder = Path(small_settings.statistics_location)
+    folder = Path(small_settings.training_files_location)
     with dg.instance_for_test() as instance:
         defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
         version = latest_data_version(instance, "train_playlists")
         assert [path.name for path in folder.iterdir()] == [version]
-        stored = defs.resources["train_statistics"].load(version)
+        stored = defs.resources["training_files"].load(version)
         with duckdb.connect(str(small_settings.duckdb_path), read_only=True) as conn:
             sentences, _ = read_splits(conn)
         counted = TrainStatistics.from_sequences(sentences)
         assert stored.tracks.tolist() == counted.tracks.tolist()
+        assert stored.plays.tolist() == counted.plays.tolist()
         assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
+        expected = write_corpus(sentences, tmp_path / "expected")
+        assert (folder / version / CORPUS_FILE).read_text() == expected.path.read_text()
+        assert read_corpus_manifest(folder / version) == expected.manifest()
         for field in ("start", "followers", "counts"):
             assert getattr(stored.successors, field).tolist() == getattr(counted.successors, field).tolist()
 

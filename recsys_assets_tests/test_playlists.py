@@ -5,6 +5,13 @@ import pandas as pd
 import pytest
 
 from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.corpus import (
+    CORPUS_FILE,
+    MAX_SENTENCE_LENGTH,
+    PIECE_OVERLAP,
+    read_corpus_manifest,
+    write_corpus,
+)
 from recsys_assets.core.playlists import (
     MIN_PLAYLISTS,
     SPLIT_TABLES,
@@ -237,6 +244,7 @@ def test_split_problems_name_an_empty_split(conn):
 
 def test_training_counts_from_duckdb_give_the_statistics_python_counts(tmp_path: Path, conn):
     sequences = [["a", "b", "c", "b", "a", "b"], ["b", "c"], ["z"], ["c", "b", "c", "é", "a"], ["b", "a"]]
+    sequences.append([["a", "b", "z x"][i % 3] for i in range(MAX_SENTENCE_LENGTH + 2_500)])
     conn.execute("CREATE TABLE train_playlists (playlist_id VARCHAR, track_sequence VARCHAR[])")
     conn.executemany(
         "INSERT INTO train_playlists VALUES (?, ?)", [(str(i), s) for i, s in enumerate(sequences)]
@@ -244,10 +252,22 @@ def test_training_counts_from_duckdb_give_the_statistics_python_counts(tmp_path:
     write_train_counts(conn, tmp_path / "counts")
     stored = read_train_statistics(str(tmp_path / "counts"))
     counted = TrainStatistics.from_sequences(sequences)
-    assert stored.tracks.tolist() == counted.tracks.tolist() == ["a", "b", "c", "z", "é"]
+    assert stored.tracks.tolist() == counted.tracks.tolist() == ["a", "b", "c", "z", "z x", "é"]
+    assert stored.plays.tolist() == counted.plays.tolist()
     assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
     assert stored.by_popularity.tolist() == counted.by_popularity.tolist()
     for field in ("start", "followers", "counts"):
         assert getattr(stored.successors, field).tolist() == getattr(counted.successors, field).tolist()
     b = stored.index_of(["b"])[0]
-    assert stored.tracks[stored.successors.of(b)].tolist() == ["c", "a"], "c three times, then a twice"
+    assert stored.tracks[stored.successors.of(b)].tolist() == ["z x", "c", "a"], "most often first"
+    expected = write_corpus(sequences, tmp_path / "expected")
+    assert (tmp_path / "counts" / CORPUS_FILE).read_text() == expected.path.read_text()
+    assert (
+        read_corpus_manifest(tmp_path / "counts")
+        == expected.manifest()
+        == {
+            "lines": 7,
+            "words": sum(map(len, sequences)) + PIECE_OVERLAP,
+            "long_playlists": 1,
+        }
+    )

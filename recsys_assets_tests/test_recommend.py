@@ -6,10 +6,10 @@ import pytest
 from recsys_assets.core.playlists import build_playlist_table, split_track_id
 from recsys_assets.core.recommend import TrackNameIndex, recommend
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.train import train_sentences
 
 SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]
-VECTORS = train_embeddings(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
+VECTORS = train_sentences(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
 
 
 def test_known_last_track_gives_gensim_most_similar():

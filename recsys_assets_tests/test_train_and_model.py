@@ -1,19 +1,20 @@
+import itertools
 from pathlib import Path
 
 import numpy as np
 import pytest
 from gensim.models.word2vec import Word2Vec
 
+from recsys_assets.core.corpus import (
+    MAX_SENTENCE_LENGTH,
+    PIECE_OVERLAP,
+    Corpus,
+    as_sentences,
+    write_corpus,
+)
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import (
-    MAX_SENTENCE_LENGTH,
-    TrainingError,
-    as_sentences,
-    count_long_sentences,
-    split_long_sentences,
-    train_embeddings,
-)
+from recsys_assets.core.train import TrainingError, train_embeddings, train_sentences
 
 SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
 PARAMS = {"min_count": 2, "epochs": 3, "vector_size": 8, "window": 3}
@@ -25,10 +26,26 @@ def test_as_sentences_turns_arrays_into_lists_of_str():
     assert all(type(s) is list for s in sentences)
 
 
-def test_one_worker_training_is_reproducible_and_the_seed_matters():
-    first = train_embeddings(SENTENCES, PARAMS, seed=5)
-    again = train_embeddings(SENTENCES, PARAMS, seed=5)
-    other = train_embeddings(SENTENCES, PARAMS, seed=6)
+def gensim_reference(corpus: Corpus, params: dict, seed: int) -> Word2Vec:
+    """gensim's own corpus-file training in one call, on the corpus's counts."""
+    model = Word2Vec(seed=seed, workers=1, **params)
+    model.build_vocab_from_freq(
+        {str(code): int(n) for code, n in enumerate(corpus.plays)}, corpus_count=corpus.lines
+    )
+    model.train(
+        corpus_file=str(corpus.path),
+        total_examples=corpus.lines,
+        total_words=corpus.words,
+        epochs=model.epochs,
+    )
+    return model
+
+
+def test_one_worker_training_is_reproducible_and_the_seed_matters(tmp_path: Path):
+    corpus = write_corpus(SENTENCES, tmp_path)
+    first = train_embeddings(corpus, PARAMS, seed=5)
+    again = train_embeddings(corpus, PARAMS, seed=5)
+    other = train_embeddings(corpus, PARAMS, seed=6)
     assert first.index_to_key == again.index_to_key
     assert np.array_equal(first.vectors, again.vectors)
     assert not np.array_equal(first.vectors, other.vectors)
@@ -37,17 +54,17 @@ def test_one_worker_training_is_reproducible_and_the_seed_matters():
 
 def test_epoch_progress_is_reported():
     seen = []
-    train_embeddings(SENTENCES, PARAMS, seed=1, on_epoch=lambda done, total: seen.append((done, total)))
+    train_sentences(SENTENCES, PARAMS, seed=1, on_epoch=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_empty_vocabulary_gives_a_clear_error():
     with pytest.raises(TrainingError, match="lower min_count"):
-        train_embeddings(SENTENCES, {**PARAMS, "min_count": 10_000}, seed=1)
+        train_sentences(SENTENCES, {**PARAMS, "min_count": 10_000}, seed=1)
 
 
 def make_model(key: str, hit_rate: float) -> TrainedModel:
-    vectors = train_embeddings(SENTENCES, PARAMS, seed=1)
+    vectors = train_sentences(SENTENCES, PARAMS, seed=1)
     return TrainedModel(
         config_key=key,
         params=PARAMS,
@@ -97,42 +114,60 @@ def test_select_best_takes_the_highest_hit_rate_and_breaks_ties_by_key():
     assert select_best({"only": models["b"]}).config_key == "b"
 
 
-def test_a_playlist_longer_than_gensims_limit_trains_every_track():
+def test_a_playlist_longer_than_gensims_limit_trains_every_track(tmp_path: Path):
     ab = ["a", "b"] * (MAX_SENTENCE_LENGTH // 2 + 3_000)
     cd = ["c", "d"] * 3_000
     long = [ab + cd]
-    assert count_long_sentences(long) == 1
-    pieces = split_long_sentences(long, window=5)
+    corpus = write_corpus(long, tmp_path)
+    pieces = [line.split() for line in corpus.path.read_text().splitlines()]
+    assert corpus.long_playlists == 1 and corpus.lines == len(pieces) == 3
     assert all(len(piece) <= MAX_SENTENCE_LENGTH for piece in pieces)
-    assert pieces[0][-5:] == pieces[1][:5], "pieces overlap by the window"
-    assert sum(len(piece) for piece in pieces) - 5 * (len(pieces) - 1) == len(long[0])
+    for before, after in itertools.pairwise(pieces):
+        assert before[-PIECE_OVERLAP:] == after[:PIECE_OVERLAP], "pieces overlap by the largest window"
+    assert corpus.words == sum(map(len, pieces)) == len(long[0]) + 2 * PIECE_OVERLAP
+    whole = pieces[0] + [code for piece in pieces[1:] for code in piece[PIECE_OVERLAP:]]
+    assert [corpus.tracks[int(code)] for code in whole] == long[0]
     params = {"min_count": 1, "epochs": 3, "vector_size": 8, "window": 5, "sample": 0}
-    untrained = Word2Vec(seed=1, workers=1, **params)
-    untrained.build_vocab(long)
-    truncated = Word2Vec(long, seed=1, workers=1, **params).wv
-    assert np.array_equal(truncated["c"], untrained.wv["c"]), "gensim alone leaves c at its random start"
-    vectors = train_embeddings(long, params, seed=1)
+    vectors = train_embeddings(corpus, params, seed=1)
+    start = gensim_reference(corpus, {**params, "epochs": 1, "alpha": 1e-9, "min_alpha": 1e-9}, seed=1).wv
     for track in "abcd":
-        assert not np.allclose(vectors[track], untrained.wv[track]), f"{track} was trained"
+        code = str(np.searchsorted(corpus.tracks, track))
+        assert not np.allclose(vectors[track], start[code], atol=1e-4), f"{track} was trained"
 
 
-def test_training_epoch_by_epoch_gives_gensims_vectors_and_checkpoints_can_stop_it():
+def test_training_epoch_by_epoch_gives_gensims_vectors_and_checkpoints_can_stop_it(tmp_path: Path):
     params = {**PARAMS, "epochs": 7, "alpha": 0.05, "min_alpha": 0.001}
-    reference = Word2Vec(SENTENCES, seed=1, workers=1, **params).wv
+    corpus = write_corpus(SENTENCES, tmp_path)
+    reference = gensim_reference(corpus, params, seed=1).wv
     seen = []
 
     def keep_going(epoch, vectors):
-        seen.append(epoch)
+        seen.append((epoch, vectors.most_similar("t1", topn=1)[0][0]))
         return True
 
-    vectors = train_embeddings(SENTENCES, params, seed=1, checkpoint=keep_going, checkpoint_every=3)
-    assert np.array_equal(vectors.vectors, reference.vectors)
-    assert seen == [3, 6, 7]
+    vectors = train_embeddings(corpus, params, seed=1, checkpoint=keep_going, checkpoint_every=3)
+    assert vectors.index_to_key == [corpus.tracks[int(code)] for code in reference.index_to_key]
+    # gensim computes each epoch's starting rate in float32, this loop in float64: rounding apart.
+    assert np.allclose(vectors.vectors, reference.vectors, atol=1e-5)
+    assert [epoch for epoch, _ in seen] == [3, 6, 7]
+    assert all(track.startswith("t") for _, track in seen), "checkpoints see track ids, not codes"
 
     def stop_after_two(epoch, vectors):
         return epoch < 2
 
-    two = train_embeddings(SENTENCES, {**params, "epochs": 2}, seed=1)
-    stopped = train_embeddings(SENTENCES, params, seed=1, checkpoint=stop_after_two)
-    assert not np.array_equal(stopped.vectors, reference.vectors)
-    assert not np.array_equal(stopped.vectors, two.vectors), "a stopped run keeps the 7-epoch learning rate"
+    two = train_embeddings(corpus, {**params, "epochs": 2}, seed=1)
+    stopped = train_embeddings(corpus, params, seed=1, checkpoint=stop_after_two)
+    assert not np.allclose(stopped.vectors, reference.vectors, atol=1e-3)
+    assert not np.allclose(stopped.vectors, two.vectors, atol=1e-3), "a stopped run keeps the 7-epoch rate"
+
+
+def test_the_vocabulary_comes_from_the_corpus_counts_and_min_count_applies(tmp_path: Path):
+    corpus = write_corpus([*SENTENCES, ["rare", "t1", "t2"]], tmp_path)
+    assert corpus.plays[np.searchsorted(corpus.tracks, "rare")] == 1
+    vectors = train_embeddings(corpus, PARAMS, seed=1)
+    scanned = Word2Vec([*SENTENCES, ["rare", "t1", "t2"]], seed=1, workers=1, **PARAMS).wv
+    assert sorted(vectors.index_to_key) == sorted(scanned.index_to_key)
+    assert "rare" not in vectors.key_to_index
+    assert [vectors.get_vecattr(key, "count") for key in vectors.index_to_key] == [
+        scanned.get_vecattr(key, "count") for key in vectors.index_to_key
+    ]

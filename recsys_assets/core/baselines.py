@@ -69,12 +69,13 @@ class TrainStatistics:
     """What the baselines, the `popular` cold start and the successor strategies learn from the
     training playlists.
 
-    For n distinct training tracks: `tracks` (n,) sorted ids; `popularity_rank` (n,) 0-based rank
-    by plays; `by_popularity` (n,) track indices, most played first; `successors` over the same
-    tracks.
+    For n distinct training tracks: `tracks` (n,) sorted ids; `plays` (n,) their occurrences;
+    `popularity_rank` (n,) 0-based rank by plays; `by_popularity` (n,) track indices, most played
+    first; `successors` over the same tracks.
     """
 
     tracks: np.ndarray
+    plays: np.ndarray
     popularity_rank: np.ndarray
     by_popularity: np.ndarray
     successors: Successors
@@ -98,20 +99,24 @@ class TrainStatistics:
         sources, followers = np.asarray(sources, dtype=np.int64), np.asarray(followers, dtype=np.int64)
         counts = np.asarray(counts, dtype=np.int64)
         order = np.lexsort((popularity_rank[followers], -counts, sources))
-        return cls.from_ordered(tracks, popularity_rank, sources[order], followers[order], counts[order])
+        return cls.from_ordered(
+            tracks, plays, popularity_rank, sources[order], followers[order], counts[order]
+        )
 
     @classmethod
     def from_ordered(
         cls,
         tracks: np.ndarray,
+        plays: np.ndarray,
         popularity_rank: np.ndarray,
         sources: np.ndarray,
         followers: np.ndarray,
         counts: np.ndarray,
     ) -> TrainStatistics:
         """The statistics from counts already ranked and ordered: `tracks` (n,) sorted ids with
-        their 0-based `popularity_rank` (n,) (most plays first, ties by id), and the transitions
-        (m,) ordered by source, then count (most first), then the follower's popularity rank."""
+        their `plays` (n,) and 0-based `popularity_rank` (n,) (most plays first, ties by id), and
+        the transitions (m,) ordered by source, then count (most first), then the follower's
+        popularity rank."""
         n = len(tracks)
         popularity_rank = np.asarray(popularity_rank, dtype=np.int64)
         by_popularity = np.empty(n, dtype=np.int64)
@@ -119,6 +124,7 @@ class TrainStatistics:
         tracks = np.asarray(tracks, dtype=object)
         return cls(
             tracks=tracks,
+            plays=np.asarray(plays, dtype=np.int64),
             popularity_rank=popularity_rank,
             by_popularity=by_popularity,
             successors=Successors(

@@ -63,6 +63,22 @@ def upload(local: Path, location: str) -> None:
     filesystem.put_file(str(local), path)
 
 
+def local_copy(location: str, names: tuple[str, ...], scratch: Path) -> Path:
+    """A local folder holding the files `names` of the folder `location`: that folder itself when
+    it is local, else `scratch` with the files downloaded into it. FileNotFoundError names the
+    first file missing."""
+    if is_local(location):
+        folder = Path(location.removeprefix("file://").removeprefix("local://"))
+        for name in names:
+            if not (folder / name).is_file():
+                raise FileNotFoundError(f"{folder / name} does not exist")
+        return folder
+    filesystem, root = fsspec.core.url_to_fs(location)
+    for name in names:
+        filesystem.get_file(f"{root.rstrip('/')}/{name}", str(scratch / name))
+    return scratch
+
+
 def remove_folders_except(location: str, keep: set[str]) -> None:
     """Delete every entry directly under `location` (local or fsspec URL) whose name is not in
     `keep`."""

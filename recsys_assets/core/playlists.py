@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
@@ -15,11 +16,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, MAX_SENTENCE_LENGTH, PIECE_OVERLAP
 from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
 
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
 TRAIN_COUNT_FILES = ("tracks.parquet", "transitions.parquet")
+TRAIN_FILES = (*TRAIN_COUNT_FILES, CORPUS_FILE, CORPUS_MANIFEST)
+"""Everything `write_train_counts` writes for one data build."""
 SPLIT_PERCENTAGES = (70, 20, 10)
 SPLIT_ASSIGNMENT = "playlist_split_assignment"
 MIN_PLAYLISTS = 10
@@ -329,37 +333,70 @@ def read_table_file(location: str, columns: list[str] | None = None) -> pd.DataF
 
 
 def write_train_counts(conn: duckdb.DuckDBPyConnection, folder: Path, table: str = "train_playlists") -> None:
-    """Count the training playlists for `TrainStatistics.from_ordered`, into two Parquet files in
-    `folder`: `tracks.parquet` (track, popularity_rank; one row per track, sorted by track id) and
-    `transitions.parquet` (source, follower, count; row numbers in tracks.parquet, ordered by
-    source, then count, most first, then the follower's popularity rank)."""
+    """Count the training playlists for `TrainStatistics.from_ordered` and write them as a
+    `Corpus`, into `folder`: `tracks.parquet` (track, plays, popularity_rank; one row per track,
+    sorted by track id, its row number the track's code), `transitions.parquet` (source, follower,
+    count; codes, ordered by source, then count, most first, then the follower's popularity rank),
+    and the corpus file (codes, playlists in playlist_id order, long ones in pieces as
+    `corpus.piece_starts` cuts them) with its manifest."""
     folder.mkdir(parents=True, exist_ok=True)
     conn.execute(
         f"""CREATE OR REPLACE TEMP TABLE train_track_codes AS
-        SELECT track, code, (row_number() OVER (ORDER BY plays DESC, code) - 1)::INTEGER AS popularity_rank
+        SELECT track, plays, code,
+               (row_number() OVER (ORDER BY plays DESC, code) - 1)::INTEGER AS popularity_rank
         FROM (SELECT track, plays, (row_number() OVER (ORDER BY track) - 1)::INTEGER AS code
               FROM (SELECT track, count(*) AS plays
                     FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track))"""
     )
-    tracks, transitions = (str(folder / name).replace("'", "''") for name in TRAIN_COUNT_FILES)
     conn.execute(
-        f"COPY (SELECT track, popularity_rank FROM train_track_codes ORDER BY code)"
+        f"""CREATE OR REPLACE TEMP TABLE train_codes AS
+        SELECT playlist_id, list(code ORDER BY position) AS codes
+        FROM (SELECT playlist_id, unnest(track_sequence) AS track,
+                     generate_subscripts(track_sequence, 1) AS position FROM {table})
+        JOIN train_track_codes USING (track)
+        GROUP BY playlist_id"""
+    )
+    tracks, transitions, corpus = (
+        str(folder / name).replace("'", "''") for name in (*TRAIN_COUNT_FILES, CORPUS_FILE)
+    )
+    conn.execute(
+        f"COPY (SELECT track, plays, popularity_rank FROM train_track_codes ORDER BY code)"
         f" TO '{tracks}' (FORMAT parquet)"
     )
     conn.execute(
         f"""COPY (
             WITH pairs AS (
-                SELECT pair[1] AS source_track, pair[2] AS follower_track, count(*) AS count
-                FROM (SELECT unnest(list_zip(list_slice(track_sequence, 1, len(track_sequence) - 1),
-                                             list_slice(track_sequence, 2, len(track_sequence)))) AS pair
-                      FROM {table})
+                SELECT pair[1] AS source, pair[2] AS follower, count(*)::INTEGER AS count
+                FROM (SELECT unnest(list_zip(list_slice(codes, 1, len(codes) - 1),
+                                             list_slice(codes, 2, len(codes)))) AS pair FROM train_codes)
                 GROUP BY ALL)
-            SELECT s.code AS source, f.code AS follower, pairs.count::INTEGER AS count
-            FROM pairs JOIN train_track_codes s ON s.track = source_track
-                       JOIN train_track_codes f ON f.track = follower_track
-            ORDER BY source, pairs.count DESC, f.popularity_rank
+            SELECT source, follower, count
+            FROM pairs JOIN train_track_codes f ON f.code = follower
+            ORDER BY source, count DESC, f.popularity_rank
         ) TO '{transitions}' (FORMAT parquet)"""
     )
+    step = MAX_SENTENCE_LENGTH - PIECE_OVERLAP
+    conn.execute(
+        f"""CREATE OR REPLACE TEMP TABLE train_pieces AS
+        SELECT playlist_id, start, list_slice(codes, start + 1, start + {MAX_SENTENCE_LENGTH}) AS piece
+        FROM train_codes, LATERAL (
+            SELECT unnest(CASE WHEN len(codes) <= {MAX_SENTENCE_LENGTH} THEN [0]
+                          ELSE range(0, len(codes) - {PIECE_OVERLAP}, {step}) END) AS start)"""
+    )
+    conn.execute(
+        f"""COPY (SELECT array_to_string(piece, ' ') FROM train_pieces ORDER BY playlist_id, start)
+        TO '{corpus}' (FORMAT csv, HEADER false, QUOTE '', DELIMITER '\t')"""
+    )
+    lines, words, long_playlists = conn.execute(
+        """SELECT count(*), coalesce(sum(len(piece)), 0),
+                   count(DISTINCT playlist_id) FILTER (start > 0)
+        FROM train_pieces"""
+    ).fetchall()[0]
+    (folder / CORPUS_MANIFEST).write_text(
+        json.dumps({"lines": lines, "words": int(words), "long_playlists": long_playlists})
+    )
+    conn.execute("DROP TABLE train_pieces")
+    conn.execute("DROP TABLE train_codes")
     conn.execute("DROP TABLE train_track_codes")
 
 
@@ -370,6 +407,7 @@ def read_train_statistics(location: str) -> TrainStatistics:
     transitions = read_table_file(f"{location}/{TRAIN_COUNT_FILES[1]}")
     return TrainStatistics.from_ordered(
         tracks["track"].to_numpy(dtype=object),
+        tracks["plays"].to_numpy(),
         tracks["popularity_rank"].to_numpy(),
         transitions["source"].to_numpy(),
         transitions["follower"].to_numpy(),

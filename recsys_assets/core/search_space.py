@@ -11,6 +11,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+MAX_WINDOW = 1000
+"""The largest Word2Vec window a config may set."""
+
 
 class SearchSpaceError(ValueError):
     """A search-space file that cannot be used as written."""
@@ -29,7 +32,7 @@ class Parameter:
 
 WORD2VEC_PARAMETERS: dict[str, Parameter] = {
     "vector_size": Parameter(int, "dim", 1, 4096),
-    "window": Parameter(int, "win", 1, 1000),
+    "window": Parameter(int, "win", 1, MAX_WINDOW),
     "min_count": Parameter(int, "mc", 1, 1_000_000_000),
     "epochs": Parameter(int, "ep", 1, 1000),
     "sg": Parameter(int, "sg", 0, 1),

@@ -1,19 +1,22 @@
-"""Training a Word2Vec ("Prod2Vec") track embedding on playlist sequences."""
+"""Training a Word2Vec ("Prod2Vec") track embedding on a corpus file of playlist sequences."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
+import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
-from gensim.models.word2vec import MAX_WORDS_IN_BATCH, Word2Vec
+from gensim.models.word2vec import Word2Vec
+
+from recsys_assets.core.corpus import Corpus, write_corpus
 
 EpochCallback = Callable[[int, int], None]
 """Called after each epoch with the epochs done and the epochs in all."""
 Checkpoint = Callable[[int, KeyedVectors], bool]
 """Called after an epoch with the epochs done and the vectors so far; returning False stops."""
-MAX_SENTENCE_LENGTH = MAX_WORDS_IN_BATCH
-"""gensim's C training loop reads at most this many words of a sentence; the rest never train."""
 DEFAULT_WINDOW = 5
 DEFAULT_EPOCHS = 5
 DEFAULT_ALPHA = 0.025
@@ -24,32 +27,20 @@ class TrainingError(ValueError):
     """A config that cannot train a model on the given data."""
 
 
-def as_sentences(sequences: Iterable[Sequence[str]]) -> list[list[str]]:
-    """Track sequences as the lists of str gensim trains on (DuckDB hands back arrays)."""
-    return [[str(track) for track in sequence] for sequence in sequences]
-
-
-def split_long_sentences(sentences: list[list[str]], window: int) -> list[list[str]]:
-    """The sentences, each longer than `MAX_SENTENCE_LENGTH` cut into pieces of at most that
-    length that overlap by `window` tracks, so every track trains with its whole context."""
-    step = MAX_SENTENCE_LENGTH - window
-    pieces = []
-    for sentence in sentences:
-        if len(sentence) <= MAX_SENTENCE_LENGTH:
-            pieces.append(sentence)
-            continue
-        for start in range(0, len(sentence) - window, step):
-            pieces.append(sentence[start : start + MAX_SENTENCE_LENGTH])
-    return pieces
-
-
-def count_long_sentences(sentences: Iterable[Sequence[str]]) -> int:
-    """How many sentences are longer than gensim trains in one piece."""
-    return sum(len(sentence) > MAX_SENTENCE_LENGTH for sentence in sentences)
+def _named_view(model: Word2Vec, tracks: np.ndarray) -> KeyedVectors:
+    """The model's vectors under track ids instead of codes, sharing the model's array (so it
+    follows training) and its counts."""
+    keys = [tracks[int(code)] for code in model.wv.index_to_key]
+    named = KeyedVectors(model.wv.vector_size, count=0, dtype=model.wv.vectors.dtype)
+    named.index_to_key = keys
+    named.key_to_index = {key: index for index, key in enumerate(keys)}
+    named.vectors = model.wv.vectors
+    named.expandos = model.wv.expandos
+    return named
 
 
 def train_embeddings(
-    sentences: list[list[str]],
+    corpus: Corpus,
     params: Mapping[str, Any],
     seed: int,
     workers: int = 1,
@@ -57,35 +48,49 @@ def train_embeddings(
     checkpoint: Checkpoint | None = None,
     checkpoint_every: int = 1,
 ) -> KeyedVectors:
-    """Track vectors of a Word2Vec model trained with `params`; one worker is bit-reproducible.
+    """Track vectors of a Word2Vec model trained with `params` on `corpus`; one worker is
+    bit-reproducible.
 
-    Trains one epoch at a time on gensim's own linear learning-rate schedule (the same vectors as
-    one call), so `checkpoint` can look at the vectors every `checkpoint_every` epochs and after
-    the last, and stop training early. Playlists longer than gensim's limit train in overlapping
-    pieces (`split_long_sentences`).
+    The vocabulary comes from the corpus's play counts, not from a scan of the file. Trains one
+    epoch at a time on gensim's own linear learning-rate schedule (the same vectors as one call),
+    so `checkpoint` can look at the vectors every `checkpoint_every` epochs and after the last,
+    and stop training early.
     """
     epochs = int(params.get("epochs", DEFAULT_EPOCHS))
     alpha = float(params.get("alpha", DEFAULT_ALPHA))
     min_alpha = float(params.get("min_alpha", DEFAULT_MIN_ALPHA))
-    pieces = split_long_sentences(sentences, int(params.get("window", DEFAULT_WINDOW)))
     model = Word2Vec(seed=seed, workers=workers, **params)
-    model.build_vocab(pieces)
+    model.build_vocab_from_freq(
+        {str(code): int(plays) for code, plays in enumerate(corpus.plays)}, corpus_count=corpus.lines
+    )
     if not model.wv.index_to_key:
         raise TrainingError(
-            f"no track occurs often enough to train with {dict(params)} on {len(sentences)}"
+            f"no track occurs often enough to train with {dict(params)} on {corpus.lines}"
             " playlists; lower min_count or use more data"
         )
+    vectors = _named_view(model, corpus.tracks)
     for epoch in range(epochs):
         model.train(
-            pieces,
-            total_examples=model.corpus_count,
+            corpus_file=str(corpus.path),
+            total_examples=corpus.lines,
+            total_words=corpus.words,
             epochs=1,
             start_alpha=alpha - (alpha - min_alpha) * epoch / epochs,
             end_alpha=alpha - (alpha - min_alpha) * (epoch + 1) / epochs,
         )
+        vectors.norms = None
         if on_epoch:
             on_epoch(epoch + 1, epochs)
         due = (epoch + 1) % checkpoint_every == 0 or epoch + 1 == epochs
-        if checkpoint and due and not checkpoint(epoch + 1, model.wv):
+        if checkpoint and due and not checkpoint(epoch + 1, vectors):
             break
-    return model.wv
+    vectors.norms = None
+    return vectors
+
+
+def train_sentences(
+    sentences: Sequence[Sequence[str]], params: Mapping[str, Any], seed: int, **options: Any
+) -> KeyedVectors:
+    """`train_embeddings` on track sequences in memory, through a temporary corpus file."""
+    with tempfile.TemporaryDirectory(prefix="recsys-corpus-") as folder:
+        return train_embeddings(write_corpus(sentences, Path(folder)), params, seed, **options)

@@ -12,7 +12,7 @@ from recsys_assets.core.playlists import (
 )
 from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.plots import playlist_distributions
-from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainStatisticsFiles
+from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainingFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 PREVIEW_SCHEMA = dg.TableSchema(
@@ -98,7 +98,7 @@ def playlist_tables(
     playlist_db: PlaylistDatabase,
     playlist_source: PlaylistSource,
     split_files: SplitFiles,
-    train_statistics: TrainStatisticsFiles,
+    training_files: TrainingFiles,
 ):
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
     replaced together in one transaction: a failed or killed build leaves all four as they were."""
@@ -118,7 +118,7 @@ def playlist_tables(
         if split_files.enabled:
             context.log.info(f"Writing the splits as Parquet to {split_files.url}")
             split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
-        train_statistics.publish(conn, data_version.value, keep=last_good)
+        training_files.publish(conn, data_version.value, keep=last_good)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
@@ -137,11 +137,7 @@ def playlist_tables(
                     else {}
                 ),
                 **(
-                    {
-                        "training_statistics": dg.MetadataValue.path(
-                            train_statistics.location(data_version.value)
-                        )
-                    }
+                    {"training_files": dg.MetadataValue.path(training_files.location(data_version.value))}
                     if table == "train_playlists"
                     else {}
                 ),

@@ -2,6 +2,8 @@
 
 import os
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 import dagster as dg
 import pandas as pd
@@ -10,6 +12,7 @@ from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.corpus import MAX_SENTENCE_LENGTH, Corpus
 from recsys_assets.core.evaluation import (
     CURVE_EVERY,
     CURVE_ROWS,
@@ -34,21 +37,16 @@ from recsys_assets.core.metrics import (
 from recsys_assets.core.model import SUCCESSORS_PER_TRACK, ConfigModels, TrainedModel, select_best
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.search import finish, report
+from recsys_assets.core.search_space import ModelConfig
 from recsys_assets.core.strategies import SEED_STRATEGY
-from recsys_assets.core.train import (
-    MAX_SENTENCE_LENGTH,
-    as_sentences,
-    count_long_sentences,
-    train_embeddings,
-)
+from recsys_assets.core.train import train_embeddings
 from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.io_managers import RETRAIN_HINT
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
-from recsys_assets.graph.resources import SearchSpace, TrainStatisticsFiles
+from recsys_assets.graph.resources import SearchSpace, TrainingFiles
 from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
-TRAIN_COLUMNS = dg.AssetIn(metadata={"columns": ["track_sequence"]})
 CASE_COLUMNS = dg.AssetIn(metadata={"columns": ["track_test_x", "artist_sequence", "track_test_y"]})
 
 
@@ -68,19 +66,7 @@ def _cases(frame: pd.DataFrame) -> EvaluationCases:
     )
 
 
-def _train_statistics(
-    context: dg.AssetExecutionContext, stored: TrainStatisticsFiles, sentences: list[list[str]]
-) -> TrainStatistics:
-    """The statistics the latest data build stored, or counted from the `sentences` when it
-    stored none (a build from before they were stored)."""
-    statistics = stored.load(latest_data_version(context.instance, "train_playlists"))
-    if statistics is None:
-        context.log.info("No stored training statistics for this data build: counting them")
-        return TrainStatistics.from_sequences(sentences)
-    return statistics
-
-
-def _stored_statistics(context: dg.AssetExecutionContext, stored: TrainStatisticsFiles) -> TrainStatistics:
+def _stored_statistics(context: dg.AssetExecutionContext, stored: TrainingFiles) -> TrainStatistics:
     """The statistics the latest data build stored; a Failure that says to rebuild when none."""
     version = latest_data_version(context.instance, "train_playlists")
     statistics = stored.load(version)
@@ -91,6 +77,22 @@ def _stored_statistics(context: dg.AssetExecutionContext, stored: TrainStatistic
             f" or {RETRAIN_HINT}."
         )
     return statistics
+
+
+@contextmanager
+def _stored_corpus(
+    context: dg.AssetExecutionContext, stored: TrainingFiles, statistics: TrainStatistics
+) -> Iterator[Corpus]:
+    """The corpus file the latest data build stored; a Failure that says to rebuild when none."""
+    version = latest_data_version(context.instance, "train_playlists")
+    with stored.corpus(version, statistics) as corpus:
+        if corpus is None:
+            raise dg.Failure(
+                f"No training corpus is stored for the latest data build (data version {version})"
+                f" under {stored.url}: rebuild the data assets (playlists, train/validate/test_playlists)"
+                f" or {RETRAIN_HINT}."
+            )
+        yield corpus
 
 
 STRATEGY_SCHEMA = dg.TableSchema(
@@ -153,30 +155,45 @@ def model_asset(ins: dict[str, dg.AssetIn], **options):
     )
 
 
-@model_asset(ins={"train_playlists": TRAIN_COLUMNS}, partitions_def=model_configs)
+@model_asset(ins={}, deps=["train_playlists"], partitions_def=model_configs)
 def embedding_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
     search_space: SearchSpace,
-    train_statistics: TrainStatisticsFiles,
-    train_playlists: pd.DataFrame,
+    training_files: TrainingFiles,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
-    """Word2Vec track vectors trained on train_playlists with this partition's config, scored on
-    the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG, coverage)."""
+    """Word2Vec track vectors trained on train_playlists (the data build's corpus file) with this
+    partition's config, scored on the next track of validate_playlists (hit rate@10/50/100, MRR,
+    NDCG, coverage)."""
     model_config = search_space.find(context.partition_key)
+    context.log.info(f"Training {model_config.key} with {model_config.params}")
+    train = _stored_statistics(context, training_files)
+    with _stored_corpus(context, training_files, train) as corpus:
+        if corpus.long_playlists:
+            context.log.warning(
+                f"{corpus.long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks"
+                " train in overlapping pieces (gensim's limit per sentence)"
+            )
+        return _train_and_score(
+            context, config, search_space, model_config, train, corpus, validate_playlists
+        )
+
+
+def _train_and_score(
+    context: dg.AssetExecutionContext,
+    config: TrainingConfig,
+    search_space: SearchSpace,
+    model_config: ModelConfig,
+    train: TrainStatistics,
+    corpus: Corpus,
+    validate_playlists: pd.DataFrame,
+) -> TrainedModel:
+    """Train `model_config` on `corpus`, record its learning curve (pruning a search trial whose
+    curve falls behind), choose its query strategy on validation and add the metadata."""
     number, _, state = search_space.trials().get(model_config.key, (None, None, None))
     study = search_space.study() if state == TrialState.RUNNING else None
     pruned_at: list[int] = []
-    context.log.info(f"Training {model_config.key} with {model_config.params}")
-    sentences = as_sentences(train_playlists["track_sequence"])
-    long_playlists = count_long_sentences(sentences)
-    if long_playlists:
-        context.log.warning(
-            f"{long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks train in"
-            " overlapping pieces (gensim's limit per sentence)"
-        )
-    train = _train_statistics(context, train_statistics, sentences)
     cases = _cases(validate_playlists)
     curve_cases = sample_cases(cases, CURVE_ROWS, config.seed)
     curve: dict[int, float] = {}
@@ -193,7 +210,7 @@ def embedding_model(
 
     started = time.perf_counter()
     vectors = train_embeddings(
-        sentences,
+        corpus,
         model_config.params,
         seed=config.seed,
         workers=config.workers,
@@ -228,7 +245,7 @@ def embedding_model(
             ),
             "learning_curve_points": {str(epoch): round(value, 4) for epoch, value in curve.items()},
             "vocabulary_size": len(vectors.index_to_key),
-            "playlists_trained_in_pieces": long_playlists,
+            "playlists_trained_in_pieces": corpus.long_playlists,
             "word2vec_threads": config.workers,
             "train_seconds": round(train_seconds, 2),
             "evaluation_seconds": round(time.perf_counter() - started - train_seconds, 2),
@@ -348,7 +365,7 @@ def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
     search_space: SearchSpace,
-    train_statistics: TrainStatisticsFiles,
+    training_files: TrainingFiles,
     embedding_model: ConfigModels,
     validate_playlists: pd.DataFrame,
 ):
@@ -373,9 +390,7 @@ def best_model(
             f"Config models were validated at different K {sorted(ks)}; retrain them with one K."
         )
     winner = select_best(models)
-    baselines = _baselines(
-        _stored_statistics(context, train_statistics), _cases(validate_playlists), winner.k
-    )
+    baselines = _baselines(_stored_statistics(context, training_files), _cases(validate_playlists), winner.k)
     ordered = sorted(models.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
     table = _metrics_table(
         {**{m.config_key: m.validation for m in ordered}, **baselines}, winner.k, winner.config_key
@@ -435,7 +450,7 @@ def best_model(
 )
 def test_evaluation(
     context: dg.AssetExecutionContext,
-    train_statistics: TrainStatisticsFiles,
+    training_files: TrainingFiles,
     best_model: TrainedModel,
     test_playlists: pd.DataFrame,
 ):
@@ -443,7 +458,7 @@ def test_evaluation(
     strategy and under the seed's, beside the baselines."""
     k = best_model.k
     cases = _cases(test_playlists)
-    train = _stored_statistics(context, train_statistics)
+    train = _stored_statistics(context, training_files)
     progress = _progress_logger(context, "Test")
     metrics = evaluate(best_model.vectors, cases, best_model.strategy, train, best_model.seed, k, progress)
     seed_metrics = evaluate(best_model.vectors, cases, SEED_STRATEGY, train, best_model.seed, k)

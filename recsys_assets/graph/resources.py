@@ -17,11 +17,12 @@ from optuna.trial import TrialState
 from pydantic import Field
 
 from recsys_assets.core.baselines import TrainStatistics
+from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read_corpus_manifest
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.files import remove_folders_except, upload
+from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
 from recsys_assets.core.playlists import (
-    TRAIN_COUNT_FILES,
+    TRAIN_FILES,
     export_table,
     read_table_file,
     read_train_statistics,
@@ -115,22 +116,23 @@ class SplitFiles(dg.ConfigurableResource):
         return read_table_file(self.location(table, version), columns)
 
 
-class TrainStatisticsFiles(dg.ConfigurableResource):
-    """The training split's statistics (plays per track, transitions between tracks), counted once
-    per data build in DuckDB and stored under `url`/<data version>/, so that every training,
-    selection and evaluation step loads them instead of counting again."""
+class TrainingFiles(dg.ConfigurableResource):
+    """The training split's counts (plays per track, transitions between tracks) and its corpus
+    file for gensim, written once per data build by DuckDB under `url`/<data version>/, so that
+    every training, selection and evaluation step loads them instead of counting or reading the
+    split again."""
 
-    url: str = Field(description="Folder (path or fsspec URL) of the statistics of each data build.")
+    url: str = Field(description="Folder (path or fsspec URL) of the training files of each data build.")
 
     def location(self, version: str) -> str:
         return f"{self.url.rstrip('/')}/{version}"
 
     def publish(self, conn: duckdb.DuckDBPyConnection, version: str, keep: set[str]) -> None:
-        """Count the train split and store the counts as this data version's; then drop the
-        other versions but those in `keep`."""
-        with tempfile.TemporaryDirectory(prefix="recsys-statistics-") as folder:
+        """Count the train split and write its corpus, as this data version's files; then drop
+        the other versions but those in `keep`."""
+        with tempfile.TemporaryDirectory(prefix="recsys-training-") as folder:
             write_train_counts(conn, Path(folder))
-            for name in TRAIN_COUNT_FILES:
+            for name in TRAIN_FILES:
                 upload(Path(folder) / name, f"{self.location(version)}/{name}")
         remove_folders_except(self.url, {version, *keep})
 
@@ -143,6 +145,21 @@ class TrainStatisticsFiles(dg.ConfigurableResource):
             return read_train_statistics(self.location(version))
         except (FileNotFoundError, KeyError):
             return None
+
+    @contextmanager
+    def corpus(self, version: str, statistics: TrainStatistics) -> Iterator[Corpus | None]:
+        """The corpus file stored for `version` with the tracks and plays of its `statistics`, as
+        a local file for gensim (copied from an object store for the block's duration); None
+        when there is none."""
+        location = self.location(version)
+        with tempfile.TemporaryDirectory(prefix="recsys-corpus-") as scratch:
+            try:
+                folder = local_copy(location, (CORPUS_FILE, CORPUS_MANIFEST), Path(scratch))
+                manifest = read_corpus_manifest(folder)
+            except FileNotFoundError:
+                yield None
+                return
+            yield Corpus(folder / CORPUS_FILE, statistics.tracks, statistics.plays, **manifest)
 
 
 class PlaylistSource(dg.ConfigurableResource):

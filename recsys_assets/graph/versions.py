@@ -4,7 +4,14 @@ when that code changes, and a retrain knows whether the code changed since the l
 from recsys_assets.core.fingerprint import code_version
 
 DATA_CODE_VERSION = code_version(
-    ["core/sources.py", "core/playlists.py", "core/demo_data.py", "core/files.py", "graph/data.py"]
+    [
+        "core/sources.py",
+        "core/playlists.py",
+        "core/corpus.py",
+        "core/demo_data.py",
+        "core/files.py",
+        "graph/data.py",
+    ]
 )
 """The playlist table and its splits."""
 MODEL_CODE_VERSION = code_version(["core", "graph/models.py", "graph/io_managers.py"])
