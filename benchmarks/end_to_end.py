@@ -1,10 +1,12 @@
-"""The whole retrain at Spotify scale: per-stage wall time, peak memory, hit rates.
+"""The whole retrain at Spotify scale (or the Million Playlist Dataset's): per-stage wall time,
+peak memory, hit rates.
 
-Generates the Spotify-size demo data (about 12.9 M rows) unless RECSYS_PLAYLISTS_PATH is set,
-then runs `retrain` with the seed's two configs in a fresh process and a temporary Dagster
-instance, and prints what each stage took, read back from the instance's runs and metadata.
+Generates the demo data of `--size` (spotify: about 12.9 M rows; mpd: about 66 M) in its own
+process unless RECSYS_PLAYLISTS_PATH is set, then runs `retrain` with the seed's two configs in a
+fresh process and a temporary Dagster instance, and prints what each stage took, read back from
+the instance's runs and metadata, and the retrain's peak memory.
 
-    python benchmarks/end_to_end.py [--workers 2] [--work-dir DIR]
+    python benchmarks/end_to_end.py [--size spotify|mpd] [--workers 2] [--work-dir DIR]
 """
 
 import argparse
@@ -18,19 +20,36 @@ from pathlib import Path
 
 SEED_FLOW_MINUTES = 16.0
 README_STAGE_SECONDS = {
-    "prepare_data": 16.0,
-    "train_models [dim48-ep30-mc5-ns0.75-win10]": 288.0,
-    "train_models [dim48-ep30-mc10-ns0.75-win10]": 222.0,
-    "select_best_model": 49.0,
+    "spotify": {
+        "prepare_data": 23.0,
+        "train_models [dim48-ep30-mc5-ns0.75-win10]": 399.0,
+        "train_models [dim48-ep30-mc10-ns0.75-win10]": 328.0,
+        "select_best_model": 21.0,
+    },
 }
-"""Each stage's wall time in the README's previous figures (2026-11-29, 2 workers)."""
-README_RETRAIN = (9.6 * 60, 5.2 * 1024)
-"""The whole retrain's seconds and peak MiB in the README's previous figures."""
+"""Each stage's wall time in the README's previous figures (2026-11-29, 2 workers), by size."""
+README_RETRAIN = {"spotify": (12.9 * 60, 5.0 * 1024)}
+"""The whole retrain's seconds and peak MiB in the README's previous figures, by size."""
 
 
-def run_retrain(work: Path, workers: int) -> dict:
+def generate(work: Path, size: str) -> tuple[float, int]:
+    """Write the demo rows (unless RECSYS_PLAYLISTS_PATH is set); seconds and peak MiB."""
+    os.environ["RECSYS_DEMO_SIZE"] = size
+    os.environ["RECSYS_DATA_DIR"] = str(work / "data")
+    from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+    from recsys_assets.settings import load_settings
+
+    settings = load_settings()
+    if settings.playlists_path:
+        return 0.0, 0
+    started = time.perf_counter()
+    write_demo_rows(settings.demo_dir, DEMO_SIZES[settings.demo_size])
+    return time.perf_counter() - started, resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
+
+
+def run_retrain(work: Path, size: str, workers: int) -> dict:
     """Retrain in this (fresh) process; return stage figures read from the instance."""
-    os.environ.setdefault("RECSYS_DEMO_SIZE", "spotify")
+    os.environ["RECSYS_DEMO_SIZE"] = size
     os.environ["RECSYS_DATA_DIR"] = str(work / "data")
     import dagster as dg
 
@@ -39,14 +58,6 @@ def run_retrain(work: Path, workers: int) -> dict:
     from recsys_assets.settings import load_settings
 
     settings = load_settings()
-    if not settings.playlists_path:
-        from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-
-        started = time.perf_counter()
-        write_demo_rows(settings.demo_dir, DEMO_SIZES[settings.demo_size])
-        generated = time.perf_counter() - started
-    else:
-        generated = 0.0
     started = time.perf_counter()
     (work / "home").mkdir(parents=True, exist_ok=True)
     with dg.instance_for_test(temp_dir=str(work / "home")) as instance:
@@ -66,7 +77,6 @@ def run_retrain(work: Path, workers: int) -> dict:
                 (key, meta["train_seconds"], meta["evaluation_seconds"], meta["validation_hit_rate"])
             )
     return {
-        "generated": generated,
         "total": total,
         "stages": stages,
         "models": models,
@@ -79,29 +89,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
+    parser.add_argument("--size", default="spotify", choices=("spotify", "mpd"), help="demo data size")
     parser.add_argument("--workers", type=int, default=2, help="Word2Vec threads per config")
     parser.add_argument("--work-dir", type=Path, default=None)
     args = parser.parse_args()
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="recsys-e2e-"))
     with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        figures = pool.submit(run_retrain, work, args.workers).result()
-    print(f"demo data generated in {figures['generated']:.1f} s (not part of the retrain)")
+        generated, generated_peak = pool.submit(generate, work, args.size).result()
+    print(
+        f"{args.size} demo data generated in {generated:.1f} s, peak {generated_peak:,} MiB"
+        " (its own process, not part of the retrain)"
+    )
+    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
+        figures = pool.submit(run_retrain, work, args.size, args.workers).result()
     print(f"  {'stage':<52} {'now':>9} {'README':>9} {'ratio':>7}")
     for label, seconds in figures["stages"]:
-        before = README_STAGE_SECONDS.get(label)
+        before = README_STAGE_SECONDS.get(args.size, {}).get(label)
         versus = f"{before:7.1f} s {before / seconds:6.2f}x" if before else ""
         print(f"  {label:<52} {seconds:7.1f} s {versus}")
     for key, train, evaluation, rate in figures["models"]:
         print(f"  {key:<34} train {train:6.1f} s, validation {evaluation:5.1f} s, hit rate@100 {rate:.4f}")
     result = figures["result"]
     minutes = figures["total"] / 60
-    seconds_before, peak_before = README_RETRAIN
-    print(
-        f"retrain: {minutes:.1f} min ({SEED_FLOW_MINUTES / minutes:.1f}x faster than the seed flow's"
-        f" {SEED_FLOW_MINUTES:.0f} min; README {seconds_before / 60:.1f} min,"
-        f" {seconds_before / figures['total']:.2f}x), peak memory {figures['peak_mib']:,.0f} MiB"
-        f" (README {peak_before:,.0f} MiB)"
-    )
+    summary = f"retrain: {minutes:.1f} min, peak memory {figures['peak_mib']:,.0f} MiB"
+    if args.size in README_RETRAIN:
+        seconds_before, peak_before = README_RETRAIN[args.size]
+        summary += (
+            f" ({SEED_FLOW_MINUTES / minutes:.1f}x faster than the seed flow's {SEED_FLOW_MINUTES:.0f} min;"
+            f" README {seconds_before / 60:.1f} min, {seconds_before / figures['total']:.2f}x,"
+            f" {peak_before:,.0f} MiB)"
+        )
+    print(summary)
     print(
         f"best {result['config_key']}: validation hit rate@100 {result['validation_hit_rate']:.4f},"
         f" test {result['test_hit_rate']:.4f} (most popular {result['baseline_most_popular_hit_rate']:.4f})"

@@ -31,7 +31,11 @@ def test_environment_sets_every_path_and_switch(tmp_path: Path):
 @pytest.mark.parametrize(
     ("variable", "value", "message"),
     [
-        ("RECSYS_DEMO_SIZE", "huge", "RECSYS_DEMO_SIZE='huge': expected one of small, daylists, spotify"),
+        (
+            "RECSYS_DEMO_SIZE",
+            "huge",
+            "RECSYS_DEMO_SIZE='huge': expected one of small, daylists, spotify, mpd",
+        ),
         ("RECSYS_SAMPLE_FRACTION", "0", "RECSYS_SAMPLE_FRACTION='0': expected a number in"),
         ("RECSYS_SAMPLE_FRACTION", "half", "RECSYS_SAMPLE_FRACTION='half': expected a number in"),
     ],

@@ -71,10 +71,21 @@ DEMO_SIZES = {
         mean_tracks_per_artist=30.0,
         median_playlist_length=37.5,
     ),
+    "mpd": DemoDataSpec(
+        playlists=1_000_000,
+        users=200_000,
+        styles=300,
+        artists_per_style=1_000,
+        mean_tracks_per_artist=9.0,
+        median_playlist_length=50.0,
+        playlist_length_spread=0.75,
+        max_playlist_length=250,
+    ),
 }
 """Named sizes: `small` runs the demo in about a minute (`daylists`: the same with the order within
 each playlist shuffled); `spotify` matches the Kaggle dump
-(about 12.9 M rows, 232 k playlists, 16 k users, 290 k artists, 2.7 M tracks)."""
+(about 12.9 M rows, 232 k playlists, 16 k users, 290 k artists, 2.7 M tracks); `mpd` the Million
+Playlist Dataset's size (about 65 M rows, 1 M playlists of at most 250 tracks, 300 k artists)."""
 
 
 def _zipf_inverse_cdf(rng: np.random.Generator, n: int, exponent: float, size: int) -> np.ndarray:
