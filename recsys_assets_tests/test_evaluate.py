@@ -9,8 +9,11 @@ from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, tran
 from recsys_assets.core.evaluation import (
     StrategyResult,
     baselines_beating,
+    choose_on_sample,
     choose_strategy,
+    evaluate,
     generalization_tolerance,
+    sample_cases,
     score_strategies,
 )
 from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
@@ -272,6 +275,25 @@ def test_the_strategy_with_the_best_validation_hit_rate_is_chosen():
         StrategyResult(QueryStrategy("mean_last_n"), {"hit_rate@10": 0.5}),
     ]
     assert choose_strategy(tie, k=10).strategy == QueryStrategy()
+
+
+def test_strategies_are_compared_on_a_sample_and_the_chosen_one_scored_on_every_row():
+    cases = cases_from(SENTENCES, ARTISTS)
+    results, chosen, rows = choose_on_sample(VECTORS, cases, STATISTICS, seed=1, k=10)
+    assert rows == len(cases)
+    assert [r.metrics for r in results] == [
+        r.metrics for r in score_strategies(VECTORS, cases, STATISTICS, seed=1, k=10)
+    ]
+    assert chosen == choose_strategy(results, k=10)
+
+    results, chosen, rows = choose_on_sample(VECTORS, cases, STATISTICS, seed=1, k=10, rows=len(cases) // 3)
+    sample = sample_cases(cases, len(cases) // 3, seed=1)
+    assert rows == len(sample) < len(cases)
+    assert [r.metrics for r in results] == [
+        r.metrics for r in score_strategies(VECTORS, sample, STATISTICS, seed=1, k=10)
+    ]
+    assert chosen.strategy == choose_strategy(results, k=10).strategy
+    assert chosen.metrics == evaluate(VECTORS, cases, chosen.strategy, STATISTICS, seed=1, k=10)
 
 
 def test_generalization_tolerance_shrinks_with_more_rows():

@@ -298,7 +298,7 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
         return score_strategies(vectors, cases, train, seed, k)[:1]
 
     monkeypatch.setattr("recsys_assets.graph.models.train_embeddings", untrained)
-    monkeypatch.setattr("recsys_assets.graph.models.score_strategies", seed_strategy_only)
+    monkeypatch.setattr("recsys_assets.core.evaluation.score_strategies", seed_strategy_only)
     with dg.instance_for_test() as instance:
         result = retrain(small_settings, instance)
         evaluation = check_evaluation(instance, "best_model", "beats_every_baseline_on_validation")

@@ -18,6 +18,9 @@ CURVE_ROWS = 2_000
 CURVE_EVERY = 2
 """Epochs between two points of a learning curve (the same for every config, so the pruner
 compares trials at the same steps)."""
+STRATEGY_ROWS = 50_000
+"""The most validation rows strategies are compared on: beyond it, a fixed sample (a hit rate's
+standard error there is at most 0.0023), and the chosen strategy is scored on every row."""
 
 
 def sample_cases(cases: EvaluationCases, rows: int, seed: int) -> EvaluationCases:
@@ -97,6 +100,25 @@ def score_strategies(
         if on_progress:
             on_progress("strategies scored", number, len(EMBEDDING_STRATEGIES))
     return results
+
+
+def choose_on_sample(
+    vectors: KeyedVectors,
+    cases: EvaluationCases,
+    train: TrainStatistics,
+    seed: int,
+    k: int,
+    rows: int = STRATEGY_ROWS,
+    on_progress: ProgressCallback | None = None,
+) -> tuple[list[StrategyResult], StrategyResult, int]:
+    """Every strategy scored on a seeded sample of at most `rows` cases, the best of them with
+    its metrics on all the cases, and the sample's size."""
+    sample = sample_cases(cases, rows, seed)
+    results = score_strategies(vectors, sample, train, seed, k, on_progress)
+    chosen = choose_strategy(results, k)
+    if len(sample) < len(cases):
+        chosen = StrategyResult(chosen.strategy, evaluate(vectors, cases, chosen.strategy, train, seed, k))
+    return results, chosen, len(sample)
 
 
 def choose_strategy(results: list[StrategyResult], k: int) -> StrategyResult:

@@ -19,11 +19,10 @@ from recsys_assets.core.evaluation import (
     CURVE_STRATEGY,
     StrategyResult,
     baselines_beating,
-    choose_strategy,
+    choose_on_sample,
     evaluate,
     generalization_tolerance,
     sample_cases,
-    score_strategies,
 )
 from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.metrics import (
@@ -107,7 +106,8 @@ STRATEGY_SCHEMA = dg.TableSchema(
 
 
 def _strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: int) -> dg.TableMetadataValue:
-    """Validation metrics of every strategy, best first, rounded for reading."""
+    """Validation metrics of every strategy (on the rows they were compared on), best first,
+    rounded for reading."""
     hit_rate = metric_name("hit_rate", k)
     ordered = sorted(results, key=lambda result: -result.metrics[hit_rate])
     return dg.MetadataValue.table(
@@ -118,7 +118,7 @@ def _strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: in
                     "hit_rate@10": round(result.metrics[metric_name("hit_rate", 10)], 4),
                     "hit_rate@K": round(result.metrics[hit_rate], 4),
                     "mrr@K": round(result.metrics[metric_name("mrr", k)], 4),
-                    "chosen": result is chosen,
+                    "chosen": result.strategy == chosen.strategy,
                 }
             )
             for result in ordered
@@ -219,10 +219,9 @@ def _train_and_score(
         checkpoint_every=CURVE_EVERY,
     )
     train_seconds = time.perf_counter() - started
-    results = score_strategies(
+    results, chosen, compared_rows = choose_on_sample(
         vectors, cases, train, config.seed, config.k, on_progress=_progress_logger(context, "Validation")
     )
-    chosen = choose_strategy(results, config.k)
     strategy = chosen.strategy
     hit_rate = metric_name("hit_rate", config.k)
     if study is not None:
@@ -239,6 +238,7 @@ def _train_and_score(
             **({"search_trial": number} if number is not None else {}),
             **({"pruned_at_epoch": pruned_at[0]} if pruned_at else {}),
             "strategies": _strategy_table(results, chosen, config.k),
+            "strategies_compared_on_rows": compared_rows,
             "validation_hit_rate_seed_strategy": round(results[0].metrics[hit_rate], 4),
             "learning_curve": dg.MetadataValue.md(
                 learning_curves({model_config.key: curve}, f"Learning curve ({CURVE_STRATEGY.label})")
