@@ -56,6 +56,7 @@ def prepare(size: str, work: Path) -> tuple[float, float]:
 def validation_hit_rate(vectors: KeyedVectors, database: Path, folder: Path) -> float:
     """Hit rate@100 on the validate split under the seed's query strategy."""
     with duckdb.connect(str(database), read_only=True) as conn:
+        conn.execute("SET enable_progress_bar = false")
         _, cases = read_splits(conn, "validate_playlists")
     metrics = evaluate(vectors, cases, SEED_STRATEGY, read_train_statistics(str(folder)), seed=42, k=100)
     return metrics["hit_rate@100"]
@@ -65,6 +66,7 @@ def from_lists(database: Path, params: dict, workers: int) -> dict[str, float]:
     """The previous path: the split read into lists, gensim's vocabulary scan, training on lists."""
     started = time.perf_counter()
     with duckdb.connect(str(database), read_only=True) as conn:
+        conn.execute("SET enable_progress_bar = false")
         rows = conn.execute("SELECT track_sequence FROM train_playlists ORDER BY playlist_id").fetchall()
     sentences = [[str(track) for track in row[0]] for row in rows]
     read = time.perf_counter()
