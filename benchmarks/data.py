@@ -8,14 +8,12 @@ collects each playlist's tracks, without ordering or ids.
 """
 
 import argparse
-import resource
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
+from measure import in_fresh_process, peak_mib
 
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
@@ -25,14 +23,10 @@ from recsys_assets.core.ranking import embedding_ranks
 from recsys_assets.core.train import train_sentences
 
 
-def _peak_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
-
-
 def generate(size: str, directory: Path) -> tuple[float, int, Path]:
     started = time.perf_counter()
     path = write_demo_rows(directory, DEMO_SIZES[size])
-    return time.perf_counter() - started, _peak_mib(), path
+    return time.perf_counter() - started, peak_mib(), path
 
 
 def floor(source: Path) -> tuple[float, int, int]:
@@ -47,7 +41,7 @@ def floor(source: Path) -> tuple[float, int, int]:
             )
             """
         ).fetchall()[0][0]
-    return time.perf_counter() - started, _peak_mib(), groups
+    return time.perf_counter() - started, peak_mib(), groups
 
 
 def build(source: Path, database: Path) -> tuple[float, float, int, dict]:
@@ -69,7 +63,7 @@ def build(source: Path, database: Path) -> tuple[float, float, int, dict]:
         "malformed lines": stats.source.malformed_lines,
         **sizes,
     }
-    return table_seconds, split_seconds, _peak_mib(), summary
+    return table_seconds, split_seconds, peak_mib(), summary
 
 
 def structure(database: Path) -> tuple[float, float, float, float]:
@@ -82,7 +76,7 @@ def structure(database: Path) -> tuple[float, float, float, float]:
     vectors = train_sentences(sentences, params, seed=42, workers=2)
     seconds = time.perf_counter() - started
     model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
-    return model, hit_rate(popularity_ranks(statistics, cases), 100), seconds, float(_peak_mib())
+    return model, hit_rate(popularity_ranks(statistics, cases), 100), seconds, float(peak_mib())
 
 
 def to_raw_csv(source: Path, target: Path) -> tuple[float, int, Path]:
@@ -98,12 +92,7 @@ def to_raw_csv(source: Path, target: Path) -> tuple[float, int, Path]:
         )
     body = target.read_bytes()
     target.write_bytes(b'"user_id", "artistname", "trackname", "playlistname"\n' + body)
-    return time.perf_counter() - started, _peak_mib(), target
-
-
-def in_fresh_process(function, *args):
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
+    return time.perf_counter() - started, peak_mib(), target
 
 
 def main() -> None:

@@ -11,16 +11,14 @@ hit rate@100 of what it trained.
 """
 
 import argparse
-import resource
 import tempfile
 import time
-from concurrent.futures import ProcessPoolExecutor
-from multiprocessing import get_context
 from pathlib import Path
 
 import duckdb
 from gensim.models.keyedvectors import KeyedVectors
 from gensim.models.word2vec import Word2Vec
+from measure import in_fresh_process, peak_mib
 
 from recsys_assets.core.corpus import CORPUS_FILE, Corpus, read_corpus_manifest
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
@@ -33,10 +31,6 @@ from recsys_assets.core.playlists import (
 )
 from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import train_embeddings
-
-
-def _peak_mib() -> int:
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024
 
 
 def prepare(size: str, work: Path) -> tuple[float, float]:
@@ -79,7 +73,7 @@ def from_lists(database: Path, params: dict, workers: int) -> dict[str, float]:
         "read": read - started,
         "vocabulary": vocabulary - read,
         "train": done - vocabulary,
-        "peak MiB": _peak_mib(),
+        "peak MiB": peak_mib(),
         "hit rate": validation_hit_rate(model.wv, database, database.parent / "training"),
     }
 
@@ -97,14 +91,9 @@ def from_corpus(database: Path, params: dict, workers: int) -> dict[str, float]:
     return {
         "read": read - started,
         "vocabulary + train": done - read,
-        "peak MiB": _peak_mib(),
+        "peak MiB": peak_mib(),
         "hit rate": validation_hit_rate(vectors, database, folder),
     }
-
-
-def in_fresh_process(function, *args):
-    with ProcessPoolExecutor(max_workers=1, mp_context=get_context("spawn")) as pool:
-        return pool.submit(function, *args).result()
 
 
 def main() -> None:
