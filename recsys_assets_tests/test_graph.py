@@ -14,7 +14,7 @@ from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model
 from recsys_assets.core.baselines import TrainStatistics
-from recsys_assets.core.corpus import CORPUS_FILE, as_sentences, read_corpus_manifest, write_corpus
+from recsys_assets.core.corpus import CORPUS_FILE, read_corpus_manifest, write_corpus
 from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.evaluation import evaluate, score_strategies
 from recsys_assets.core.metrics import EvaluationCases
@@ -269,7 +269,7 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
         cases = EvaluationCases.from_columns(
             test_split["track_test_x"], test_split["artist_sequence"], test_split["track_test_y"]
         )
-        train = TrainStatistics.from_sequences(as_sentences(train_split["track_sequence"]))
+        train = TrainStatistics.from_sequences([list(s) for s in train_split["track_sequence"]])
         assert (
             result["test_hit_rate"]
             == evaluate(best.vectors, cases, best.strategy, train, best.seed, 100)["hit_rate@100"]

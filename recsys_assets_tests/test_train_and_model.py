@@ -1,4 +1,5 @@
 import itertools
+import re
 from pathlib import Path
 
 import numpy as np
@@ -6,10 +7,11 @@ import pytest
 from gensim.models.word2vec import Word2Vec
 
 from recsys_assets.core.corpus import (
+    CORPUS_MANIFEST,
     MAX_SENTENCE_LENGTH,
     PIECE_OVERLAP,
     Corpus,
-    as_sentences,
+    read_corpus_manifest,
     write_corpus,
 )
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
@@ -20,10 +22,15 @@ SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
 PARAMS = {"min_count": 2, "epochs": 3, "vector_size": 8, "window": 3}
 
 
-def test_as_sentences_turns_arrays_into_lists_of_str():
-    sentences = as_sentences([np.array(["a", "b"], dtype=object), ("c",)])
-    assert sentences == [["a", "b"], ["c"]]
-    assert all(type(s) is list for s in sentences)
+@pytest.mark.parametrize(
+    "text", ["{", "[]", '{"lines": 1, "words": 2}', '{"lines": 1, "words": -2, "long_playlists": 0}']
+)
+def test_a_damaged_corpus_manifest_names_its_file(tmp_path: Path, text: str):
+    (tmp_path / CORPUS_MANIFEST).write_text(text)
+    with pytest.raises(
+        ValueError, match=re.escape(f"{tmp_path / CORPUS_MANIFEST}: expected a JSON object of the counts")
+    ):
+        read_corpus_manifest(tmp_path)
 
 
 def gensim_reference(corpus: Corpus, params: dict, seed: int) -> Word2Vec:

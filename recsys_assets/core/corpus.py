@@ -4,7 +4,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -20,6 +20,7 @@ PIECE_OVERLAP = MAX_WINDOW
 largest window a config may have, so every track trains with its whole context."""
 CORPUS_FILE = "corpus.txt"
 CORPUS_MANIFEST = "corpus.json"
+MANIFEST_FIELDS = ("lines", "words", "long_playlists")
 
 
 @dataclass(frozen=True)
@@ -42,11 +43,6 @@ class Corpus:
     def manifest(self) -> dict[str, int]:
         """What the corpus file's manifest (`CORPUS_MANIFEST`) records about it."""
         return {"lines": self.lines, "words": self.words, "long_playlists": self.long_playlists}
-
-
-def as_sentences(sequences: Iterable[Sequence[str]]) -> list[list[str]]:
-    """Track sequences as lists of str (DuckDB hands back arrays)."""
-    return [[str(track) for track in sequence] for sequence in sequences]
 
 
 def piece_starts(length: int) -> range:
@@ -80,5 +76,18 @@ def write_corpus(sentences: Sequence[Sequence[str]], folder: Path) -> Corpus:
 
 
 def read_corpus_manifest(folder: Path) -> dict[str, int]:
-    """The manifest `write_corpus` or `playlists.write_train_counts` wrote beside a corpus file."""
-    return json.loads((folder / CORPUS_MANIFEST).read_text())
+    """The manifest `write_corpus` or `playlists.write_train_counts` wrote beside a corpus file;
+    ValueError naming the file when it is not one."""
+    path = folder / CORPUS_MANIFEST
+    try:
+        manifest = json.loads(path.read_text())
+        if sorted(manifest) != sorted(MANIFEST_FIELDS) or not all(
+            isinstance(manifest[name], int) and manifest[name] >= 0 for name in MANIFEST_FIELDS
+        ):
+            raise ValueError
+    except (ValueError, TypeError) as error:
+        raise ValueError(
+            f"{path}: expected a JSON object of the counts {', '.join(MANIFEST_FIELDS)} (whole numbers);"
+            " rebuild the data assets to write it again"
+        ) from error
+    return manifest
