@@ -63,6 +63,31 @@ def test_playlist_table_orders_tracks_by_row_id_and_holds_out_the_last(tmp_path:
     assert (stats.rows_kept, stats.playlists_kept) == (4, 1)
 
 
+def test_distinct_counts_are_those_of_the_escaped_ids(tmp_path: Path, conn):
+    rows = [
+        (1, "u-1", "a|", "b", "p"),
+        (2, "u-1", "a", "|b", "p"),
+        (3, "u-1", "a", "|b", "p"),
+        (4, "u", "a", "|b", "1-p"),
+        (5, "u", "a|", "b", "1-p"),
+        (5, "u", "c", "d", "1-p"),
+        (6, "u", None, "d", "1-p"),
+        (7, "u-1", "c", "b", "p"),
+        (8, "v", "c", "d", "p"),
+        (9, "v", "c", "b", "p"),
+        (10, "v", "a", "|b", "p"),
+    ]
+    stats = build_playlist_table(conn, write_rows(tmp_path / "rows.parquet", rows))
+    tracks, artists, playlists = conn.execute(
+        """SELECT count(DISTINCT track), count(DISTINCT artist), count(DISTINCT playlist_id)
+        FROM (SELECT playlist_id, unnest(track_sequence) AS track, unnest(artist_sequence) AS artist
+              FROM playlists)"""
+    ).fetchall()[0]
+    assert (tracks, artists, playlists) == (4, 3, 3)
+    assert (stats.tracks, stats.artists, stats.playlists, stats.users) == (tracks, artists, playlists, 3)
+    assert (stats.rows, stats.rows_kept, stats.null_rows) == (9, 10, 1)
+
+
 def test_missing_column_names_the_file_and_the_column(tmp_path: Path, conn):
     path = tmp_path / "no_track.parquet"
     pd.DataFrame({"row_id": [1], "user_id": ["u"], "artist": ["a"], "playlist": ["p"]}).to_parquet(path)

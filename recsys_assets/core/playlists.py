@@ -115,10 +115,16 @@ def build_playlist_table(
         )
         counts = conn.execute(
             """
-            SELECT count(DISTINCT row_id) FILTER (complete), count(DISTINCT user_id) FILTER (complete),
-                   count(DISTINCT track_id) FILTER (complete), count(DISTINCT playlist_id) FILTER (complete),
-                   count(DISTINCT artist) FILTER (complete), count(*) FILTER (NOT complete)
-            FROM playlist_rows
+            -- ids are escaped one-to-one from (user_id, playlist) and (artist, track): count the pairs
+            WITH complete_rows AS (SELECT row_id, user_id, playlist, artist, track FROM source_rows
+                                   WHERE user_id IS NOT NULL AND playlist IS NOT NULL
+                                     AND artist IS NOT NULL AND track IS NOT NULL)
+            SELECT (SELECT count(*) FROM (SELECT DISTINCT row_id FROM complete_rows)),
+                   (SELECT count(*) FROM (SELECT DISTINCT user_id FROM complete_rows)),
+                   (SELECT count(*) FROM (SELECT DISTINCT artist, track FROM complete_rows)),
+                   (SELECT count(*) FROM (SELECT DISTINCT user_id, playlist FROM complete_rows)),
+                   (SELECT count(*) FROM (SELECT DISTINCT artist FROM complete_rows)),
+                   (SELECT count(*) FROM playlist_rows WHERE NOT complete)
             """
         ).fetchall()[0]
         if counts[0] == 0:
