@@ -17,9 +17,9 @@ from recsys_assets.core.evaluation import (
     score_strategies,
 )
 from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
-from recsys_assets.core.ranking import embedding_ranks, successor_ranks
+from recsys_assets.core.ranking import embedding_rankings, embedding_ranks, successor_ranks
 from recsys_assets.core.recommend import recommend
-from recsys_assets.core.strategies import QueryStrategy
+from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, QueryStrategy
 from recsys_assets.core.train import train_sentences
 
 
@@ -134,6 +134,25 @@ def test_artist_cold_start_queries_the_mean_of_the_artists_tracks():
     query = unit[members].mean(axis=0)
     scores = unit @ (query / np.linalg.norm(query))
     assert ranking.ranks[0] == np.count_nonzero(scores > scores[VECTORS.key_to_index[tid(16)]])
+
+
+def test_a_query_that_leaves_its_track_out_is_not_shared_with_the_same_vector_that_keeps_it():
+    vectors = KeyedVectors(vector_size=2)
+    vectors.add_vectors(
+        ["solo|||s", "b|||1", "b|||2", "c|||3"],
+        np.array([[1.0, 0.0], [0.6, 0.8], [0.9, 0.1], [0.0, 1.0]], dtype=np.float32),
+    )
+    known = EvaluationCases(inputs=[["solo|||s"]], last_artists=["solo"], targets=["b|||1"])
+    unknown = EvaluationCases(inputs=[["solo|||new"]], last_artists=["solo"], targets=["b|||1"])
+    both = EvaluationCases(
+        inputs=known.inputs + unknown.inputs, last_artists=["solo"] * 2, targets=["b|||1"] * 2
+    )
+    strategy = QueryStrategy(cold_start="artist")
+    alone = [embedding_ranks(vectors, cases, 1, strategy).ranks[0] for cases in (known, unknown)]
+    assert alone == [1, 2], (
+        "the artist's mean is the solo track itself, which only the known query leaves out"
+    )
+    assert embedding_ranks(vectors, both, 1, strategy).ranks.tolist() == alone
 
 
 def test_popular_cold_start_ranks_by_train_popularity():
@@ -275,6 +294,33 @@ def test_the_strategy_with_the_best_validation_hit_rate_is_chosen():
         StrategyResult(QueryStrategy("mean_last_n"), {"hit_rate@10": 0.5}),
     ]
     assert choose_strategy(tie, k=10).strategy == QueryStrategy()
+
+
+def cold_and_warm_cases() -> EvaluationCases:
+    """Every third playlist's input tracks replaced by unknown ones of the same artists: cold
+    starts beside known queries."""
+    inputs = [
+        [f"{t.split('|||')[0]}|||unknown{n}" for n, t in enumerate(s[:-1])] if number % 3 == 0 else s[:-1]
+        for number, s in enumerate(SENTENCES)
+    ]
+    return EvaluationCases.from_columns(inputs, ARTISTS, [s[-1] for s in SENTENCES])
+
+
+def test_strategies_ranked_together_rank_as_each_alone():
+    cases = cold_and_warm_cases()
+    together = embedding_rankings(
+        VECTORS, cases, 4, EMBEDDING_STRATEGIES, STATISTICS, top_k=5, coverage_queries=7
+    )
+    for strategy, ranking in zip(EMBEDDING_STRATEGIES, together, strict=True):
+        alone = embedding_ranks(VECTORS, cases, 4, strategy, STATISTICS, top_k=5, coverage_queries=7)
+        assert np.array_equal(ranking.ranks, alone.ranks), strategy.label
+        assert ranking.coverage == alone.coverage, strategy.label
+    warm = np.array([number % 3 != 0 for number in range(len(cases))])
+    for first, second in ((0, 1), (0, 2), (3, 4)):
+        assert np.array_equal(together[first].ranks[warm], together[second].ranks[warm])
+        assert not np.array_equal(together[first].ranks[~warm], together[second].ranks[~warm])
+    for result in score_strategies(VECTORS, cases, STATISTICS, seed=4, k=10):
+        assert result.metrics == evaluate(VECTORS, cases, result.strategy, STATISTICS, 4, 10), result.strategy
 
 
 def test_strategies_are_compared_on_a_sample_and_the_chosen_one_scored_on_every_row():

@@ -9,7 +9,13 @@ from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.metrics import EvaluationCases, metric_name, ranking_metrics
-from recsys_assets.core.ranking import ProgressCallback, Ranking, embedding_ranks, successor_ranks
+from recsys_assets.core.ranking import (
+    ProgressCallback,
+    Ranking,
+    embedding_rankings,
+    embedding_ranks,
+    successor_ranks,
+)
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
 
 CURVE_STRATEGY = QueryStrategy(query="mean_last_n", last_n=3, cold_start="artist")
@@ -83,11 +89,14 @@ def score_strategies(
     on_progress: ProgressCallback | None = None,
 ) -> list[StrategyResult]:
     """The model's metrics under every embedding strategy, alone and with successors first at
-    each of `SUCCESSOR_COUNTS`; the seed's strategy first. One embedding ranking serves all the
-    variants of its strategy."""
+    each of `SUCCESSOR_COUNTS`; the seed's strategy first. The embedding strategies are ranked
+    together, each distinct query once, and one embedding ranking serves all the variants of its
+    strategy."""
+    rankings = embedding_rankings(
+        vectors, cases, seed, EMBEDDING_STRATEGIES, train, top_k=k, on_progress=on_progress
+    )
     results = []
-    for number, strategy in enumerate(EMBEDDING_STRATEGIES, start=1):
-        ranking = embedding_ranks(vectors, cases, seed, strategy, train, top_k=k)
+    for number, (strategy, ranking) in enumerate(zip(EMBEDDING_STRATEGIES, rankings, strict=True), start=1):
         results.append(StrategyResult(strategy, ranking_summary(ranking, ranking.ranks, k)))
         for count in SUCCESSOR_COUNTS:
             ranks = successor_ranks(ranking, vectors, cases, train, count)

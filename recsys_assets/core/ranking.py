@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -85,6 +85,20 @@ def _without(scores: np.ndarray, excluded: list[np.ndarray], columns: slice | No
     scores[rows, tracks] = -np.inf
 
 
+def _query_keys(queries: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
+    """One row per query: the bits of its vector, shape (rows, dim), then the tracks it leaves out,
+    sorted and padded with -1. Queries with equal keys score every track alike."""
+    lengths = np.fromiter(map(len, excluded), dtype=np.int64, count=len(excluded))
+    left_out = np.full((len(excluded), int(lengths.max(initial=0))), -1, dtype=np.int32)
+    if len(left_out) and left_out.shape[1]:
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        left_out[np.repeat(np.arange(len(excluded)), lengths), np.arange(starts.size) - starts] = (
+            np.concatenate(excluded)
+        )
+        left_out.sort(axis=1)
+    return np.hstack([np.ascontiguousarray(queries, dtype=np.float32).view(np.int32), left_out])
+
+
 def embedding_ranks(
     vectors: KeyedVectors,
     cases: EvaluationCases,
@@ -103,6 +117,25 @@ def embedding_ranks(
     exact below max(top_k, 100); beyond that they may read MISSED. Coverage is that of the
     top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`. Extra memory
     stays within about `chunk_bytes`.
+    """
+    return embedding_rankings(
+        vectors, cases, seed, [strategy], train, top_k, coverage_queries, chunk_bytes, on_progress
+    )[0]
+
+
+def embedding_rankings(
+    vectors: KeyedVectors,
+    cases: EvaluationCases,
+    seed: int,
+    strategies: Sequence[QueryStrategy],
+    train: TrainStatistics | None = None,
+    top_k: int = max(METRIC_KS),
+    coverage_queries: int = COVERAGE_QUERIES,
+    chunk_bytes: int = DEFAULT_CHUNK_BYTES,
+    on_progress: ProgressCallback | None = None,
+) -> list[Ranking]:
+    """`embedding_ranks` under each of `strategies`, every distinct query scored once: strategies
+    that differ only in their cold start share the rows whose tracks are known.
 
     Rows that share a query share its scores. A first pass scores every query against every n-th
     track only (about `SCREEN_TRACKS` of them): a row with `rank_limit` of those above its held-out
@@ -110,41 +143,58 @@ def embedding_ranks(
     """
     unit = vectors.get_normed_vectors()
     size = len(unit)
-    query, has_vector, excluded, query_known = _queries(vectors, unit, cases, strategy, seed, train)
     target = np.array([vectors.key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
-    ranks = np.full(len(cases), MISSED, dtype=np.int64)
-    covered = np.zeros(size, dtype=bool)
     top_k = min(top_k, max(size - 1, 1))
     rank_limit = max(top_k, max(METRIC_KS))
+    built = [_queries(vectors, unit, cases, strategy, seed, train) for strategy in strategies]
+    ranks = np.full((len(strategies), len(cases)), MISSED, dtype=np.int64)
+    covered = np.zeros((len(strategies), size), dtype=bool)
+    row_queries, row_case, row_strategy, row_excluded = [], [], [], []
+    for number, (query, has_vector, excluded, _) in enumerate(built):
+        popular_rows = np.flatnonzero(~has_vector)
+        if len(popular_rows):
+            ranks[number, popular_rows] = train.popularity_rank_of(
+                [cases.targets[row] for row in popular_rows]
+            )
+            top = train.tracks[train.by_popularity[:top_k]]
+            covered[number, [vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
+        scored = np.flatnonzero(has_vector & (target >= 0))
+        row_queries.append(query[scored])
+        row_case.append(scored)
+        row_strategy.append(np.full(len(scored), number))
+        row_excluded.extend(excluded[row] for row in scored)
+    queries = np.concatenate(row_queries)
+    row_case, row_strategy = np.concatenate(row_case), np.concatenate(row_strategy)
+    _, first, query_of_row = np.unique(
+        _query_keys(queries, row_excluded), axis=0, return_index=True, return_inverse=True
+    )
+    query_of_row = query_of_row.reshape(-1)
+    unique_queries = queries[first]
+    unique_excluded = [row_excluded[row] for row in first]
+    sampled_by = np.zeros((len(strategies), len(first)), dtype=bool)
+    for number in range(len(strategies)):
+        own = np.unique(query_of_row[row_strategy == number])
+        sampled_by[number, own[np.random.default_rng(seed).permutation(len(own))[:coverage_queries]]] = True
+    sampled = sampled_by.any(axis=0)
+    target_scores = np.einsum("ij,ij->i", queries, unit[target[row_case]])
+    target_scores[
+        [target[case] in left_out for case, left_out in zip(row_case, row_excluded, strict=True)]
+    ] = -np.inf
 
-    popular_rows = np.flatnonzero(~has_vector)
-    if len(popular_rows):
-        ranks[popular_rows] = train.popularity_rank_of([cases.targets[row] for row in popular_rows])
-        top = train.tracks[train.by_popularity[:top_k]]
-        covered[[vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
-
-    rows = np.flatnonzero(has_vector & (target >= 0))
-    _, first, query_of_row = np.unique(query[rows], axis=0, return_index=True, return_inverse=True)
-    unique_rows = rows[first]
-    sampled = np.zeros(len(unique_rows), dtype=bool)
-    sampled[np.random.default_rng(seed).permutation(len(unique_rows))[:coverage_queries]] = True
-    target_scores = np.einsum("ij,ij->i", query[rows], unit[target[rows]])
-    target_scores[[target[row] in excluded[row] for row in rows]] = -np.inf
-
-    unresolved = np.ones(len(rows), dtype=bool)
-    coverage_bound = np.full(len(unique_rows), -np.inf, dtype=np.float32)
+    unresolved = np.ones(len(row_case), dtype=bool)
+    coverage_bound = np.full(len(first), -np.inf, dtype=np.float32)
     screen = slice(0, size, max(2, size // SCREEN_TRACKS))
     screen_vectors = np.ascontiguousarray(unit[screen])
     screening = len(screen_vectors) > 4 * rank_limit
     pool = ThreadPoolExecutor(THREADS)
     order = np.argsort(query_of_row, kind="stable")
-    bounds = np.searchsorted(query_of_row[order], np.arange(len(unique_rows) + 1))
+    bounds = np.searchsorted(query_of_row[order], np.arange(len(first) + 1))
     if screening:
         chunk = max(1, chunk_bytes // (len(screen_vectors) * (unit.itemsize + 1) * 2))
-        for start in range(0, len(unique_rows), chunk):
-            stop = min(start + chunk, len(unique_rows))
-            scores = query[unique_rows[start:stop]] @ screen_vectors.T
-            _without(scores, [excluded[row] for row in unique_rows[start:stop]], screen)
+        for start in range(0, len(first), chunk):
+            stop = min(start + chunk, len(first))
+            scores = unique_queries[start:stop] @ screen_vectors.T
+            _without(scores, unique_excluded[start:stop], screen)
 
             def screen_members(members: np.ndarray, scores: np.ndarray = scores, start: int = start) -> None:
                 above = scores[query_of_row[members] - start] > target_scores[members, None] + SCREEN_MARGIN
@@ -155,7 +205,7 @@ def embedding_ranks(
             if len(chosen) and scores.shape[1] > top_k:
                 coverage_bound[start + chosen] = np.partition(scores[chosen], -top_k, axis=1)[:, -top_k]
             if on_progress:
-                on_progress("screened queries", stop, len(unique_rows))
+                on_progress("screened queries", stop, len(first))
 
     needed = sampled.copy()
     needed[query_of_row[unresolved]] = True
@@ -163,35 +213,40 @@ def embedding_ranks(
     chunk = max(1, chunk_bytes // (size * (unit.itemsize + 1)))
     for start in range(0, len(needed), chunk):
         batch = needed[start : start + chunk]
-        scores = query[unique_rows[batch]] @ unit.T
-        _without(scores, [excluded[row] for row in unique_rows[batch]])
+        scores = unique_queries[batch] @ unit.T
+        _without(scores, [unique_excluded[unique] for unique in batch])
 
         def finish(position: int, batch: np.ndarray = batch, scores: np.ndarray = scores) -> None:
             unique = batch[position]
             members = order[bounds[unique] : bounds[unique + 1]]
             members = members[unresolved[members]]
             if len(members):
-                own = scores[position, target[rows[members]]]
+                own = scores[position, target[row_case[members]]]
                 counts = np.count_nonzero(scores[position] > own[:, None], axis=1)
-                ranks[rows[members]] = np.where(np.isneginf(own) | (counts >= rank_limit), MISSED, counts)
+                found = np.where(np.isneginf(own) | (counts >= rank_limit), MISSED, counts)
+                ranks[row_strategy[members], row_case[members]] = found
             if sampled[unique]:
                 candidates = np.flatnonzero(scores[position] >= coverage_bound[unique])
-                best = np.argpartition(scores[position, candidates], -top_k)[-top_k:]
-                covered[candidates[best]] = True
+                best = candidates[np.argpartition(scores[position, candidates], -top_k)[-top_k:]]
+                for number in np.flatnonzero(sampled_by[:, unique]):
+                    covered[number, best] = True
 
         list(pool.map(finish, range(len(batch))))
         if on_progress:
             on_progress("fully scored queries", min(start + chunk, len(needed)), len(needed))
     pool.shutdown()
-    return Ranking(
-        ranks=ranks,
-        query_in_vocabulary=query_known,
-        target_in_vocabulary=target >= 0,
-        coverage=float(covered.mean()) if size else 0.0,
-        queries=query,
-        has_query=has_vector,
-        left_out=excluded,
-    )
+    return [
+        Ranking(
+            ranks=ranks[number],
+            query_in_vocabulary=query_known,
+            target_in_vocabulary=target >= 0,
+            coverage=float(covered[number].mean()) if size else 0.0,
+            queries=query,
+            has_query=has_vector,
+            left_out=excluded,
+        )
+        for number, (query, has_vector, excluded, query_known) in enumerate(built)
+    ]
 
 
 def successor_ranks(
