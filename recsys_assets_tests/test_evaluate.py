@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
+from recsys_assets.core import ranking as ranking_module
 from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
 from recsys_assets.core.evaluation import (
     StrategyResult,
@@ -267,6 +268,23 @@ def test_successor_ranks_match_a_list_built_by_hand(min_count: int, query: str):
         elif expected is None:
             assert ranks[row] >= 50
     assert np.mean(ranks < 10) > np.mean(ranking.ranks < 10), "successors help on sequential data"
+
+
+def test_successor_ranks_of_popularity_fallbacks_match_a_list_built_by_hand(monkeypatch):
+    cases = cold_and_warm_cases()
+    strategy = QueryStrategy(cold_start="popular")
+    ranking = embedding_ranks(VECTORS, cases, seed=1, strategy=strategy, train=STATISTICS)
+    ranks = successor_ranks(ranking, VECTORS, cases, STATISTICS, 1)
+    popular = [str(track) for track in STATISTICS.tracks[STATISTICS.by_popularity]]
+    cold = np.flatnonzero(~ranking.has_query)
+    assert len(cold) > 100
+    for row in cold:
+        followers = STATISTICS.successors.of(STATISTICS.index_of([cases.inputs[row][-1]])[0])
+        first = [str(STATISTICS.tracks[index]) for index in followers]
+        full = first + [track for track in popular if track not in first]
+        assert ranks[row] == full.index(cases.targets[row]), row
+    monkeypatch.setattr(ranking_module, "SUCCESSOR_PAIRS_PER_BATCH", 7)
+    assert np.array_equal(successor_ranks(ranking, VECTORS, cases, STATISTICS, 1), ranks)
 
 
 def test_a_known_successor_is_ranked_first_and_recommended_first():

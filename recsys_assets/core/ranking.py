@@ -88,14 +88,8 @@ def _without(scores: np.ndarray, excluded: list[np.ndarray], columns: slice | No
 def _query_keys(queries: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
     """One row per query: the bits of its vector, shape (rows, dim), then the tracks it leaves out,
     sorted and padded with -1. Queries with equal keys score every track alike."""
-    lengths = np.fromiter(map(len, excluded), dtype=np.int64, count=len(excluded))
-    left_out = np.full((len(excluded), int(lengths.max(initial=0))), -1, dtype=np.int32)
-    if len(left_out) and left_out.shape[1]:
-        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        left_out[np.repeat(np.arange(len(excluded)), lengths), np.arange(starts.size) - starts] = (
-            np.concatenate(excluded)
-        )
-        left_out.sort(axis=1)
+    left_out = _padded(excluded).astype(np.int32)
+    left_out.sort(axis=1)
     return np.hstack([np.ascontiguousarray(queries, dtype=np.float32).view(np.int32), left_out])
 
 
@@ -249,6 +243,10 @@ def embedding_rankings(
     ]
 
 
+SUCCESSOR_PAIRS_PER_BATCH = 500_000
+"""Row-follower pairs `successor_ranks` holds at once (about 200 MiB of vectors and indices)."""
+
+
 def successor_ranks(
     ranking: Ranking, vectors: KeyedVectors, cases: EvaluationCases, train: TrainStatistics, min_count: int
 ) -> np.ndarray:
@@ -256,27 +254,91 @@ def successor_ranks(
     at least `min_count` times come first (most often first) and `ranking`'s list follows without
     them; shape (rows,). Exact wherever `ranking` is."""
     successors = train.successors
-    unit = vectors.get_normed_vectors()
-    key_to_index = vectors.key_to_index
     last = successors.index_of([inputs[-1] for inputs in cases.inputs])
     target = successors.index_of(cases.targets)
     ranks = ranking.ranks.copy()
-    for row in np.flatnonzero(last >= 0):
-        followers = successors.of(last[row], min_count)
-        if not len(followers):
-            continue
-        hit = np.flatnonzero(followers == target[row])
-        if len(hit):
-            ranks[row] = hit[0]
-            continue
-        if ranks[row] == MISSED:
-            continue
-        if ranking.has_query[row]:
-            known = np.array([key_to_index.get(track, -1) for track in successors.tracks[followers]])
-            known = known[(known >= 0) & ~np.isin(known, ranking.left_out[row])]
-            own = unit[key_to_index[cases.targets[row]]] @ ranking.queries[row]
-            above = np.count_nonzero(unit[known] @ ranking.queries[row] > own)
-        else:
-            above = np.count_nonzero(train.popularity_rank[followers] < ranks[row])
-        ranks[row] = len(followers) + ranks[row] - above
+    unit = vectors.get_normed_vectors()
+    rows = np.flatnonzero(last >= 0)
+    spans = successors.start[last[rows] + 1] - successors.start[last[rows]]
+    ends = np.cumsum(spans)
+    first = 0
+    while first < len(rows):
+        stop = max(
+            first + 1, int(np.searchsorted(ends, ends[first] - spans[first] + SUCCESSOR_PAIRS_PER_BATCH))
+        )
+        _successors_first(
+            ranking, vectors, unit, cases, train, min_count, rows[first:stop], last, target, ranks
+        )
+        first = stop
     return ranks
+
+
+def _successors_first(
+    ranking: Ranking,
+    vectors: KeyedVectors,
+    unit: np.ndarray,
+    cases: EvaluationCases,
+    train: TrainStatistics,
+    min_count: int,
+    rows: np.ndarray,
+    last: np.ndarray,
+    target: np.ndarray,
+    ranks: np.ndarray,
+) -> None:
+    """`successor_ranks` for `rows` (whose last track has successors), written into `ranks`;
+    `unit` holds the unit-normalised vectors, shape (vocabulary, dim)."""
+    successors = train.successors
+    starts = successors.start[last[rows]]
+    spans = successors.start[last[rows] + 1] - starts
+    pair_row = np.repeat(np.arange(len(rows)), spans)
+    offsets = np.repeat(np.cumsum(spans) - spans, spans)
+    at = np.arange(len(pair_row)) - offsets + np.repeat(starts, spans)
+    kept = successors.counts[at] >= min_count
+    pair_row, follower = pair_row[kept], successors.followers[at[kept]]
+    lengths = np.bincount(pair_row, minlength=len(rows))
+    position = np.arange(len(pair_row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    hit = follower == target[rows[pair_row]]
+    has_hit = np.zeros(len(rows), dtype=bool)
+    has_hit[pair_row[hit]] = True
+    ranks[rows[pair_row[hit]]] = position[hit]
+    shifted = (lengths > 0) & ~has_hit & (ranks[rows] != MISSED)
+    above = np.zeros(len(rows), dtype=np.int64)
+    by_query = shifted & ranking.has_query[rows]
+    pairs = by_query[pair_row]
+    if pairs.any():
+        key_to_index = vectors.key_to_index
+        distinct, inverse = np.unique(follower[pairs], return_inverse=True)
+        vocabulary = np.array(
+            [key_to_index.get(track, -1) for track in successors.tracks[distinct]], dtype=np.int64
+        )
+        known = vocabulary[inverse.reshape(-1)]
+        left_out = _padded([ranking.left_out[row] for row in rows])
+        counted = (known >= 0) & ~(known[:, None] == left_out[pair_row[pairs]]).any(axis=1)
+        queried = np.flatnonzero(by_query)
+        own = np.zeros(len(rows), dtype=np.float32)
+        own[queried] = np.einsum(
+            "ij,ij->i",
+            unit[[key_to_index[cases.targets[row]] for row in rows[queried]]],
+            ranking.queries[rows[queried]],
+        )
+        counted_rows = pair_row[pairs][counted]
+        scores = np.einsum("ij,ij->i", unit[known[counted]], ranking.queries[rows[counted_rows]])
+        above += np.bincount(counted_rows[scores > own[counted_rows]], minlength=len(rows))
+    by_popularity = shifted & ~ranking.has_query[rows]
+    pairs = by_popularity[pair_row]
+    if pairs.any():
+        better = train.popularity_rank[follower[pairs]] < ranks[rows[pair_row[pairs]]]
+        above += np.bincount(pair_row[pairs][better], minlength=len(rows))
+    ranks[rows[shifted]] = lengths[shifted] + ranks[rows[shifted]] - above[shifted]
+
+
+def _padded(arrays: list[np.ndarray]) -> np.ndarray:
+    """The arrays as the rows of one matrix, padded with -1; shape (len(arrays), longest)."""
+    lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
+    matrix = np.full((len(arrays), int(lengths.max(initial=0))), -1, dtype=np.int64)
+    if matrix.size:
+        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
+        matrix[np.repeat(np.arange(len(arrays)), lengths), np.arange(starts.size) - starts] = np.concatenate(
+            arrays
+        )
+    return matrix
