@@ -1,12 +1,14 @@
 import math
 import random
+from unittest.mock import patch
 
 import numpy as np
+import pandas as pd
 import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core import ranking as ranking_module
-from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.baselines import TrackIndex, TrainStatistics, popularity_ranks, transition_ranks
 from recsys_assets.core.evaluation import (
     StrategyResult,
     baselines_beating,
@@ -364,3 +366,16 @@ def test_generalization_tolerance_shrinks_with_more_rows():
     assert generalization_tolerance(0.5, 100, 100) == pytest.approx(3 * (0.25 / 50) ** 0.5)
     assert generalization_tolerance(0.5, 10**7, 10**7) == 0.01
     assert baselines_beating(0.4, {"popular": 0.2, "transitions": 0.45}) == ["transitions"]
+
+
+def test_track_lookup_finds_every_id_even_when_hashes_collide():
+    tracks = np.array(sorted(f"a{n}|||t{n}" for n in range(50)), dtype=object)
+    index = TrackIndex(tracks)
+    keys = [*tracks[::-1], "absent", tracks[3]]
+    expected = [*range(49, -1, -1), -1, 3]
+    assert index.positions(keys).tolist() == expected
+    index.hashes = np.zeros_like(index.hashes)
+    index.order = np.arange(len(tracks))
+    with patch.object(pd.util, "hash_array", lambda values, categorize: np.zeros(len(values), np.uint64)):
+        assert index.positions(keys).tolist() == expected
+    assert TrackIndex(tracks[:0]).positions(["a0|||t0"]).tolist() == [-1]
