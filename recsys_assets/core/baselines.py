@@ -175,6 +175,8 @@ class TrainStatistics:
 
     @cached_property
     def _track_index(self) -> TrackIndex:
+        if self.successors.tracks is self.tracks:
+            return self.successors._track_index
         return TrackIndex(self.tracks)
 
     def index_of(self, keys: Sequence[str]) -> np.ndarray:

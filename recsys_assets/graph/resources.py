@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -116,6 +117,13 @@ class SplitFiles(dg.ConfigurableResource):
         return read_table_file(self.location(table, version), columns)
 
 
+@functools.lru_cache(maxsize=1)
+def _statistics_of(location: str) -> TrainStatistics:
+    """The statistics at `location`, read once per process: a data version's files never change,
+    and the steps of one run (best model, then test evaluation) share them."""
+    return read_train_statistics(location)
+
+
 class TrainingFiles(dg.ConfigurableResource):
     """The training split's counts (plays per track, transitions between tracks) and its corpus
     file for gensim, written once per data build by DuckDB under `url`/<data version>/, so that
@@ -142,7 +150,7 @@ class TrainingFiles(dg.ConfigurableResource):
         if version is None:
             return None
         try:
-            return read_train_statistics(self.location(version))
+            return _statistics_of(self.location(version))
         except (FileNotFoundError, KeyError):
             return None
 
