@@ -21,14 +21,14 @@ from pathlib import Path
 SEED_FLOW_MINUTES = 16.0
 README_STAGE_SECONDS = {
     "spotify": {
-        "prepare_data": 23.0,
-        "train_models [dim48-ep30-mc5-ns0.75-win10]": 399.0,
-        "train_models [dim48-ep30-mc10-ns0.75-win10]": 328.0,
-        "select_best_model": 21.0,
+        "prepare_data": 23.7,
+        "train_models [dim48-ep30-mc5-ns0.75-win10]": 368.0,
+        "train_models [dim48-ep30-mc10-ns0.75-win10]": 273.6,
+        "select_best_model": 18.2,
     },
 }
 """Each stage's wall time in the README's previous figures (2026-11-29, 2 workers), by size."""
-README_RETRAIN = {"spotify": (12.9 * 60, 5.0 * 1024)}
+README_RETRAIN = {"spotify": (11.4 * 60, 4238.0)}
 """The whole retrain's seconds and peak MiB in the README's previous figures, by size."""
 
 
