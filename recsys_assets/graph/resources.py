@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import json
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import dagster as dg
 import duckdb
+import fsspec
 import optuna
 import pandas as pd
 from dagster_duckdb import DuckDBResource
@@ -23,6 +25,7 @@ from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
 from recsys_assets.core.playlists import (
+    TRAIN_COUNT_FILES,
     TRAIN_FILES,
     export_table,
     read_table_file,
@@ -117,10 +120,20 @@ class SplitFiles(dg.ConfigurableResource):
         return read_table_file(self.location(table, version), columns)
 
 
+def _file_stamps(location: str) -> tuple[str, ...]:
+    """What the store says of each statistics file at `location` (size, modification time or
+    ETag): it changes when a file is rewritten; FileNotFoundError when one is gone."""
+    filesystem, folder = fsspec.core.url_to_fs(location)
+    return tuple(
+        json.dumps(filesystem.info(f"{folder}/{name}"), sort_keys=True, default=str)
+        for name in TRAIN_COUNT_FILES
+    )
+
+
 @functools.lru_cache(maxsize=1)
-def _statistics_of(location: str) -> TrainStatistics:
-    """The statistics at `location`, read once per process: a data version's files never change,
-    and the steps of one run (best model, then test evaluation) share them."""
+def _statistics_of(location: str, stamps: tuple[str, ...]) -> TrainStatistics:
+    """The statistics at `location`, read once per process while its files stay as `stamps`
+    found them: the steps of one run (best model, then test evaluation) share them."""
     return read_train_statistics(location)
 
 
@@ -150,7 +163,8 @@ class TrainingFiles(dg.ConfigurableResource):
         if version is None:
             return None
         try:
-            return _statistics_of(self.location(version))
+            location = self.location(version)
+            return _statistics_of(location, _file_stamps(location))
         except (FileNotFoundError, KeyError):
             return None
 
