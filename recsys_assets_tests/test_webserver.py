@@ -61,6 +61,11 @@ def wait_until(condition, timeout: float, what: str, log: Path):
     pytest.fail(f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}")
 
 
+SHUTDOWN_TIMEOUT_SECONDS = 180
+"""dagster dev waits for the runs it launched (a sensor's, say) before it exits; on a loaded
+2-core machine that took over a minute."""
+
+
 @contextmanager
 def serving(command: list[str], settings: Settings, tmp_path: Path):
     """Run a dev server command (with -h and -p added) on a fresh instance until the block ends."""
@@ -98,7 +103,7 @@ def serving(command: list[str], settings: Settings, tmp_path: Path):
         yield port, home, log
     finally:
         os.killpg(process.pid, signal.SIGTERM)
-        process.wait(timeout=60)
+        process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
 
 
 @pytest.fixture
