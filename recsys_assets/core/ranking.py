@@ -291,12 +291,11 @@ def _successors_first(
     starts = successors.start[last[rows]]
     spans = successors.start[last[rows] + 1] - starts
     pair_row = np.repeat(np.arange(len(rows)), spans)
-    offsets = np.repeat(np.cumsum(spans) - spans, spans)
-    at = np.arange(len(pair_row)) - offsets + np.repeat(starts, spans)
+    at = _positions_within(spans) + np.repeat(starts, spans)
     kept = successors.counts[at] >= min_count
     pair_row, follower = pair_row[kept], successors.followers[at[kept]]
     lengths = np.bincount(pair_row, minlength=len(rows))
-    position = np.arange(len(pair_row)) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+    position = _positions_within(lengths)
     hit = follower == target[rows[pair_row]]
     has_hit = np.zeros(len(rows), dtype=bool)
     has_hit[pair_row[hit]] = True
@@ -332,13 +331,17 @@ def _successors_first(
     ranks[rows[shifted]] = lengths[shifted] + ranks[rows[shifted]] - above[shifted]
 
 
+def _positions_within(lengths: np.ndarray) -> np.ndarray:
+    """0, 1, ... within each of consecutive groups of `lengths`; shape (lengths.sum(),)."""
+    return np.arange(int(lengths.sum())) - np.repeat(np.cumsum(lengths) - lengths, lengths)
+
+
 def _padded(arrays: list[np.ndarray]) -> np.ndarray:
     """The arrays as the rows of one matrix, padded with -1; shape (len(arrays), longest)."""
     lengths = np.fromiter(map(len, arrays), dtype=np.int64, count=len(arrays))
     matrix = np.full((len(arrays), int(lengths.max(initial=0))), -1, dtype=np.int64)
     if matrix.size:
-        starts = np.repeat(np.cumsum(lengths) - lengths, lengths)
-        matrix[np.repeat(np.arange(len(arrays)), lengths), np.arange(starts.size) - starts] = np.concatenate(
+        matrix[np.repeat(np.arange(len(arrays)), lengths), _positions_within(lengths)] = np.concatenate(
             arrays
         )
     return matrix
