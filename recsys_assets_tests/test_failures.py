@@ -17,6 +17,7 @@ from recsys_assets.core.train import train_sentences
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.history import latest_metadata
+from recsys_assets.graph.io_managers import ModelFiles
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import PlaylistDatabase
 from recsys_assets.retrain import ConfigsFailed, retrain
@@ -75,6 +76,33 @@ def test_select_sensor_leaves_out_configs_whose_training_failed(small_settings: 
             instance=instance, run_config=request.run_config
         )
         assert latest_metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
+
+
+def test_a_winning_model_rewritten_during_selection_fails_it(
+    small_settings: Settings, tmp_path: Path, monkeypatch
+):
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, ["good"])
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        defs.resolve_job_def("train_models").execute_in_process(instance=instance, partition_key="good")
+        load_model_file = ModelFiles.load_from_path
+
+        def rewritten_meanwhile(self, context, path):
+            model = load_model_file(self, context, path)
+            return replace(model, validation={name: value / 2 for name, value in model.validation.items()})
+
+        monkeypatch.setattr(ModelFiles, "load_from_path", rewritten_meanwhile)
+        result = defs.resolve_job_def("select_best_model").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not result.success
+        (failure,) = [event for event in result.all_events if event.is_step_failure]
+        assert "The model file of good changed while the configs were compared" in str(
+            failure.step_failure_data.error
+        )
+        assert latest_metadata(instance, "best_model") == {}
 
 
 def save_stalling_before_rename(model: TrainedModel, path: Path, started) -> None:

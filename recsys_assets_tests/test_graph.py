@@ -24,6 +24,7 @@ from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_data_version, latest_metadata
+from recsys_assets.graph.io_managers import ModelFiles
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.retrain import RetrainStopped, retrain
 from recsys_assets.settings import Settings
@@ -51,11 +52,23 @@ def check_evaluation(instance: dg.DagsterInstance, asset: str, check: str) -> dg
     return record.event.dagster_event.event_specific_data
 
 
-def test_retrain_materializes_every_asset_and_config(small_settings: Settings):
+def test_retrain_materializes_every_asset_and_config(small_settings: Settings, monkeypatch):
     keys = [config.key for config in load_search_space(small_settings.search_space_path)]
     defs = build_definitions(small_settings)
+    models_loaded = []
+    load_model_file = ModelFiles.load_from_path
+
+    def recording_load(self, context, path):
+        models_loaded.append(Path(path.path).relative_to(small_settings.models_dir).as_posix())
+        return load_model_file(self, context, path)
+
+    monkeypatch.setattr(ModelFiles, "load_from_path", recording_load)
     with dg.instance_for_test() as instance:
         result = retrain(small_settings, instance)
+        winner = metadata(instance, "best_model")["winner"]
+        assert len(keys) > 1 and models_loaded == [f"embedding_model/{winner}.npz", "best_model.npz"], (
+            "selection reads every config's summary, and loads the winning model only"
+        )
         assert sorted(instance.get_dynamic_partitions(model_configs.name)) == sorted(keys)
         (retrain_id,) = {run.tags.get("recsys/retrain") for run in instance.get_runs()}
         assert retrain_id and len(instance.get_runs()) == 4, "one retrain: four runs, one tag"

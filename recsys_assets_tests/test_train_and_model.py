@@ -14,7 +14,7 @@ from recsys_assets.core.corpus import (
     read_corpus_manifest,
     write_corpus,
 )
-from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best
+from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best, summary_from_file
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import TrainingError, train_embeddings, train_sentences
 
@@ -98,6 +98,18 @@ def test_model_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path):
     assert [p.name for p in path.parent.iterdir()] == ["a.npz"]
 
 
+def test_a_model_summary_read_from_its_file_describes_the_model(tmp_path: Path):
+    model = make_model("a", 0.25)
+    path = tmp_path / "a.npz"
+    save_model(model, path)
+    with path.open("rb") as file:
+        summary = summary_from_file(file, str(path))
+    assert summary == model.summary() == load_model(path).summary()
+    assert summary.validation_hit_rate == 0.25
+    assert summary.vocabulary_size == len(model.vectors.index_to_key)
+    assert summary.strategy == model.strategy and summary.config_key == "a"
+
+
 def test_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
     path = tmp_path / "a.npz"
     save_model(make_model("a", 0.25), path)
@@ -119,6 +131,8 @@ def test_select_best_takes_the_highest_hit_rate_and_breaks_ties_by_key():
     models["c"] = make_model("c", 0.4)
     assert select_best(models).config_key == "c"
     assert select_best({"only": models["b"]}).config_key == "b"
+    summaries = {key: model.summary() for key, model in models.items()}
+    assert select_best(summaries) == models["c"].summary()
 
 
 def test_a_playlist_longer_than_gensims_limit_trains_every_track(tmp_path: Path):

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import io
 import json
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
@@ -45,6 +46,10 @@ class TrainedModel:
         """Hit rate@k on the validation split, the number configs are compared by."""
         return self.validation[metric_name("hit_rate", self.k)]
 
+    def summary(self) -> ModelSummary:
+        """Everything but the vectors and successors."""
+        return _summary(self.describe())
+
     def describe(self) -> dict[str, Any]:
         """Everything but the vectors, as JSON-ready values."""
         return {
@@ -62,11 +67,34 @@ class TrainedModel:
 
 
 @dataclass(frozen=True)
-class ConfigModels:
-    """The trained model of every registered config that has one, and the configs without."""
+class ModelSummary:
+    """What a model file records of its model besides the vectors: config, strategy, validation."""
 
-    models: dict[str, TrainedModel]
+    config_key: str
+    params: dict[str, Any]
+    seed: int
+    k: int
+    strategy: QueryStrategy
+    validation: dict[str, float]
+    validation_rows: int
+    train_seconds: float
+    vocabulary_size: int
+    learning_curve: dict[int, float]
+
+    @property
+    def validation_hit_rate(self) -> float:
+        """Hit rate@k on the validation split, the number configs are compared by."""
+        return self.validation[metric_name("hit_rate", self.k)]
+
+
+@dataclass(frozen=True)
+class ConfigModels:
+    """The summary of every registered config's model file, the configs without a file, and
+    `load`, which reads one config's model whole (so choosing among many holds one in memory)."""
+
+    summaries: dict[str, ModelSummary]
     untrained: list[str]
+    load: Callable[[str], TrainedModel]
 
 
 def model_bytes(model: TrainedModel) -> bytes:
@@ -108,34 +136,62 @@ def _successors(archive: Any) -> Successors | None:
     )
 
 
-def model_from_bytes(data: bytes, source: str) -> TrainedModel:
-    """The model in bytes written by `model_bytes`; `source` names them in errors."""
-    with np.load(io.BytesIO(data)) as archive:
-        vectors = archive["vectors"]
-        manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
-        successors = _successors(archive)
-    if manifest.get("format_version") not in READABLE_FORMATS:
-        raise ValueError(
-            f"{source}: model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
-        )
-    keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
-    keyed.add_vectors(manifest["keys"], vectors)
-    if manifest["counts"]:
-        keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
-        keyed.expandos["count"][:] = manifest["counts"]
-    return TrainedModel(
+def _summary(manifest: dict[str, Any]) -> ModelSummary:
+    return ModelSummary(
         config_key=manifest["config_key"],
         params=manifest["params"],
         seed=manifest["seed"],
-        vectors=keyed,
         k=manifest["k"],
         strategy=QueryStrategy.from_dict(manifest["strategy"]),
         validation=manifest["validation"],
         validation_rows=manifest["validation_rows"],
         train_seconds=manifest["train_seconds"],
-        successors=successors,
+        vocabulary_size=manifest["vocabulary_size"],
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
     )
+
+
+def _manifest(archive: Any, source: str) -> dict[str, Any]:
+    manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
+    if manifest.get("format_version") not in READABLE_FORMATS:
+        raise ValueError(
+            f"{source}: model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
+        )
+    return manifest
+
+
+def model_from_bytes(data: bytes, source: str) -> TrainedModel:
+    """The model in bytes written by `model_bytes`; `source` names them in errors."""
+    with np.load(io.BytesIO(data)) as archive:
+        manifest = _manifest(archive, source)
+        vectors = archive["vectors"]
+        successors = _successors(archive)
+    keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    keyed.add_vectors(manifest["keys"], vectors)
+    if manifest["counts"]:
+        keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        keyed.expandos["count"][:] = manifest["counts"]
+    summary = _summary(manifest)
+    return TrainedModel(
+        config_key=summary.config_key,
+        params=summary.params,
+        seed=summary.seed,
+        vectors=keyed,
+        k=summary.k,
+        strategy=summary.strategy,
+        validation=summary.validation,
+        validation_rows=summary.validation_rows,
+        train_seconds=summary.train_seconds,
+        successors=successors,
+        learning_curve=summary.learning_curve,
+    )
+
+
+def summary_from_file(file: IO[bytes], source: str) -> ModelSummary:
+    """The summary of the model file open in `file` (seekable), reading its manifest only;
+    `source` names the file in errors."""
+    with np.load(file) as archive:
+        return _summary(_manifest(archive, source))
 
 
 def save_model(model: TrainedModel, path: Path) -> None:
@@ -157,7 +213,20 @@ def read_model(location: str) -> TrainedModel:
     return model_from_bytes(UPath(location).read_bytes(), location)
 
 
-def select_best(models: dict[str, TrainedModel]) -> TrainedModel:
+class Validated(Protocol):
+    """A model or its summary: a config key and a validation hit rate."""
+
+    @property
+    def config_key(self) -> str: ...
+
+    @property
+    def validation_hit_rate(self) -> float: ...
+
+
+ValidatedModel = TypeVar("ValidatedModel", bound=Validated)
+
+
+def select_best(models: Mapping[str, ValidatedModel]) -> ValidatedModel:
     """The model with the highest validation hit rate; ties go to the smallest config key."""
     if not models:
         raise ValueError("no trained models to choose from")

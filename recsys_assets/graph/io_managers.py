@@ -9,7 +9,15 @@ import pandas as pd
 from upath import UPath
 
 from recsys_assets.core.files import publish
-from recsys_assets.core.model import ConfigModels, TrainedModel, model_bytes, model_from_bytes, save_model
+from recsys_assets.core.model import (
+    ConfigModels,
+    ModelSummary,
+    TrainedModel,
+    model_bytes,
+    model_from_bytes,
+    save_model,
+    summary_from_file,
+)
 from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
 from recsys_assets.graph.history import latest_data_version
@@ -84,8 +92,8 @@ class ModelFiles(dg.UPathIOManager):
 
     Local files are written to a temporary name and renamed, the latest as a hard link to its
     version; an object store writes each object whole. An unpartitioned asset reading every
-    partition gets `ConfigModels`: the trained ones, and the registered keys without a file (its
-    input must set `allow_missing_partitions`).
+    partition gets `ConfigModels`: the summaries of the trained ones (read from each file's
+    manifest), the registered keys without a file, and a loader for one model whole.
     """
 
     extension = ".npz"
@@ -130,9 +138,13 @@ class ModelFiles(dg.UPathIOManager):
             keys = list(context.asset_partition_keys)
             if not keys:
                 raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
-            loaded = super().load_input(context)
-            models = {keys[0]: loaded} if isinstance(loaded, TrainedModel) else dict(loaded or {})
-            return ConfigModels(models=models, untrained=[key for key in keys if key not in models])
+            paths = self._get_paths_for_partitions(context)
+            summaries = {key: summary for key in keys if (summary := _summary_or_none(paths[key]))}
+            return ConfigModels(
+                summaries=summaries,
+                untrained=[key for key in keys if key not in summaries],
+                load=lambda key: self.load_from_path(context, paths[key]),
+            )
         try:
             return super().load_input(context)
         except FileNotFoundError as error:
@@ -140,6 +152,14 @@ class ModelFiles(dg.UPathIOManager):
             raise dg.Failure(
                 f"{what} has not been materialized (no {error.filename}): {RETRAIN_HINT}."
             ) from None
+
+
+def _summary_or_none(path: UPath) -> ModelSummary | None:
+    try:
+        with path.open("rb") as file:
+            return summary_from_file(file, str(path))
+    except FileNotFoundError:
+        return None
 
 
 class ModelIOManager(dg.ConfigurableIOManagerFactory):

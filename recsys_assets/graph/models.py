@@ -143,11 +143,11 @@ def _progress_logger(context: dg.AssetExecutionContext, step: str):
     return report
 
 
-def model_asset(ins: dict[str, dg.AssetIn], **options):
+def model_asset(**options):
     """An asset of the models group: a model file, scored on the validate playlists."""
     return dg.asset(
         io_manager_key="model_io_manager",
-        ins={"validate_playlists": CASE_COLUMNS, **ins},
+        ins={"validate_playlists": CASE_COLUMNS},
         group_name="models",
         kinds={"gensim"},
         code_version=MODEL_CODE_VERSION,
@@ -155,7 +155,7 @@ def model_asset(ins: dict[str, dg.AssetIn], **options):
     )
 
 
-@model_asset(ins={}, deps=["train_playlists"], partitions_def=model_configs)
+@model_asset(deps=["train_playlists"], partitions_def=model_configs)
 def embedding_model(
     context: dg.AssetExecutionContext,
     config: TrainingConfig,
@@ -350,7 +350,6 @@ def _verdict(model_hit_rate: float, baselines: dict[str, dict[str, float]], k: i
 
 
 @model_asset(
-    ins={"embedding_model": dg.AssetIn(metadata={"allow_missing_partitions": True})},
     deps=["train_playlists"],
     check_specs=[
         dg.AssetCheckSpec(
@@ -374,7 +373,7 @@ def best_model(
     popularity and transition baselines. When every config was compared, it records what the
     retrain depended on (data version, search space, code), so an unchanged retrain is skipped."""
     untrained = embedding_model.untrained
-    if untrained and (config.require_all_configs or not embedding_model.models):
+    if untrained and (config.require_all_configs or not embedding_model.summaries):
         raise dg.Failure(
             f"Config(s) registered but not trained: {', '.join(untrained)}. Train them with"
             " `dagster asset materialize -m recsys_assets --select embedding_model --partition KEY`"
@@ -383,13 +382,19 @@ def best_model(
         )
     if untrained:
         context.log.warning(f"Not compared, no trained model: {', '.join(untrained)}")
-    models = embedding_model.models
+    models = embedding_model.summaries
     ks = {model.k for model in models.values()}
     if len(ks) > 1:
         raise dg.Failure(
             f"Config models were validated at different K {sorted(ks)}; retrain them with one K."
         )
-    winner = select_best(models)
+    chosen = select_best(models)
+    winner = embedding_model.load(chosen.config_key)
+    if winner.summary() != chosen:
+        raise dg.Failure(
+            f"The model file of {chosen.config_key} changed while the configs were compared (a"
+            " training run of that config finished meanwhile): run the selection again."
+        )
     baselines = _baselines(_stored_statistics(context, training_files), _cases(validate_playlists), winner.k)
     ordered = sorted(models.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
     table = _metrics_table(
