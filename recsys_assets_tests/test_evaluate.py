@@ -20,7 +20,7 @@ from recsys_assets.core.evaluation import (
     score_strategies,
 )
 from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
-from recsys_assets.core.ranking import embedding_rankings, embedding_ranks, successor_ranks
+from recsys_assets.core.ranking import _counts_above, embedding_rankings, embedding_ranks, successor_ranks
 from recsys_assets.core.recommend import recommend
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, QueryStrategy
 from recsys_assets.core.train import train_sentences
@@ -92,6 +92,15 @@ def test_ranks_are_exact(cases: EvaluationCases):
         scores = unit @ unit[query]
         scores[query] = -np.inf
         assert full[row] == np.count_nonzero(scores > scores[VECTORS.key_to_index[cases.targets[row]]])
+
+
+def test_rows_sharing_a_query_count_the_tracks_above_their_own_as_one_by_one():
+    scores = np.array([0.5, 0.1, 0.9, 0.5, -np.inf, 0.3, 0.7], dtype=np.float32)
+    thresholds = np.array([0.5, 0.3, -np.inf, 0.5, 0.9, 0.1, 0.7], dtype=np.float32)
+    counts = _counts_above(scores, thresholds)
+    finite = np.isfinite(thresholds)
+    assert list(counts[finite]) == [np.count_nonzero(scores > value) for value in thresholds[finite]]
+    assert counts[~finite] == len(scores), "a left-out track ranks below every track"
 
 
 def test_unrankable_rows_are_misses(cases: EvaluationCases):

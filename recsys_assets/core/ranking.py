@@ -216,7 +216,7 @@ def embedding_rankings(
             members = members[unresolved[members]]
             if len(members):
                 own = scores[position, target[row_case[members]]]
-                counts = np.count_nonzero(scores[position] > own[:, None], axis=1)
+                counts = _counts_above(scores[position], own)
                 found = np.where(np.isneginf(own) | (counts >= rank_limit), MISSED, counts)
                 ranks[row_strategy[members], row_case[members]] = found
             if sampled[unique]:
@@ -241,6 +241,18 @@ def embedding_rankings(
         )
         for number, (query, has_vector, excluded, query_known) in enumerate(built)
     ]
+
+
+def _counts_above(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
+    """How many of `scores` (tracks,) exceed each of `thresholds` (rows,), in one pass over
+    `scores`: the rows of one query mostly share their held-out track, or rank it high."""
+    distinct, of_row = np.unique(thresholds, return_inverse=True)
+    finite = distinct[np.isfinite(distinct)]
+    counts = np.full(len(distinct), len(scores), dtype=np.int64)
+    if len(finite):
+        above = scores[scores > finite[0]]
+        counts[np.isfinite(distinct)] = np.count_nonzero(above > finite[:, None], axis=1)
+    return counts[of_row.reshape(-1)]
 
 
 SUCCESSOR_PAIRS_PER_BATCH = 500_000
