@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
+from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
@@ -107,8 +108,8 @@ def playlist_query(
         known = key_to_index.get(inputs[-1], -1)
         used = np.array([known]) if known >= 0 else NO_TRACKS
     else:
-        found = (key_to_index.get(t, -1) for t in reversed(inputs))
-        used = np.array([i for i in found if i >= 0][: strategy.last_n], dtype=np.int64)
+        found = (index for index in (key_to_index.get(t, -1) for t in reversed(inputs)) if index >= 0)
+        used = np.fromiter(islice(found, strategy.last_n), dtype=np.int64)
     if not len(used) and strategy.cold_start == "random":
         used = np.array([fallback])
     if len(used):
