@@ -110,6 +110,18 @@ def test_a_model_summary_read_from_its_file_describes_the_model(tmp_path: Path):
     assert summary.strategy == model.strategy and summary.config_key == "a"
 
 
+@pytest.mark.parametrize(
+    "content", [b"not a model", b"PK\x03\x04 cut short", b""], ids=["text", "truncated", "empty"]
+)
+def test_a_file_that_is_no_model_is_refused_with_its_name(tmp_path: Path, content: bytes):
+    path = tmp_path / "a.npz"
+    path.write_bytes(content)
+    with pytest.raises(ValueError, match=f"{path}: not a model file"):
+        load_model(path)
+    with path.open("rb") as file, pytest.raises(ValueError, match=f"{path}: not a model file"):
+        summary_from_file(file, str(path))
+
+
 def test_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
     path = tmp_path / "a.npz"
     save_model(make_model("a", 0.25), path)

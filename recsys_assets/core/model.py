@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -151,6 +152,17 @@ def _summary(manifest: dict[str, Any]) -> ModelSummary:
     )
 
 
+def _archive(file: IO[bytes], source: str) -> Any:
+    """The .npz archive of a model in `file`; a ValueError naming `source` if it holds none."""
+    try:
+        archive = np.load(file)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
+        raise ValueError(f"{source}: not a model file, expected a .npz archive ({error})") from None
+    if "manifest" not in getattr(archive, "files", []):
+        raise ValueError(f"{source}: not a model file, expected a .npz archive with a manifest")
+    return archive
+
+
 def _manifest(archive: Any, source: str) -> dict[str, Any]:
     manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
     if manifest.get("format_version") not in READABLE_FORMATS:
@@ -162,7 +174,7 @@ def _manifest(archive: Any, source: str) -> dict[str, Any]:
 
 def model_from_bytes(data: bytes, source: str) -> TrainedModel:
     """The model in bytes written by `model_bytes`; `source` names them in errors."""
-    with np.load(io.BytesIO(data)) as archive:
+    with _archive(io.BytesIO(data), source) as archive:
         manifest = _manifest(archive, source)
         vectors = archive["vectors"]
         successors = _successors(archive)
@@ -190,7 +202,7 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
 def summary_from_file(file: IO[bytes], source: str) -> ModelSummary:
     """The summary of the model file open in `file` (seekable), reading its manifest only;
     `source` names the file in errors."""
-    with np.load(file) as archive:
+    with _archive(file, source) as archive:
         return _summary(_manifest(archive, source))
 
 
