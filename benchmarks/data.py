@@ -15,12 +15,14 @@ from pathlib import Path
 import duckdb
 from measure import in_fresh_process, peak_mib
 
-from recsys_assets.core.baselines import TrainStatistics, popularity_ranks
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.metrics import hit_rate
-from recsys_assets.core.playlists import build_playlist_table, read_splits, split_playlists
+from recsys_assets.core.playlists import build_playlist_table, evaluation_cases, split_playlists
 from recsys_assets.core.ranking import embedding_ranks
-from recsys_assets.core.train import train_sentences
+from recsys_assets.core.recommenders import PopularityRecommender
+from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.training_files import read_training_data, write_training_files
 
 
 def generate(size: str, directory: Path) -> tuple[float, int, Path]:
@@ -68,15 +70,22 @@ def build(source: Path, database: Path) -> tuple[float, float, int, dict]:
 
 def structure(database: Path) -> tuple[float, float, float, float]:
     """Hit rate@100 on validation of the seed's min_count=10 config and of the most popular tracks."""
+    folder = database.with_suffix(".training")
     with duckdb.connect(str(database), read_only=True) as conn:
-        sentences, cases = read_splits(conn)
-    statistics = TrainStatistics.from_sequences(sentences)
+        cases = evaluation_cases(conn, "validate_playlists")
+        write_training_files(conn, folder)
+    training = read_training_data(folder)
     started = time.perf_counter()
     params = {"min_count": 10, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75}
-    vectors = train_sentences(sentences, params, seed=42, workers=2)
+    vectors = train_embeddings(training.corpus, params, seed=42, workers=2)
     seconds = time.perf_counter() - started
-    model = hit_rate(embedding_ranks(vectors, cases, seed=42).ranks, 100)
-    return model, hit_rate(popularity_ranks(statistics, cases), 100), seconds, float(peak_mib())
+    model = hit_rate(embedding_ranks(TrackEmbedding(vectors), cases, seed=42).ranks, 100)
+    return (
+        model,
+        hit_rate(PopularityRecommender(training.statistics).rank(cases, 100).ranks, 100),
+        seconds,
+        float(peak_mib()),
+    )
 
 
 def to_raw_csv(source: Path, target: Path) -> tuple[float, int, Path]:

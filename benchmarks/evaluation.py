@@ -10,16 +10,21 @@ multiply in the same process, extra memory, and the hit rate of every query stra
 
 import argparse
 import resource
+import tempfile
 import time
 import tracemalloc
+from pathlib import Path
 
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
-from recsys_assets.core.metrics import EvaluationCases, ranking_metrics
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.metrics import ranking_metrics
 from recsys_assets.core.ranking import SCREEN_TRACKS, embedding_rankings, embedding_ranks
+from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES
+from recsys_assets.core.training_files import training_data_of
 
 TRACKS_PER_ARTIST = 10
 ARTISTS_PER_CLUSTER = 30
@@ -48,7 +53,7 @@ def build(vocabulary: int, rows: int, dimensions: int, seed: int):
 
     train = walk(rows * 5, 12)
     sequences = [[track(i) for i in row] for row in train.tolist()]
-    statistics = TrainStatistics.from_sequences(sequences)
+    statistics = training_data_of(sequences, Path(tempfile.mkdtemp(prefix="recsys-bench-"))).statistics
 
     walks = walk(rows, 6)
     inputs = [[track(i) for i in row[:-1]] for row in walks.tolist()]
@@ -91,6 +96,7 @@ def main() -> None:
     started = time.perf_counter()
     vectors, statistics, cases = build(args.vocabulary, args.rows, args.dimensions, args.seed)
     vectors.fill_norms()
+    embedding = TrackEmbedding(vectors)
     print(
         f"model: {args.vocabulary} tracks x {args.dimensions} dims, {len(cases)} rows,"
         f" built in {time.perf_counter() - started:.1f} s"
@@ -107,12 +113,12 @@ def main() -> None:
     for _ in range(args.repeats):
         started = time.perf_counter()
         ranking = embedding_ranks(
-            vectors, cases, seed=args.seed, top_k=args.k, on_progress=lambda p, d, t: phases.update({p: t})
+            embedding, cases, seed=args.seed, top_k=args.k, on_progress=lambda p, d, t: phases.update({p: t})
         )
         timings.append(time.perf_counter() - started)
     batched_seconds = float(np.median(timings))
     tracemalloc.start()
-    embedding_ranks(vectors, cases, seed=args.seed, top_k=args.k)
+    embedding_ranks(embedding, cases, seed=args.seed, top_k=args.k)
     _, peak = tracemalloc.get_traced_memory()
     tracemalloc.stop()
     batched_rate = len(cases) / batched_seconds
@@ -128,7 +134,7 @@ def main() -> None:
 
     started = time.perf_counter()
 
-    unit = vectors.get_normed_vectors()
+    unit = embedding.unit
     block = unit[:1024]
     block @ unit.T
     started = time.perf_counter()
@@ -154,13 +160,13 @@ def main() -> None:
     print(f"\nhit rate@{args.k} by strategy (validation rows as above):")
     started = time.perf_counter()
     alone = [
-        embedding_ranks(vectors, cases, seed=args.seed, strategy=strategy, train=statistics, top_k=args.k)
+        embedding_ranks(embedding, cases, seed=args.seed, strategy=strategy, train=statistics, top_k=args.k)
         for strategy in EMBEDDING_STRATEGIES
     ]
     alone_seconds = time.perf_counter() - started
     started = time.perf_counter()
     together = embedding_rankings(
-        vectors, cases, args.seed, EMBEDDING_STRATEGIES, train=statistics, top_k=args.k
+        embedding, cases, args.seed, EMBEDDING_STRATEGIES, train=statistics, top_k=args.k
     )
     together_seconds = time.perf_counter() - started
     for strategy, ranking, shared in zip(EMBEDDING_STRATEGIES, alone, together, strict=True):
@@ -176,10 +182,8 @@ def main() -> None:
         f" distinct query once: {together_seconds:.1f} s ({alone_seconds / together_seconds:.2f}x;"
         f" {cold:.1%} of rows have an unknown last track)"
     )
-    for name, ranks in (
-        ("most popular", popularity_ranks(statistics, cases)),
-        ("item-to-item", transition_ranks(statistics, cases)),
-    ):
+    for name, recommender in baselines(statistics).items():
+        ranks = recommender.rank(cases, args.k).ranks
         print(f"  baseline {name:<33} {ranking_metrics(ranks, args.k)[f'hit_rate@{args.k}']:.4f}")
 
 

@@ -15,13 +15,15 @@ from pathlib import Path
 
 import duckdb
 
-from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.evaluation import StrategyResult, choose_strategy, score_strategies
-from recsys_assets.core.metrics import metric_name, ranking_metrics
-from recsys_assets.core.playlists import build_playlist_tables, read_splits
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.evaluation import StrategyResult, choose_strategy, evaluate, score_strategies
+from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
+from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.search_space import load_search_space
-from recsys_assets.core.train import train_sentences
+from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.training_files import read_training_data, write_training_files
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 
@@ -54,28 +56,30 @@ def main() -> None:
     database.unlink(missing_ok=True)
     with duckdb.connect(str(database)) as conn:
         build_playlist_tables(conn, source, seed=seed)
-        sentences, validation_cases = read_splits(conn, "validate_playlists")
-        _, test_cases = read_splits(conn, "test_playlists")
-    sentences = [[str(track) for track in sentence] for sentence in sentences]
-    train = TrainStatistics.from_sequences(sentences)
+        validation_cases = evaluation_cases(conn, "validate_playlists")
+        test_cases = evaluation_cases(conn, "test_playlists")
+        write_training_files(conn, args.work / "training")
+    training = read_training_data(args.work / "training")
+    train = training.statistics
     print(
-        f"{args.size} demo: {len(sentences)} training playlists, {len(validation_cases)} validation and"
+        f"{args.size} demo: {training.corpus.lines} training corpus lines,"
+        f" {len(validation_cases)} validation and"
         f" {len(test_cases)} test rows; data ready in {time.perf_counter() - started:.0f} s"
     )
-    baselines = {
-        name: tuple(ranking_metrics(ranks(train, cases), k) for cases in (validation_cases, test_cases))
-        for name, ranks in (("most popular", popularity_ranks), ("item-to-item", transition_ranks))
+    baseline_metrics = {
+        name: tuple(evaluate(recommender, cases, k) for cases in (validation_cases, test_cases))
+        for name, recommender in baselines(train).items()
     }
 
     shipped: tuple[str, StrategyResult, dict[str, float]] | None = None
     lines = []
     for config in load_search_space(args.search_space):
         started = time.perf_counter()
-        vectors = train_sentences(sentences, config.params, seed=seed, workers=args.workers)
+        vectors = train_embeddings(training.corpus, config.params, seed=seed, workers=args.workers)
         trained = time.perf_counter() - started
         started = time.perf_counter()
-        on_validation = score_strategies(vectors, validation_cases, train, seed, k)
-        on_test = score_strategies(vectors, test_cases, train, seed, k)
+        on_validation = score_strategies(TrackEmbedding(vectors), validation_cases, train, seed, k)
+        on_test = score_strategies(TrackEmbedding(vectors), test_cases, train, seed, k)
         scored = time.perf_counter() - started
         chosen = choose_strategy(on_validation, k)
         print(f"{config.key}: trained in {trained:.0f} s, every strategy on both splits in {scored:.0f} s")
@@ -95,11 +99,11 @@ def main() -> None:
     ]
     print(f"\n{'':2}{'config | strategy':<72}" + "".join(f"{column:>14}" for column in columns))
     print("\n".join(lines))
-    for name, (validation, test) in baselines.items():
+    for name, (validation, test) in baseline_metrics.items():
         print(_row(f"baseline: {name}", validation, test, k))
     config_key, result, test = shipped
     hit_rate = metric_name("hit_rate", k)
-    item_to_item = baselines["item-to-item"][1][hit_rate]
+    item_to_item = baseline_metrics["item_to_item"][1][hit_rate]
     print(
         f"\n(* chosen per config on validation)\nShipped: {config_key} | {result.strategy.label}\n"
         f"  test hit rate@{k} {test[hit_rate]:.4f} against item-to-item {item_to_item:.4f}:"

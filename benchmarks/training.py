@@ -22,15 +22,13 @@ from measure import in_fresh_process, peak_mib
 
 from recsys_assets.core.corpus import CORPUS_FILE, Corpus, read_corpus_manifest
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.evaluation import evaluate
-from recsys_assets.core.playlists import (
-    build_playlist_tables,
-    read_splits,
-    read_train_statistics,
-    write_train_counts,
-)
+from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
+from recsys_assets.core.recommenders import EmbeddingRecommender
 from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.training_files import read_train_statistics, write_training_files
 
 
 def prepare(size: str, work: Path) -> tuple[float, float]:
@@ -43,7 +41,7 @@ def prepare(size: str, work: Path) -> tuple[float, float]:
         started = time.perf_counter()
         build_playlist_tables(conn, source, seed=42)
         built = time.perf_counter()
-        write_train_counts(conn, work / "training")
+        write_training_files(conn, work / "training")
     return built - started, time.perf_counter() - built
 
 
@@ -51,8 +49,11 @@ def validation_hit_rate(vectors: KeyedVectors, database: Path, folder: Path) -> 
     """Hit rate@100 on the validate split under the seed's query strategy."""
     with duckdb.connect(str(database), read_only=True) as conn:
         conn.execute("SET enable_progress_bar = false")
-        _, cases = read_splits(conn, "validate_playlists")
-    metrics = evaluate(vectors, cases, SEED_STRATEGY, read_train_statistics(str(folder)), seed=42, k=100)
+        cases = evaluation_cases(conn, "validate_playlists")
+    statistics = read_train_statistics(str(folder))
+    metrics = evaluate(
+        EmbeddingRecommender(TrackEmbedding(vectors), SEED_STRATEGY, 42, statistics), cases, k=100
+    )
     return metrics["hit_rate@100"]
 
 

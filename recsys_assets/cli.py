@@ -67,8 +67,8 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
-    from recsys_assets.core.playlists import TRACK_ID_SEPARATOR
-    from recsys_assets.core.recommend import TrackNameIndex
+    from recsys_assets.core.track_ids import TRACK_ID_SEPARATOR
+    from recsys_assets.core.track_search import TrackNameIndex
 
     tracks, problems = [], []
     names = TrackNameIndex(vectors)
@@ -90,8 +90,7 @@ def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[
 
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_assets.core.model import read_model
-    from recsys_assets.core.playlists import split_track_id
-    from recsys_assets.core.recommend import recommend
+    from recsys_assets.core.track_ids import split_track_id
 
     if args.version:
         import dagster as dg
@@ -117,7 +116,7 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
-    result = recommend(model.vectors, tracks, args.k, model.strategy, model.seed, model.successors)
+    result = model.recommender().recommend(tracks, args.k)
     print(f"Model {model.config_key} ({model.strategy.label}); query: {result.query}")
     if result.unknown_tracks:
         print(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}")

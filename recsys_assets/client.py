@@ -9,10 +9,10 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.core.files import publish, versions_to_delete
+from recsys_assets.core.files import is_local, local_path, publish, versions_to_delete
 from recsys_assets.core.model import TrainedModel, read_model
+from recsys_assets.core.model_files import MODEL_EXTENSION, versions_location
 from recsys_assets.graph.history import latest_metadata, metadata_values
-from recsys_assets.graph.io_managers import VERSIONS_FOLDER
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings, load_settings
 
@@ -91,9 +91,9 @@ def promote(
     settings = settings or load_settings()
     row = _version_row(version, "best_model", None, instance)
     model = read_model(row["path"])
-    if "://" in settings.models_location:
+    if not is_local(settings.models_location):
         raise NotImplementedError("promotion writes local model files; models are at a URL")
-    publish(Path(row["path"]), Path(settings.best_model_location))
+    publish(Path(local_path(row["path"])), Path(local_path(settings.best_model_location)))
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
             asset_key="best_model",
@@ -118,15 +118,16 @@ def remove_old_versions(
     latest materialization of an asset or config points at; return what was deleted."""
     instance = instance or dg.DagsterInstance.get()
     settings = settings or load_settings()
-    if "://" in settings.models_location:
+    if not is_local(settings.models_location):
         return []
     keys = instance.get_dynamic_partitions(model_configs.name)
     latest = [latest_metadata(instance, "best_model")]
     latest += [latest_metadata(instance, "embedding_model", key) for key in keys]
     referenced = {Path(metadata["path"]).resolve() for metadata in latest if metadata.get("path")}
     deleted = []
-    for folder in {path.parent for path in (settings.models_dir / VERSIONS_FOLDER).rglob("*.npz")}:
-        for path in versions_to_delete(list(folder.glob("*.npz")), keep, referenced):
+    versions = Path(local_path(versions_location(settings.models_location)))
+    for folder in {path.parent for path in versions.rglob(f"*{MODEL_EXTENSION}")}:
+        for path in versions_to_delete(list(folder.glob(f"*{MODEL_EXTENSION}")), keep, referenced):
             path.unlink()
             deleted.append(path)
     return deleted

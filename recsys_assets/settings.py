@@ -10,6 +10,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from recsys_assets.core.demo_data import DEMO_SIZES
+from recsys_assets.core.model_files import served_model_location
 from recsys_assets.core.playlists import check_sample_fraction
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
@@ -75,8 +76,7 @@ class Settings:
     def served_model_location(self, asset: str, partition: str | None = None) -> str:
         """The file a model asset (or config partition) serves now: its latest materialization,
         where the model IO manager publishes it."""
-        name = f"{asset}/{partition}" if partition else asset
-        return f"{self.models_location.rstrip('/')}/{name}.npz"
+        return served_model_location(self.models_location, asset, partition)
 
     @property
     def best_model_location(self) -> str:

@@ -10,8 +10,8 @@ import pytest
 
 from recsys_assets.cli import main
 from recsys_assets.client import load_best_model
-from recsys_assets.core.playlists import split_track_id
-from recsys_assets.core.recommend import TrackNameIndex, recommend
+from recsys_assets.core.track_ids import split_track_id
+from recsys_assets.core.track_search import TrackNameIndex
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -100,9 +100,7 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     first, second = retrained.vectors.index_to_key[:2]
     assert main(["recommend", first, second, "-k", "4"]) == 0
     out = capsys.readouterr().out
-    expected = recommend(
-        retrained.vectors, [first, second], 4, retrained.strategy, retrained.seed, retrained.successors
-    )
+    expected = retrained.recommender().recommend([first, second], 4)
     assert f"Model {retrained.config_key} ({retrained.strategy.label}); query: {expected.query}" in out
     printed = [line.split(maxsplit=2)[2] for line in out.splitlines()[2:]]
     assert printed == [" — ".join(split_track_id(track)) for track, _ in expected.tracks]

@@ -8,7 +8,8 @@ import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core import ranking as ranking_module
-from recsys_assets.core.baselines import TrackIndex, TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.evaluation import (
     StrategyResult,
     baselines_beating,
@@ -19,11 +20,24 @@ from recsys_assets.core.evaluation import (
     sample_cases,
     score_strategies,
 )
-from recsys_assets.core.metrics import MISSED, EvaluationCases, hit_rate, ranking_metrics
-from recsys_assets.core.ranking import _counts_above, embedding_rankings, embedding_ranks, successor_ranks
-from recsys_assets.core.recommend import recommend
+from recsys_assets.core.metrics import MISSED, hit_rate, ranking_metrics
+from recsys_assets.core.ranking import (
+    _counts_above,
+    embedding_outranks,
+    embedding_rankings,
+    embedding_ranks,
+    successor_ranks,
+)
+from recsys_assets.core.recommenders import EmbeddingRecommender, FollowersRecommender, PopularityRecommender
+from recsys_assets.core.statistics import TrackIndex
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, QueryStrategy
-from recsys_assets.core.train import train_sentences
+from recsys_assets_tests.training_data import statistics_of, train_on
+
+
+def successors_first(ranking, embedding, cases, train, min_count):
+    """The ranks of an embedding ranking with successors first, as a successor strategy ranks."""
+    outranks = embedding_outranks(ranking, embedding, cases, train)
+    return successor_ranks(ranking.ranks, cases, train.successors, min_count, outranks)
 
 
 def tid(number: int) -> str:
@@ -37,8 +51,9 @@ SENTENCES = [
     for group, start in ((rng.randrange(10), rng.randrange(30)) for _ in range(600))
 ]
 ARTISTS = [[t.split("|||")[0] for t in s] for s in SENTENCES]
-VECTORS = train_sentences(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
-STATISTICS = TrainStatistics.from_sequences(SENTENCES)
+VECTORS = train_on(SENTENCES, {"min_count": 3, "epochs": 3, "vector_size": 16}, seed=3)
+EMBEDDING = TrackEmbedding(VECTORS)
+STATISTICS = statistics_of(SENTENCES)
 
 
 def cases_from(sentences, artists) -> EvaluationCases:
@@ -70,7 +85,7 @@ def gensim_hits(cases: EvaluationCases, k: int, seed: int, last_n: int = 1) -> l
 
 @pytest.mark.parametrize("k", [1, 10, 50])
 def test_hits_agree_with_gensim_most_similar_row_by_row(cases: EvaluationCases, k: int):
-    ours = (embedding_ranks(VECTORS, cases, seed=9).ranks < k).tolist()
+    ours = (embedding_ranks(EMBEDDING, cases, seed=9).ranks < k).tolist()
     theirs = gensim_hits(cases, k, seed=9)
     assert np.mean(np.array(ours) == np.array(theirs)) >= 0.999
     assert 0 < sum(theirs) < len(cases), "the check needs both hits and misses"
@@ -78,13 +93,13 @@ def test_hits_agree_with_gensim_most_similar_row_by_row(cases: EvaluationCases, 
 
 def test_mean_of_last_n_agrees_with_gensim_most_similar_of_several_keys(cases: EvaluationCases):
     strategy = QueryStrategy(query="mean_last_n", last_n=3)
-    ours = (embedding_ranks(VECTORS, cases, seed=9, strategy=strategy).ranks < 10).tolist()
+    ours = (embedding_ranks(EMBEDDING, cases, seed=9, strategy=strategy).ranks < 10).tolist()
     theirs = gensim_hits(cases, 10, seed=9, last_n=3)
     assert np.mean(np.array(ours) == np.array(theirs)) >= 0.999
 
 
 def test_ranks_are_exact(cases: EvaluationCases):
-    full = embedding_ranks(VECTORS, cases, seed=9).ranks
+    full = embedding_ranks(EMBEDDING, cases, seed=9).ranks
     unit = VECTORS.get_normed_vectors()
     known = [row for row in np.flatnonzero(full != MISSED) if cases.inputs[row][-1] in VECTORS.key_to_index]
     for row in known[:50]:
@@ -104,7 +119,7 @@ def test_rows_sharing_a_query_count_the_tracks_above_their_own_as_one_by_one():
 
 
 def test_unrankable_rows_are_misses(cases: EvaluationCases):
-    ranks = embedding_ranks(VECTORS, cases, seed=9).ranks
+    ranks = embedding_ranks(EMBEDDING, cases, seed=9).ranks
     assert ranks[1] == MISSED, "a held-out track outside the vocabulary cannot be recommended"
     assert ranks[2] == MISSED, "the query track itself is never recommended"
 
@@ -112,34 +127,41 @@ def test_unrankable_rows_are_misses(cases: EvaluationCases):
 def test_ranks_do_not_depend_on_chunk_size(cases: EvaluationCases):
     progress = []
     small = embedding_ranks(
-        VECTORS, cases, seed=9, chunk_bytes=1, on_progress=lambda phase, d, t: progress.append((d, t))
+        EMBEDDING, cases, seed=9, chunk_bytes=1, on_progress=lambda phase, d, t: progress.append((d, t))
     )
-    whole = embedding_ranks(VECTORS, cases, seed=9)
-    assert np.array_equal(small.ranks, whole.ranks)
+    whole = embedding_ranks(EMBEDDING, cases, seed=9)
+    differ = np.flatnonzero(small.ranks != whole.ranks)
+    unit = VECTORS.get_normed_vectors()
+    for row in differ:
+        scores = unit.astype(np.float64) @ whole.queries[row].astype(np.float64)
+        own = scores[VECTORS.key_to_index[cases.targets[row]]]
+        near_ties = np.count_nonzero(np.abs(scores - own) < 1e-6) - 1
+        assert abs(int(small.ranks[row]) - int(whole.ranks[row])) <= near_ties, "only rounding of ties"
+    assert len(differ) <= len(cases) // 100
     assert small.coverage == whole.coverage
     assert progress[-1][0] == progress[-1][1] and len(progress) == progress[-1][1]
 
 
 def test_vocabulary_shares_and_coverage(cases: EvaluationCases):
-    ranking = embedding_ranks(VECTORS, cases, seed=9, top_k=5)
+    ranking = embedding_ranks(EMBEDDING, cases, seed=9, top_k=5)
     assert not ranking.query_in_vocabulary[0] and ranking.query_in_vocabulary[1:].all()
     assert not ranking.target_in_vocabulary[1] and ranking.target_in_vocabulary.sum() == len(cases) - 1
     assert 5 / len(VECTORS.index_to_key) < ranking.coverage <= 1
-    assert embedding_ranks(VECTORS, cases, seed=9, top_k=50).coverage >= ranking.coverage
-    sampled = embedding_ranks(VECTORS, cases, seed=9, top_k=5, coverage_queries=3)
+    assert embedding_ranks(EMBEDDING, cases, seed=9, top_k=50).coverage >= ranking.coverage
+    sampled = embedding_ranks(EMBEDDING, cases, seed=9, top_k=5, coverage_queries=3)
     assert 0 < sampled.coverage <= 15 / len(VECTORS.index_to_key)
 
 
 def test_out_of_vocabulary_fallback_is_seeded(cases: EvaluationCases):
     oov = EvaluationCases(inputs=[["nope"]] * 40, last_artists=["a1"] * 40, targets=cases.targets[3:43])
-    first = embedding_ranks(VECTORS, oov, seed=1).ranks
-    assert np.array_equal(first, embedding_ranks(VECTORS, oov, seed=1).ranks)
-    assert not np.array_equal(first, embedding_ranks(VECTORS, oov, seed=2).ranks)
+    first = embedding_ranks(EMBEDDING, oov, seed=1).ranks
+    assert np.array_equal(first, embedding_ranks(EMBEDDING, oov, seed=1).ranks)
+    assert not np.array_equal(first, embedding_ranks(EMBEDDING, oov, seed=2).ranks)
 
 
 def test_artist_cold_start_queries_the_mean_of_the_artists_tracks():
     oov = EvaluationCases(inputs=[["a3|||unknown"]], last_artists=["a3"], targets=[tid(16)])
-    ranking = embedding_ranks(VECTORS, oov, seed=1, strategy=QueryStrategy(cold_start="artist"))
+    ranking = embedding_ranks(EMBEDDING, oov, seed=1, strategy=QueryStrategy(cold_start="artist"))
     unit = VECTORS.get_normed_vectors()
     members = [VECTORS.key_to_index[tid(i)] for i in range(15, 20) if tid(i) in VECTORS.key_to_index]
     assert len(members) > 1
@@ -160,19 +182,21 @@ def test_a_query_that_leaves_its_track_out_is_not_shared_with_the_same_vector_th
         inputs=known.inputs + unknown.inputs, last_artists=["solo"] * 2, targets=["b|||1"] * 2
     )
     strategy = QueryStrategy(cold_start="artist")
-    alone = [embedding_ranks(vectors, cases, 1, strategy).ranks[0] for cases in (known, unknown)]
+    alone = [
+        embedding_ranks(TrackEmbedding(vectors), cases, 1, strategy).ranks[0] for cases in (known, unknown)
+    ]
     assert alone == [1, 2], (
         "the artist's mean is the solo track itself, which only the known query leaves out"
     )
-    assert embedding_ranks(vectors, both, 1, strategy).ranks.tolist() == alone
+    assert embedding_ranks(TrackEmbedding(vectors), both, 1, strategy).ranks.tolist() == alone
 
 
 def test_popular_cold_start_ranks_by_train_popularity():
     oov = EvaluationCases(inputs=[["nope"], [tid(3)]], last_artists=["zz", "a0"], targets=[tid(5), tid(4)])
     strategy = QueryStrategy(cold_start="popular")
-    ranks = embedding_ranks(VECTORS, oov, seed=1, strategy=strategy, train=STATISTICS).ranks
-    assert ranks[0] == popularity_ranks(STATISTICS, oov)[0]
-    assert ranks[1] == embedding_ranks(VECTORS, oov, seed=1).ranks[1]
+    ranks = embedding_ranks(EMBEDDING, oov, seed=1, strategy=strategy, train=STATISTICS).ranks
+    assert ranks[0] == PopularityRecommender(STATISTICS).rank(oov, 100).ranks[0]
+    assert ranks[1] == embedding_ranks(EMBEDDING, oov, seed=1).ranks[1]
 
 
 def test_invalid_strategy_is_refused():
@@ -180,19 +204,19 @@ def test_invalid_strategy_is_refused():
         QueryStrategy(query="first")
     with pytest.raises(ValueError, match="needs training statistics"):
         embedding_ranks(
-            VECTORS, cases_from(SENTENCES[:3], ARTISTS[:3]), 1, QueryStrategy(cold_start="popular")
+            EMBEDDING, cases_from(SENTENCES[:3], ARTISTS[:3]), 1, QueryStrategy(cold_start="popular")
         )
 
 
 def test_baselines_follow_train_counts_and_transitions():
-    train = TrainStatistics.from_sequences([["a", "b", "a"], ["c", "a", "b"]])
+    train = statistics_of([["a", "b", "a"], ["c", "a", "b"]])
     cases = EvaluationCases(
         inputs=[["x", "a"], ["a"], ["z"], ["a"], ["b"]],
         last_artists=["A"] * 5,
         targets=["b", "c", "a", "q", "a"],
     )
-    assert popularity_ranks(train, cases).tolist() == [1, 2, 0, MISSED, 0]
-    assert transition_ranks(train, cases).tolist() == [0, 2, 0, MISSED, 0]
+    assert PopularityRecommender(train).rank(cases, 100).ranks.tolist() == [1, 2, 0, MISSED, 0]
+    assert FollowersRecommender(train).rank(cases, 100).ranks.tolist() == [0, 2, 0, MISSED, 0]
     assert train.index_of(["c", "zz", "a"]).tolist() == [2, -1, 0]
 
 
@@ -232,7 +256,9 @@ def test_screened_ranks_match_brute_force_on_a_large_vocabulary():
         targets=[f"k{t % size}" for t in targets],
     )
     phases = set()
-    ranks = embedding_ranks(large, cases, seed=1, on_progress=lambda phase, d, t: phases.add(phase)).ranks
+    ranks = embedding_ranks(
+        TrackEmbedding(large), cases, seed=1, on_progress=lambda phase, d, t: phases.add(phase)
+    ).ranks
     assert phases == {"screened queries", "fully scored queries"}
     unit = large.get_normed_vectors()
     scores = unit[queries] @ unit.T
@@ -269,8 +295,8 @@ def test_successor_ranks_match_a_list_built_by_hand(min_count: int, query: str):
     known = [i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index][:300]
     cases = cases_from([SENTENCES[i] for i in known], [ARTISTS[i] for i in known])
     strategy = QueryStrategy(query=query)
-    ranking = embedding_ranks(VECTORS, cases, seed=1, strategy=strategy, train=STATISTICS)
-    ranks = successor_ranks(ranking, VECTORS, cases, STATISTICS, min_count)
+    ranking = embedding_ranks(EMBEDDING, cases, seed=1, strategy=strategy, train=STATISTICS)
+    ranks = successors_first(ranking, EMBEDDING, cases, STATISTICS, min_count)
     lists = successor_first_lists(cases, strategy, min_count)
     for row, (target, full) in enumerate(zip(cases.targets, lists, strict=True)):
         expected = full.index(target) if target in full else None
@@ -284,8 +310,8 @@ def test_successor_ranks_match_a_list_built_by_hand(min_count: int, query: str):
 def test_successor_ranks_of_popularity_fallbacks_match_a_list_built_by_hand(monkeypatch):
     cases = cold_and_warm_cases()
     strategy = QueryStrategy(cold_start="popular")
-    ranking = embedding_ranks(VECTORS, cases, seed=1, strategy=strategy, train=STATISTICS)
-    ranks = successor_ranks(ranking, VECTORS, cases, STATISTICS, 1)
+    ranking = embedding_ranks(EMBEDDING, cases, seed=1, strategy=strategy, train=STATISTICS)
+    ranks = successors_first(ranking, EMBEDDING, cases, STATISTICS, 1)
     popular = [str(track) for track in STATISTICS.tracks[STATISTICS.by_popularity]]
     cold = np.flatnonzero(~ranking.has_query)
     assert len(cold) > 100
@@ -295,24 +321,29 @@ def test_successor_ranks_of_popularity_fallbacks_match_a_list_built_by_hand(monk
         full = first + [track for track in popular if track not in first]
         assert ranks[row] == full.index(cases.targets[row]), row
     monkeypatch.setattr(ranking_module, "SUCCESSOR_PAIRS_PER_BATCH", 7)
-    assert np.array_equal(successor_ranks(ranking, VECTORS, cases, STATISTICS, 1), ranks)
+    assert np.array_equal(successors_first(ranking, EMBEDDING, cases, STATISTICS, 1), ranks)
 
 
 def test_a_known_successor_is_ranked_first_and_recommended_first():
     sentences = [["x", "a", "b", "y"]] * 5 + [["a", "c", "z"]] * 2 + [["b", "c", "x", "a"]] * 3
-    vectors = train_sentences(sentences, {"min_count": 1, "epochs": 2, "vector_size": 4}, seed=1)
-    train = TrainStatistics.from_sequences(sentences)
+    vectors = train_on(sentences, {"min_count": 1, "epochs": 2, "vector_size": 4}, seed=1)
+    train = statistics_of(sentences)
     cases = EvaluationCases.from_columns([["x", "a"]], [["X", "A", "B"]], ["b"])
-    ranking = embedding_ranks(vectors, cases, seed=1, train=train)
-    assert successor_ranks(ranking, vectors, cases, train, min_count=1).tolist() == [0]
-    assert successor_ranks(ranking, vectors, cases, train, min_count=6).tolist() == ranking.ranks.tolist()
+    ranking = embedding_ranks(TrackEmbedding(vectors), cases, seed=1, train=train)
+    assert successors_first(ranking, TrackEmbedding(vectors), cases, train, 1).tolist() == [0]
+    assert (
+        successors_first(ranking, TrackEmbedding(vectors), cases, train, 6).tolist() == ranking.ranks.tolist()
+    )
     strategy = QueryStrategy(successors_first=True)
-    found = recommend(vectors, ["x", "a"], 3, strategy, successors=train.successors.compact(1, 10)).tracks
+    served = EmbeddingRecommender(
+        TrackEmbedding(vectors), strategy, successors=train.successors.compact(1, 10)
+    )
+    found = served.recommend(["x", "a"], 3).tracks
     assert [track for track, _ in found[:2]] == ["b", "c"] and [count for _, count in found[:2]] == [5, 2]
 
 
 def test_the_strategy_with_the_best_validation_hit_rate_is_chosen():
-    results = score_strategies(VECTORS, cases_from(SENTENCES, ARTISTS), STATISTICS, seed=1, k=10)
+    results = score_strategies(EMBEDDING, cases_from(SENTENCES, ARTISTS), STATISTICS, seed=1, k=10)
     assert results[0].strategy == QueryStrategy()
     assert len({result.strategy for result in results}) == len(results) == 18
     chosen = choose_strategy(results, k=10)
@@ -338,37 +369,41 @@ def cold_and_warm_cases() -> EvaluationCases:
 def test_strategies_ranked_together_rank_as_each_alone():
     cases = cold_and_warm_cases()
     together = embedding_rankings(
-        VECTORS, cases, 4, EMBEDDING_STRATEGIES, STATISTICS, top_k=5, coverage_queries=7
+        EMBEDDING, cases, 4, EMBEDDING_STRATEGIES, STATISTICS, top_k=5, coverage_queries=7
     )
     for strategy, ranking in zip(EMBEDDING_STRATEGIES, together, strict=True):
-        alone = embedding_ranks(VECTORS, cases, 4, strategy, STATISTICS, top_k=5, coverage_queries=7)
+        alone = embedding_ranks(EMBEDDING, cases, 4, strategy, STATISTICS, top_k=5, coverage_queries=7)
         assert np.array_equal(ranking.ranks, alone.ranks), strategy.label
         assert ranking.coverage == alone.coverage, strategy.label
     warm = np.array([number % 3 != 0 for number in range(len(cases))])
     for first, second in ((0, 1), (0, 2), (3, 4)):
         assert np.array_equal(together[first].ranks[warm], together[second].ranks[warm])
         assert not np.array_equal(together[first].ranks[~warm], together[second].ranks[~warm])
-    for result in score_strategies(VECTORS, cases, STATISTICS, seed=4, k=10):
-        assert result.metrics == evaluate(VECTORS, cases, result.strategy, STATISTICS, 4, 10), result.strategy
+    for result in score_strategies(EMBEDDING, cases, STATISTICS, seed=4, k=10):
+        assert result.metrics == evaluate(
+            EmbeddingRecommender(EMBEDDING, result.strategy, 4, STATISTICS), cases, 10
+        ), result.strategy
 
 
 def test_strategies_are_compared_on_a_sample_and_the_chosen_one_scored_on_every_row():
     cases = cases_from(SENTENCES, ARTISTS)
-    results, chosen, rows = choose_on_sample(VECTORS, cases, STATISTICS, seed=1, k=10)
+    results, chosen, rows = choose_on_sample(EMBEDDING, cases, STATISTICS, seed=1, k=10)
     assert rows == len(cases)
     assert [r.metrics for r in results] == [
-        r.metrics for r in score_strategies(VECTORS, cases, STATISTICS, seed=1, k=10)
+        r.metrics for r in score_strategies(EMBEDDING, cases, STATISTICS, seed=1, k=10)
     ]
     assert chosen == choose_strategy(results, k=10)
 
-    results, chosen, rows = choose_on_sample(VECTORS, cases, STATISTICS, seed=1, k=10, rows=len(cases) // 3)
+    results, chosen, rows = choose_on_sample(EMBEDDING, cases, STATISTICS, seed=1, k=10, rows=len(cases) // 3)
     sample = sample_cases(cases, len(cases) // 3, seed=1)
     assert rows == len(sample) < len(cases)
     assert [r.metrics for r in results] == [
-        r.metrics for r in score_strategies(VECTORS, sample, STATISTICS, seed=1, k=10)
+        r.metrics for r in score_strategies(EMBEDDING, sample, STATISTICS, seed=1, k=10)
     ]
     assert chosen.strategy == choose_strategy(results, k=10).strategy
-    assert chosen.metrics == evaluate(VECTORS, cases, chosen.strategy, STATISTICS, seed=1, k=10)
+    assert chosen.metrics == evaluate(
+        EmbeddingRecommender(EMBEDDING, chosen.strategy, 1, STATISTICS), cases, 10
+    )
 
 
 def test_generalization_tolerance_shrinks_with_more_rows():
@@ -388,3 +423,38 @@ def test_track_lookup_finds_every_id_even_when_hashes_collide():
     with patch.object(pd.util, "hash_array", lambda values, categorize: np.zeros(len(values), np.uint64)):
         assert index.positions(keys).tolist() == expected
     assert TrackIndex(tracks[:0]).positions(["a0|||t0"]).tolist() == [-1]
+
+
+def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
+    """The two views of the one scoring path agree: rank() is the place in recommend()."""
+    warm = [i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index and s[-1] in VECTORS.key_to_index]
+    cases = cases_from([SENTENCES[i] for i in warm[:120]], [ARTISTS[i] for i in warm[:120]])
+    models = {
+        "popularity": PopularityRecommender(STATISTICS),
+        "followers": FollowersRecommender(STATISTICS),
+        "followers seen 2+": FollowersRecommender(STATISTICS, min_count=2),
+        "embedding": EmbeddingRecommender(EMBEDDING, QueryStrategy(), 1, STATISTICS),
+        "embedding, successors first": EmbeddingRecommender(
+            EMBEDDING, QueryStrategy(query="mean_last_n", successors_first=True), 1, STATISTICS
+        ),
+    }
+    for name, model in models.items():
+        ranks = model.rank(cases, 50).ranks
+        for row, (inputs, target) in enumerate(zip(cases.inputs, cases.targets, strict=True)):
+            listed = [track for track, _ in model.recommend(inputs, 50).tracks]
+            expected = listed.index(target) if target in listed else None
+            if expected is None:
+                assert ranks[row] >= 50, (name, row)
+            else:
+                assert ranks[row] == expected, (name, row)
+
+
+def test_the_followers_list_is_the_followers_then_the_most_played():
+    train = statistics_of([["a", "b", "a"], ["c", "a", "b"], ["d", "d", "b", "c"]])
+    found = FollowersRecommender(train).recommend(["x", "a"], 4)
+    assert found.tracks == [("b", 2.0), ("a", 3.0), ("c", 2.0), ("d", 2.0)]
+    assert found.unknown_tracks == ["x"]
+    assert [t for t, _ in PopularityRecommender(train).recommend(["a"], 2).tracks] == ["a", "b"]
+    assert FollowersRecommender(train).rank(
+        EvaluationCases(inputs=[["a"]], last_artists=["A"], targets=["c"]), 10
+    ).ranks.tolist() == [2]

@@ -13,7 +13,6 @@ import pytest
 
 from recsys_assets.core.model import TrainedModel, load_model, save_model
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import train_sentences
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.history import latest_metadata
@@ -23,6 +22,7 @@ from recsys_assets.graph.resources import PlaylistDatabase
 from recsys_assets.retrain import ConfigsFailed, retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
+from recsys_assets_tests.training_data import train_on
 
 GOOD = "[[config]]\nname = 'good'\nmin_count = 2\nepochs = 2\nvector_size = 8\n"
 BROKEN = "[[config]]\nname = 'broken'\nmin_count = 1000000\nepochs = 2\nvector_size = 8\n"
@@ -117,7 +117,7 @@ def save_stalling_before_rename(model: TrainedModel, path: Path, started) -> Non
 
 
 def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path):
-    vectors = train_sentences([["a", "b", "c"]] * 20, {"min_count": 1, "epochs": 1, "vector_size": 4}, seed=1)
+    vectors = train_on([["a", "b", "c"]] * 20, {"min_count": 1, "epochs": 1, "vector_size": 4}, seed=1)
     model = TrainedModel("m", {}, 1, vectors, 10, QueryStrategy(), {"hit_rate@10": 0.5}, 5, 0.1)
     path = tmp_path / "m.npz"
     save_model(model, path)

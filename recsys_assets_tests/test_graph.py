@@ -13,13 +13,12 @@ import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model
-from recsys_assets.core.baselines import TrainStatistics
-from recsys_assets.core.corpus import CORPUS_FILE, read_corpus_manifest, write_corpus
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.corpus import CORPUS_FILE, read_corpus_manifest
 from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.evaluation import evaluate, score_strategies
-from recsys_assets.core.metrics import EvaluationCases
 from recsys_assets.core.model import select_best
-from recsys_assets.core.playlists import read_splits, split_playlists
+from recsys_assets.core.playlists import split_playlists, track_sequences
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
 from recsys_assets.definitions import build_definitions
@@ -29,6 +28,7 @@ from recsys_assets.graph.partitions import model_configs
 from recsys_assets.retrain import RetrainStopped, retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import SMALL_SPEC, write_search_space
+from recsys_assets_tests.reference import corpus_of, statistics_of
 
 ASSETS = [
     "playlists",
@@ -282,14 +282,11 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
         cases = EvaluationCases.from_columns(
             test_split["track_test_x"], test_split["artist_sequence"], test_split["track_test_y"]
         )
-        train = TrainStatistics.from_sequences([list(s) for s in train_split["track_sequence"]])
-        assert (
-            result["test_hit_rate"]
-            == evaluate(best.vectors, cases, best.strategy, train, best.seed, 100)["hit_rate@100"]
-        )
+        train = statistics_of([list(s) for s in train_split["track_sequence"]])
+        assert result["test_hit_rate"] == evaluate(best.recommender(train), cases, 100)["hit_rate@100"]
         assert (
             result["test_hit_rate_seed_strategy"]
-            == evaluate(best.vectors, cases, SEED_STRATEGY, train, best.seed, 100)["hit_rate@100"]
+            == evaluate(best.recommender(train, SEED_STRATEGY), cases, 100)["hit_rate@100"]
         )
         assert check_evaluation(instance, "best_model", "beats_every_baseline_on_validation").passed
         closeness = check_evaluation(instance, "test_evaluation", "test_hit_rate_close_to_validation")
@@ -307,8 +304,8 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
         vectors.allocate_vecattrs(attrs=["count"], types=[np.int64])
         return vectors
 
-    def seed_strategy_only(vectors, cases, train, seed, k, on_progress=None):
-        return score_strategies(vectors, cases, train, seed, k)[:1]
+    def seed_strategy_only(embedding, cases, train, seed, k, on_progress=None):
+        return score_strategies(embedding, cases, train, seed, k)[:1]
 
     monkeypatch.setattr("recsys_assets.graph.models.train_embeddings", untrained)
     monkeypatch.setattr("recsys_assets.core.evaluation.score_strategies", seed_strategy_only)
@@ -334,12 +331,12 @@ def test_each_data_build_stores_its_training_statistics_and_corpus_once_for_ever
         assert [path.name for path in folder.iterdir()] == [version]
         stored = defs.resources["training_files"].load(version)
         with duckdb.connect(str(small_settings.duckdb_path), read_only=True) as conn:
-            sentences, _ = read_splits(conn)
-        counted = TrainStatistics.from_sequences(sentences)
+            sentences = track_sequences(conn)
+        counted = statistics_of(sentences)
         assert stored.tracks.tolist() == counted.tracks.tolist()
         assert stored.plays.tolist() == counted.plays.tolist()
         assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
-        expected = write_corpus(sentences, tmp_path / "expected")
+        expected = corpus_of(sentences, tmp_path / "expected")
         assert (folder / version / CORPUS_FILE).read_text() == expected.path.read_text()
         assert read_corpus_manifest(folder / version) == expected.manifest()
         for field in ("start", "followers", "counts"):

@@ -4,13 +4,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.corpus import (
     CORPUS_FILE,
     MAX_SENTENCE_LENGTH,
     PIECE_OVERLAP,
     read_corpus_manifest,
-    write_corpus,
 )
 from recsys_assets.core.playlists import (
     MIN_PLAYLISTS,
@@ -18,14 +16,14 @@ from recsys_assets.core.playlists import (
     build_playlist_table,
     build_playlist_tables,
     playlist_table_problems,
-    read_train_statistics,
     split_playlists,
     split_problems,
     split_sizes,
     table_exists,
-    write_train_counts,
 )
 from recsys_assets.core.sources import SourceDataError
+from recsys_assets.core.training_files import read_train_statistics, write_training_files
+from recsys_assets_tests.reference import corpus_of, statistics_of
 
 
 def write_rows(path: Path, rows: list[tuple[int, str, str, str, str]]) -> Path:
@@ -274,9 +272,9 @@ def test_training_counts_from_duckdb_give_the_statistics_python_counts(tmp_path:
     conn.executemany(
         "INSERT INTO train_playlists VALUES (?, ?)", [(str(i), s) for i, s in enumerate(sequences)]
     )
-    write_train_counts(conn, tmp_path / "counts")
+    write_training_files(conn, tmp_path / "counts")
     stored = read_train_statistics(str(tmp_path / "counts"))
-    counted = TrainStatistics.from_sequences(sequences)
+    counted = statistics_of(sequences)
     assert stored.tracks.tolist() == counted.tracks.tolist() == ["a", "b", "c", "z", "z x", "é"]
     assert stored.plays.tolist() == counted.plays.tolist()
     assert stored.popularity_rank.tolist() == counted.popularity_rank.tolist()
@@ -285,7 +283,7 @@ def test_training_counts_from_duckdb_give_the_statistics_python_counts(tmp_path:
         assert getattr(stored.successors, field).tolist() == getattr(counted.successors, field).tolist()
     b = stored.index_of(["b"])[0]
     assert stored.tracks[stored.successors.of(b)].tolist() == ["z x", "c", "a"], "most often first"
-    expected = write_corpus(sequences, tmp_path / "expected")
+    expected = corpus_of(sequences, tmp_path / "expected")
     assert (tmp_path / "counts" / CORPUS_FILE).read_text() == expected.path.read_text()
     assert (
         read_corpus_manifest(tmp_path / "counts")

@@ -3,13 +3,20 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.core.playlists import build_playlist_table, split_track_id
-from recsys_assets.core.recommend import TrackNameIndex, recommend
-from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import train_sentences
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.playlists import build_playlist_table
+from recsys_assets.core.recommenders import EmbeddingRecommender
+from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.track_ids import split_track_id
+from recsys_assets.core.track_search import TrackNameIndex
+from recsys_assets_tests.training_data import train_on
 
 SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]
-VECTORS = train_sentences(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
+VECTORS = train_on(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
+
+
+def recommend(vectors, tracks, k, strategy=SEED_STRATEGY, seed=0):
+    return EmbeddingRecommender(TrackEmbedding(vectors), strategy, seed).recommend(tracks, k)
 
 
 def test_known_last_track_gives_gensim_most_similar():

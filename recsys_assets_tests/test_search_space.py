@@ -118,3 +118,15 @@ def test_every_valid_config_gets_a_valid_key(params: dict):
     (config,) = parse_search_space({"config": [params]}, "space.toml")
     assert is_valid_config_key(config.key), config.key
     assert config.key == parse_search_space({"config": [dict(reversed(params.items()))]}, "x")[0].key
+
+
+def test_the_word2vec_defaults_are_gensims_own():
+    import inspect
+
+    from gensim.models.word2vec import Word2Vec
+
+    from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, WORD2VEC_PARAMETERS
+
+    signature = inspect.signature(Word2Vec.__init__).parameters
+    assert set(WORD2VEC_DEFAULTS) == set(WORD2VEC_PARAMETERS)
+    assert {name: signature[name].default for name in WORD2VEC_DEFAULTS} == WORD2VEC_DEFAULTS

@@ -12,11 +12,12 @@ from recsys_assets.core.corpus import (
     PIECE_OVERLAP,
     Corpus,
     read_corpus_manifest,
-    write_corpus,
 )
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best, summary_from_file
 from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import TrainingError, train_embeddings, train_sentences
+from recsys_assets.core.train import TrainingError, train_embeddings
+from recsys_assets.core.training_files import training_data_of
+from recsys_assets_tests.training_data import train_on
 
 SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
 PARAMS = {"min_count": 2, "epochs": 3, "vector_size": 8, "window": 3}
@@ -49,7 +50,7 @@ def gensim_reference(corpus: Corpus, params: dict, seed: int) -> Word2Vec:
 
 
 def test_one_worker_training_is_reproducible_and_the_seed_matters(tmp_path: Path):
-    corpus = write_corpus(SENTENCES, tmp_path)
+    corpus = training_data_of(SENTENCES, tmp_path).corpus
     first = train_embeddings(corpus, PARAMS, seed=5)
     again = train_embeddings(corpus, PARAMS, seed=5)
     other = train_embeddings(corpus, PARAMS, seed=6)
@@ -61,17 +62,17 @@ def test_one_worker_training_is_reproducible_and_the_seed_matters(tmp_path: Path
 
 def test_epoch_progress_is_reported():
     seen = []
-    train_sentences(SENTENCES, PARAMS, seed=1, on_epoch=lambda done, total: seen.append((done, total)))
+    train_on(SENTENCES, PARAMS, seed=1, on_epoch=lambda done, total: seen.append((done, total)))
     assert seen == [(1, 3), (2, 3), (3, 3)]
 
 
 def test_empty_vocabulary_gives_a_clear_error():
     with pytest.raises(TrainingError, match="lower min_count"):
-        train_sentences(SENTENCES, {**PARAMS, "min_count": 10_000}, seed=1)
+        train_on(SENTENCES, {**PARAMS, "min_count": 10_000}, seed=1)
 
 
 def make_model(key: str, hit_rate: float) -> TrainedModel:
-    vectors = train_sentences(SENTENCES, PARAMS, seed=1)
+    vectors = train_on(SENTENCES, PARAMS, seed=1)
     return TrainedModel(
         config_key=key,
         params=PARAMS,
@@ -151,7 +152,7 @@ def test_a_playlist_longer_than_gensims_limit_trains_every_track(tmp_path: Path)
     ab = ["a", "b"] * (MAX_SENTENCE_LENGTH // 2 + 3_000)
     cd = ["c", "d"] * 3_000
     long = [ab + cd]
-    corpus = write_corpus(long, tmp_path)
+    corpus = training_data_of(long, tmp_path).corpus
     pieces = [line.split() for line in corpus.path.read_text().splitlines()]
     assert corpus.long_playlists == 1 and corpus.lines == len(pieces) == 3
     assert all(len(piece) <= MAX_SENTENCE_LENGTH for piece in pieces)
@@ -170,7 +171,7 @@ def test_a_playlist_longer_than_gensims_limit_trains_every_track(tmp_path: Path)
 
 def test_training_epoch_by_epoch_gives_gensims_vectors_and_checkpoints_can_stop_it(tmp_path: Path):
     params = {**PARAMS, "epochs": 7, "alpha": 0.05, "min_alpha": 0.001}
-    corpus = write_corpus(SENTENCES, tmp_path)
+    corpus = training_data_of(SENTENCES, tmp_path).corpus
     reference = gensim_reference(corpus, params, seed=1).wv
     seen = []
 
@@ -195,7 +196,7 @@ def test_training_epoch_by_epoch_gives_gensims_vectors_and_checkpoints_can_stop_
 
 
 def test_the_vocabulary_comes_from_the_corpus_counts_and_min_count_applies(tmp_path: Path):
-    corpus = write_corpus([*SENTENCES, ["rare", "t1", "t2"]], tmp_path)
+    corpus = training_data_of([*SENTENCES, ["rare", "t1", "t2"]], tmp_path).corpus
     assert corpus.plays[np.searchsorted(corpus.tracks, "rare")] == 1
     vectors = train_embeddings(corpus, PARAMS, seed=1)
     scanned = Word2Vec([*SENTENCES, ["rare", "t1", "t2"]], seed=1, workers=1, **PARAMS).wv

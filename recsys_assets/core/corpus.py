@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -45,38 +44,8 @@ class Corpus:
         return {"lines": self.lines, "words": self.words, "long_playlists": self.long_playlists}
 
 
-def piece_starts(length: int) -> range:
-    """Where the pieces of a playlist of `length` tracks start: one piece when it fits gensim's
-    limit, else pieces of `MAX_SENTENCE_LENGTH` overlapping by `PIECE_OVERLAP`."""
-    if length <= MAX_SENTENCE_LENGTH:
-        return range(1)
-    return range(0, length - PIECE_OVERLAP, MAX_SENTENCE_LENGTH - PIECE_OVERLAP)
-
-
-def write_corpus(sentences: Sequence[Sequence[str]], folder: Path) -> Corpus:
-    """Write `sentences` as a corpus file and its manifest in `folder`; codes number the tracks in
-    sorted order. The in-memory counterpart of `playlists.write_train_counts`."""
-    tracks, inverse = np.unique(
-        np.array([t for s in sentences for t in s], dtype=object), return_inverse=True
-    )
-    folder.mkdir(parents=True, exist_ok=True)
-    path, lines, words, long_playlists, position = folder / CORPUS_FILE, 0, 0, 0, 0
-    with open(path, "w", encoding="ascii") as file:
-        for sentence in sentences:
-            codes = inverse[position : position + len(sentence)]
-            position += len(sentence)
-            long_playlists += len(sentence) > MAX_SENTENCE_LENGTH
-            for start in piece_starts(len(sentence)):
-                piece = codes[start : start + MAX_SENTENCE_LENGTH]
-                file.write(" ".join(map(str, piece)) + "\n")
-                lines, words = lines + 1, words + len(piece)
-    corpus = Corpus(path, tracks, np.bincount(inverse, minlength=len(tracks)), lines, words, long_playlists)
-    (folder / CORPUS_MANIFEST).write_text(json.dumps(corpus.manifest()))
-    return corpus
-
-
 def read_corpus_manifest(folder: Path) -> dict[str, int]:
-    """The manifest `write_corpus` or `playlists.write_train_counts` wrote beside a corpus file;
+    """The manifest `training_files.write_training_files` wrote beside a corpus file;
     ValueError naming the file when it is not one."""
     path = folder / CORPUS_MANIFEST
     try:

@@ -5,17 +5,19 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.baselines import TrainStatistics
-from recsys_assets.core.metrics import EvaluationCases, metric_name, ranking_metrics
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.metrics import metric_name, ranking_metrics
 from recsys_assets.core.ranking import (
     ProgressCallback,
     Ranking,
+    embedding_outranks,
     embedding_rankings,
-    embedding_ranks,
     successor_ranks,
 )
+from recsys_assets.core.recommenders import EmbeddingRecommender, Recommender
+from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
 
 CURVE_STRATEGY = QueryStrategy(query="mean_last_n", last_n=3, cold_start="artist")
@@ -49,11 +51,10 @@ class StrategyResult:
     metrics: dict[str, float]
 
 
-def ranking_summary(ranking: Ranking, ranks: np.ndarray, k: int) -> dict[str, float]:
-    """Every metric of `ranks` (shape (rows,)) at cutoff k, with the out-of-vocabulary shares and
-    the coverage of `ranking`, the embedding ranking they came from."""
+def ranking_summary(ranking: Ranking, k: int) -> dict[str, float]:
+    """Every metric of a ranking at cutoff k, with its out-of-vocabulary shares and coverage."""
     return {
-        **ranking_metrics(ranks, k),
+        **ranking_metrics(ranking.ranks, k),
         "query_oov_share": float(1 - ranking.query_in_vocabulary.mean()),
         "target_oov_share": float(1 - ranking.target_in_vocabulary.mean()),
         metric_name("coverage", k): ranking.coverage,
@@ -61,27 +62,14 @@ def ranking_summary(ranking: Ranking, ranks: np.ndarray, k: int) -> dict[str, fl
 
 
 def evaluate(
-    vectors: KeyedVectors,
-    cases: EvaluationCases,
-    strategy: QueryStrategy,
-    train: TrainStatistics,
-    seed: int,
-    k: int,
-    on_progress: ProgressCallback | None = None,
+    recommender: Recommender, cases: EvaluationCases, k: int, on_progress: ProgressCallback | None = None
 ) -> dict[str, float]:
-    """The model's metrics at cutoff k under one strategy."""
-    embedding = replace(strategy, successors_first=False, min_successor_count=1)
-    ranking = embedding_ranks(vectors, cases, seed, embedding, train, top_k=k, on_progress=on_progress)
-    ranks = (
-        successor_ranks(ranking, vectors, cases, train, strategy.min_successor_count)
-        if strategy.successors_first
-        else ranking.ranks
-    )
-    return ranking_summary(ranking, ranks, k)
+    """A model's metrics at cutoff k on `cases`."""
+    return ranking_summary(recommender.rank(cases, k, on_progress), k)
 
 
 def score_strategies(
-    vectors: KeyedVectors,
+    embedding: TrackEmbedding,
     cases: EvaluationCases,
     train: TrainStatistics,
     seed: int,
@@ -93,17 +81,18 @@ def score_strategies(
     together, each distinct query once, and one embedding ranking serves all the variants of its
     strategy."""
     rankings = embedding_rankings(
-        vectors, cases, seed, EMBEDDING_STRATEGIES, train, top_k=k, on_progress=on_progress
+        embedding, cases, seed, EMBEDDING_STRATEGIES, train, top_k=k, on_progress=on_progress
     )
     results = []
     for number, (strategy, ranking) in enumerate(zip(EMBEDDING_STRATEGIES, rankings, strict=True), start=1):
-        results.append(StrategyResult(strategy, ranking_summary(ranking, ranking.ranks, k)))
+        results.append(StrategyResult(strategy, ranking_summary(ranking, k)))
+        outranks = embedding_outranks(ranking, embedding, cases, train)
         for count in SUCCESSOR_COUNTS:
-            ranks = successor_ranks(ranking, vectors, cases, train, count)
+            ranks = successor_ranks(ranking.ranks, cases, train.successors, count, outranks)
             results.append(
                 StrategyResult(
                     replace(strategy, successors_first=True, min_successor_count=count),
-                    ranking_summary(ranking, ranks, k),
+                    ranking_summary(replace(ranking, ranks=ranks), k),
                 )
             )
         if on_progress:
@@ -112,7 +101,7 @@ def score_strategies(
 
 
 def choose_on_sample(
-    vectors: KeyedVectors,
+    embedding: TrackEmbedding,
     cases: EvaluationCases,
     train: TrainStatistics,
     seed: int,
@@ -123,10 +112,11 @@ def choose_on_sample(
     """Every strategy scored on a seeded sample of at most `rows` cases, the best of them with
     its metrics on all the cases, and the sample's size."""
     sample = sample_cases(cases, rows, seed)
-    results = score_strategies(vectors, sample, train, seed, k, on_progress)
+    results = score_strategies(embedding, sample, train, seed, k, on_progress)
     chosen = choose_strategy(results, k)
     if len(sample) < len(cases):
-        chosen = StrategyResult(chosen.strategy, evaluate(vectors, cases, chosen.strategy, train, seed, k))
+        recommender = EmbeddingRecommender(embedding, chosen.strategy, seed, train)
+        chosen = StrategyResult(chosen.strategy, evaluate(recommender, cases, k))
     return results, chosen, len(sample)
 
 

@@ -53,10 +53,15 @@ def is_local(location: str) -> bool:
     return "://" not in location or location.startswith(("file://", "local://"))
 
 
+def local_path(location: str) -> str:
+    """The path of a local location, without a file:// or local:// prefix."""
+    return location.removeprefix("file://").removeprefix("local://")
+
+
 def upload(local: Path, location: str) -> None:
     """Make the file or object at `location` a copy of the local file, replacing it whole."""
     if is_local(location):
-        with replacing(Path(location.removeprefix("file://").removeprefix("local://"))) as temporary:
+        with replacing(Path(local_path(location))) as temporary:
             shutil.copyfile(local, temporary)
         return
     filesystem, path = fsspec.core.url_to_fs(location)
@@ -68,7 +73,7 @@ def local_copy(location: str, names: tuple[str, ...], scratch: Path) -> Path:
     it is local, else `scratch` with the files downloaded into it. FileNotFoundError names the
     first file missing."""
     if is_local(location):
-        folder = Path(location.removeprefix("file://").removeprefix("local://"))
+        folder = Path(local_path(location))
         for name in names:
             if not (folder / name).is_file():
                 raise FileNotFoundError(f"{folder / name} does not exist")

@@ -1,9 +1,8 @@
-"""Next-track metrics: the evaluation cases, metric names, and metrics from the held-out ranks."""
+"""Next-track metrics: their names, and their values from the ranks of the held-out tracks."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Mapping
 from typing import Literal
 
 import numpy as np
@@ -32,32 +31,6 @@ def split_metric_name(split: str, name: str) -> str:
 def prefixed(metrics: Mapping[str, float], split: str) -> dict[str, float]:
     """The metrics named for the split they were measured on (`split_metric_name`)."""
     return {split_metric_name(split, name): value for name, value in metrics.items()}
-
-
-@dataclass(frozen=True)
-class EvaluationCases:
-    """Evaluation rows: the input tracks, the artist of the last input track, the held-out track."""
-
-    inputs: list[list[str]]
-    last_artists: list[str]
-    targets: list[str]
-
-    @classmethod
-    def from_columns(
-        cls,
-        inputs: Iterable[Sequence[str]],
-        artist_sequences: Iterable[Sequence[str]],
-        targets: Iterable[str],
-    ) -> EvaluationCases:
-        """Cases from the playlist table's track_test_x, artist_sequence and track_test_y."""
-        return cls(
-            inputs=[[str(t) for t in sequence] for sequence in inputs],
-            last_artists=[str(artists[-2]) for artists in artist_sequences],
-            targets=[str(t) for t in targets],
-        )
-
-    def __len__(self) -> int:
-        return len(self.targets)
 
 
 def hit_rate(ranks: np.ndarray, k: int) -> float:

@@ -7,15 +7,18 @@ import json
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.baselines import Successors
-from recsys_assets.core.files import write_bytes_atomically
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.files import is_local, local_path, write_bytes_atomically
 from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.recommenders import EmbeddingRecommender
+from recsys_assets.core.statistics import Successors, TrainStatistics
 from recsys_assets.core.strategies import QueryStrategy
 
 FORMAT_VERSION = 3
@@ -46,6 +49,20 @@ class TrainedModel:
     def validation_hit_rate(self) -> float:
         """Hit rate@k on the validation split, the number configs are compared by."""
         return self.validation[metric_name("hit_rate", self.k)]
+
+    @cached_property
+    def embedding(self) -> TrackEmbedding:
+        """The vectors with their unit vectors and artist index, computed once."""
+        return TrackEmbedding(self.vectors)
+
+    def recommender(
+        self, statistics: TrainStatistics | None = None, strategy: QueryStrategy | None = None
+    ) -> EmbeddingRecommender:
+        """The model under its strategy (or `strategy`): for evaluation with the data build's
+        `statistics`, for serving (None) with the successors its file keeps."""
+        return EmbeddingRecommender(
+            self.embedding, strategy or self.strategy, self.seed, statistics, self.successors
+        )
 
     def summary(self) -> ModelSummary:
         """Everything but the vectors and successors."""
@@ -218,8 +235,8 @@ def load_model(path: Path) -> TrainedModel:
 
 def read_model(location: str) -> TrainedModel:
     """Read the model file at a local path or any fsspec URL (s3://, memory://, ...)."""
-    if "://" not in location or location.startswith("file://"):
-        return load_model(Path(location.removeprefix("file://")))
+    if is_local(location):
+        return load_model(Path(local_path(location)))
     from upath import UPath
 
     return model_from_bytes(UPath(location).read_bytes(), location)

@@ -2,34 +2,24 @@
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 
 import duckdb
-import fsspec
 import numpy as np
-import pandas as pd
 import pyarrow as pa
-import pyarrow.parquet as pq
 
-from recsys_assets.core.baselines import TrainStatistics
-from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, MAX_SENTENCE_LENGTH, PIECE_OVERLAP
-from recsys_assets.core.metrics import EvaluationCases
+from recsys_assets.core.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.sources import SourceDataError, SourceRows, open_source_rows
+from recsys_assets.core.track_ids import PLAYLIST_ID_SEPARATOR, TRACK_ID_SEPARATOR, escaped_sql
 
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
-TRAIN_COUNT_FILES = ("tracks.parquet", "transitions.parquet")
-TRAIN_FILES = (*TRAIN_COUNT_FILES, CORPUS_FILE, CORPUS_MANIFEST)
-"""Everything `write_train_counts` writes for one data build."""
 SPLIT_PERCENTAGES = (70, 20, 10)
 SPLIT_ASSIGNMENT = "playlist_split_assignment"
 MIN_PLAYLISTS = 10
 """The fewest playlists a build may keep: each split then holds its share of at least one."""
-TRACK_ID_SEPARATOR = "|||"
-PLAYLIST_ID_SEPARATOR = "-"
 
 
 @dataclass(frozen=True)
@@ -45,26 +35,6 @@ class PlaylistTableStats:
     playlists_kept: int
     null_rows: int
     source: SourceRows
-
-
-def _escaped(column: str, separator_character: str) -> str:
-    """SQL that backslash-escapes backslashes and `separator_character` in `column`."""
-    escaped_backslashes = f"replace({column}, '\\', '\\\\')"
-    return f"replace({escaped_backslashes}, '{separator_character}', '\\{separator_character}')"
-
-
-def split_track_id(track_id: str) -> tuple[str, str]:
-    """The (artist, track) names a track id was built from (see `build_playlist_table`)."""
-    if "\\" not in track_id:
-        artist, _, track = track_id.partition(TRACK_ID_SEPARATOR)
-        return artist, track
-    artist, position = [], 0
-    while position < len(track_id) and not track_id.startswith(TRACK_ID_SEPARATOR, position):
-        if track_id[position] == "\\":
-            position += 1
-        artist.append(track_id[position : position + 1])
-        position += 1
-    return "".join(artist), track_id[position + len(TRACK_ID_SEPARATOR) :]
 
 
 def check_sample_fraction(fraction: float) -> float:
@@ -106,9 +76,9 @@ def build_playlist_table(
                        AS complete
             FROM (
                 SELECT *,
-                       {_escaped("user_id", PLAYLIST_ID_SEPARATOR)} || '{PLAYLIST_ID_SEPARATOR}' || playlist
-                           AS playlist_id,
-                       {_escaped("artist", "|")} || '{TRACK_ID_SEPARATOR}' || track AS track_id
+                       {escaped_sql("user_id", PLAYLIST_ID_SEPARATOR)}
+                           || '{PLAYLIST_ID_SEPARATOR}' || playlist AS playlist_id,
+                       {escaped_sql("artist", "|")} || '{TRACK_ID_SEPARATOR}' || track AS track_id
                 FROM source_rows
             )
             """
@@ -325,111 +295,15 @@ def length_and_popularity(
     return np.asarray(lengths), np.asarray(plays)
 
 
-def export_table(conn: duckdb.DuckDBPyConnection, table: str, path: Path) -> None:
-    """Write `table` to the Parquet file `path`, its rows in playlist_id order."""
-    quoted = str(path).replace("'", "''")
-    conn.execute(f"COPY (SELECT * FROM {table} ORDER BY playlist_id) TO '{quoted}' (FORMAT parquet)")
-
-
-def read_table_file(location: str, columns: list[str] | None = None) -> pd.DataFrame:
-    """A table written by `export_table`, from a local path or any fsspec URL, with `columns`
-    (all when None) in the file's order."""
-    with fsspec.open(location, "rb") as file:
-        return pq.read_table(file, columns=columns).to_pandas()
-
-
-def write_train_counts(conn: duckdb.DuckDBPyConnection, folder: Path, table: str = "train_playlists") -> None:
-    """Count the training playlists for `TrainStatistics.from_ordered` and write them as a
-    `Corpus`, into `folder`: `tracks.parquet` (track, plays, popularity_rank; one row per track,
-    sorted by track id, its row number the track's code), `transitions.parquet` (source, follower,
-    count; codes, ordered by source, then count, most first, then the follower's popularity rank),
-    and the corpus file (codes, playlists in playlist_id order, long ones in pieces as
-    `corpus.piece_starts` cuts them) with its manifest."""
-    folder.mkdir(parents=True, exist_ok=True)
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE train_track_codes AS
-        SELECT track, plays, code,
-               (row_number() OVER (ORDER BY plays DESC, code) - 1)::INTEGER AS popularity_rank
-        FROM (SELECT track, plays, (row_number() OVER (ORDER BY track) - 1)::INTEGER AS code
-              FROM (SELECT track, count(*) AS plays
-                    FROM (SELECT unnest(track_sequence) AS track FROM {table}) GROUP BY track))"""
-    )
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE train_codes AS
-        SELECT playlist_id, list(code ORDER BY position) AS codes
-        FROM (SELECT playlist_id, unnest(track_sequence) AS track,
-                     generate_subscripts(track_sequence, 1) AS position FROM {table})
-        JOIN train_track_codes USING (track)
-        GROUP BY playlist_id"""
-    )
-    tracks, transitions, corpus = (
-        str(folder / name).replace("'", "''") for name in (*TRAIN_COUNT_FILES, CORPUS_FILE)
-    )
-    conn.execute(
-        f"COPY (SELECT track, plays, popularity_rank FROM train_track_codes ORDER BY code)"
-        f" TO '{tracks}' (FORMAT parquet)"
-    )
-    conn.execute(
-        f"""COPY (
-            WITH pairs AS (
-                SELECT pair[1] AS source, pair[2] AS follower, count(*)::INTEGER AS count
-                FROM (SELECT unnest(list_zip(list_slice(codes, 1, len(codes) - 1),
-                                             list_slice(codes, 2, len(codes)))) AS pair FROM train_codes)
-                GROUP BY ALL)
-            SELECT source, follower, count
-            FROM pairs JOIN train_track_codes f ON f.code = follower
-            ORDER BY source, count DESC, f.popularity_rank
-        ) TO '{transitions}' (FORMAT parquet)"""
-    )
-    step = MAX_SENTENCE_LENGTH - PIECE_OVERLAP
-    conn.execute(
-        f"""CREATE OR REPLACE TEMP TABLE train_pieces AS
-        SELECT playlist_id, start, list_slice(codes, start + 1, start + {MAX_SENTENCE_LENGTH}) AS piece
-        FROM train_codes, LATERAL (
-            SELECT unnest(CASE WHEN len(codes) <= {MAX_SENTENCE_LENGTH} THEN [0]
-                          ELSE range(0, len(codes) - {PIECE_OVERLAP}, {step}) END) AS start)"""
-    )
-    conn.execute(
-        f"""COPY (SELECT array_to_string(piece, ' ') FROM train_pieces ORDER BY playlist_id, start)
-        TO '{corpus}' (FORMAT csv, HEADER false, QUOTE '', DELIMITER '\t')"""
-    )
-    lines, words, long_playlists = conn.execute(
-        """SELECT count(*), coalesce(sum(len(piece)), 0),
-                   count(DISTINCT playlist_id) FILTER (start > 0)
-        FROM train_pieces"""
-    ).fetchall()[0]
-    (folder / CORPUS_MANIFEST).write_text(
-        json.dumps({"lines": lines, "words": int(words), "long_playlists": long_playlists})
-    )
-    conn.execute("DROP TABLE train_pieces")
-    conn.execute("DROP TABLE train_codes")
-    conn.execute("DROP TABLE train_track_codes")
-
-
-def read_train_statistics(location: str) -> TrainStatistics:
-    """The training statistics from the files `write_train_counts` wrote to `location` (a local
-    folder or fsspec URL)."""
-    tracks = read_table_file(f"{location}/{TRAIN_COUNT_FILES[0]}")
-    transitions = read_table_file(f"{location}/{TRAIN_COUNT_FILES[1]}")
-    return TrainStatistics.from_ordered(
-        tracks["track"].to_numpy(dtype=object),
-        tracks["plays"].to_numpy(),
-        tracks["popularity_rank"].to_numpy(),
-        transitions["source"].to_numpy(),
-        transitions["follower"].to_numpy(),
-        transitions["count"].to_numpy(),
+def evaluation_cases(conn: duckdb.DuckDBPyConnection, table: str) -> EvaluationCases:
+    """The evaluation cases of a split table, in playlist_id order."""
+    columns = ", ".join(CASE_COLUMNS)
+    return EvaluationCases.from_frame(
+        conn.execute(f"SELECT {columns} FROM {table} ORDER BY playlist_id").fetch_df()
     )
 
 
-def read_splits(
-    conn: duckdb.DuckDBPyConnection, cases_table: str = "validate_playlists"
-) -> tuple[list[list[str]], EvaluationCases]:
-    """The training track sequences and the evaluation cases of `cases_table`, by playlist_id."""
-    sentences = [
-        row[0]
-        for row in conn.execute("SELECT track_sequence FROM train_playlists ORDER BY playlist_id").fetchall()
-    ]
-    rows = conn.execute(
-        f"SELECT track_test_x, artist_sequence, track_test_y FROM {cases_table} ORDER BY playlist_id"
-    ).fetchall()
-    return sentences, EvaluationCases.from_columns(*zip(*rows, strict=True))
+def track_sequences(conn: duckdb.DuckDBPyConnection, table: str = "train_playlists") -> list[list[str]]:
+    """The track sequences of a playlist table, in playlist_id order."""
+    rows = conn.execute(f"SELECT track_sequence FROM {table} ORDER BY playlist_id").fetchall()
+    return [[str(track) for track in row[0]] for row in rows]

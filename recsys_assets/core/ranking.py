@@ -1,4 +1,5 @@
-"""Exact next-track ranks of an embedding model: cosine similarity in bounded-memory batches."""
+"""Exact ranks of held-out tracks: by cosine similarity to an embedding query (in bounded-memory
+batches), and with the last track's successors first over any base ranking."""
 
 from __future__ import annotations
 
@@ -8,11 +9,12 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.baselines import TrainStatistics
-from recsys_assets.core.metrics import METRIC_KS, MISSED, EvaluationCases
-from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy, playlist_query, vocabulary_by_artist
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.metrics import METRIC_KS, MISSED
+from recsys_assets.core.statistics import Successors, TrainStatistics
+from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy, playlist_query
 
 DEFAULT_CHUNK_BYTES = 512 * 2**20
 COVERAGE_QUERIES = 1_000
@@ -26,26 +28,40 @@ ProgressCallback = Callable[[str, int, int], None]
 
 @dataclass(frozen=True)
 class Ranking:
-    """0-based rank of each held-out track, what the recommendation lists covered, and the
-    queries behind them.
+    """0-based rank of each held-out track in its row's list, and what the lists covered.
 
-    `ranks`, `query_in_vocabulary`, `target_in_vocabulary` and `has_query` have shape (rows,);
-    `queries` (rows, dim) holds each row's unit query vector (zeros where the row fell back on
-    popularity), `left_out` the vocabulary indices each row's query leaves out of its list.
+    `ranks`, `query_in_vocabulary` (the row's last input track is known to the model) and
+    `target_in_vocabulary` have shape (rows,); `coverage` is the share of the model's tracks that
+    appear in the top-K lists.
     """
 
     ranks: np.ndarray
     query_in_vocabulary: np.ndarray
     target_in_vocabulary: np.ndarray
     coverage: float
+
+
+Outranks = Callable[[np.ndarray, np.ndarray], np.ndarray]
+"""Given case rows (rows,) and tracks (rows,), pairwise: whether the track comes before the row's
+held-out track in the row's list."""
+
+
+@dataclass(frozen=True)
+class EmbeddingRanking(Ranking):
+    """A `Ranking` by an embedding, with the queries behind it.
+
+    `has_query` has shape (rows,); `queries` (rows, dim) holds each row's unit query vector
+    (zeros where the row fell back on popularity), `left_out` the vocabulary indices each row's
+    query leaves out of its list.
+    """
+
     queries: np.ndarray
     has_query: np.ndarray
     left_out: list[np.ndarray]
 
 
 def _queries(
-    vectors: KeyedVectors,
-    unit: np.ndarray,
+    embedding: TrackEmbedding,
     cases: EvaluationCases,
     strategy: QueryStrategy,
     seed: int,
@@ -54,9 +70,9 @@ def _queries(
     """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
     if strategy.cold_start == "popular" and train is None:
         raise ValueError("cold_start 'popular' needs training statistics")
-    key_to_index = vectors.key_to_index
+    key_to_index, unit = embedding.key_to_index, embedding.unit
     fallback = np.random.default_rng(seed).integers(0, len(unit), len(cases))
-    groups = vocabulary_by_artist(vectors) if strategy.cold_start == "artist" else {}
+    groups = embedding.artist_tracks if strategy.cold_start == "artist" else {}
     query = np.zeros((len(cases), unit.shape[1]), dtype=np.float32)
     has_vector = np.zeros(len(cases), dtype=bool)
     query_known = np.array([inputs[-1] in key_to_index for inputs in cases.inputs], dtype=bool)
@@ -94,7 +110,7 @@ def _query_keys(queries: np.ndarray, excluded: list[np.ndarray]) -> np.ndarray:
 
 
 def embedding_ranks(
-    vectors: KeyedVectors,
+    embedding: TrackEmbedding,
     cases: EvaluationCases,
     seed: int,
     strategy: QueryStrategy = SEED_STRATEGY,
@@ -103,7 +119,7 @@ def embedding_ranks(
     coverage_queries: int = COVERAGE_QUERIES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
-) -> Ranking:
+) -> EmbeddingRanking:
     """Rank of each held-out track among all tracks by exact cosine similarity to the query.
 
     With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
@@ -113,12 +129,12 @@ def embedding_ranks(
     stays within about `chunk_bytes`.
     """
     return embedding_rankings(
-        vectors, cases, seed, [strategy], train, top_k, coverage_queries, chunk_bytes, on_progress
+        embedding, cases, seed, [strategy], train, top_k, coverage_queries, chunk_bytes, on_progress
     )[0]
 
 
 def embedding_rankings(
-    vectors: KeyedVectors,
+    embedding: TrackEmbedding,
     cases: EvaluationCases,
     seed: int,
     strategies: Sequence[QueryStrategy],
@@ -127,7 +143,7 @@ def embedding_rankings(
     coverage_queries: int = COVERAGE_QUERIES,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
-) -> list[Ranking]:
+) -> list[EmbeddingRanking]:
     """`embedding_ranks` under each of `strategies`, every distinct query scored once: strategies
     that differ only in their cold start share the rows whose tracks are known.
 
@@ -135,12 +151,12 @@ def embedding_rankings(
     track only (about `SCREEN_TRACKS` of them): a row with `rank_limit` of those above its held-out
     track is a miss, exactly, so only the other rows need the full matrix multiply and count.
     """
-    unit = vectors.get_normed_vectors()
+    unit = embedding.unit
     size = len(unit)
-    target = np.array([vectors.key_to_index.get(t, -1) for t in cases.targets], dtype=np.int64)
+    target = embedding.index_of(cases.targets)
     top_k = min(top_k, max(size - 1, 1))
     rank_limit = max(top_k, max(METRIC_KS))
-    built = [_queries(vectors, unit, cases, strategy, seed, train) for strategy in strategies]
+    built = [_queries(embedding, cases, strategy, seed, train) for strategy in strategies]
     ranks = np.full((len(strategies), len(cases)), MISSED, dtype=np.int64)
     covered = np.zeros((len(strategies), size), dtype=bool)
     row_queries, row_case, row_strategy, row_excluded = [], [], [], []
@@ -151,7 +167,8 @@ def embedding_rankings(
                 [cases.targets[row] for row in popular_rows]
             )
             top = train.tracks[train.by_popularity[:top_k]]
-            covered[number, [vectors.key_to_index[t] for t in top if t in vectors.key_to_index]] = True
+            known = embedding.index_of(top)
+            covered[number, known[known >= 0]] = True
         scored = np.flatnonzero(has_vector & (target >= 0))
         row_queries.append(query[scored])
         row_case.append(scored)
@@ -230,7 +247,7 @@ def embedding_rankings(
             on_progress("fully scored queries", min(start + chunk, len(needed)), len(needed))
     pool.shutdown()
     return [
-        Ranking(
+        EmbeddingRanking(
             ranks=ranks[number],
             query_in_vocabulary=query_known,
             target_in_vocabulary=target >= 0,
@@ -260,16 +277,19 @@ SUCCESSOR_PAIRS_PER_BATCH = 500_000
 
 
 def successor_ranks(
-    ranking: Ranking, vectors: KeyedVectors, cases: EvaluationCases, train: TrainStatistics, min_count: int
+    base_ranks: np.ndarray,
+    cases: EvaluationCases,
+    successors: Successors,
+    min_count: int,
+    outranks: Outranks,
 ) -> np.ndarray:
     """Ranks when the tracks that followed each row's last input track in the training playlists
-    at least `min_count` times come first (most often first) and `ranking`'s list follows without
-    them; shape (rows,). Exact wherever `ranking` is."""
-    successors = train.successors
+    at least `min_count` times come first (most often first), and the base list follows without
+    them; shape (rows,). `base_ranks` (rows,) are the held-out tracks' ranks in the base lists and
+    `outranks` compares a follower with the held-out track there. Exact wherever the base is."""
     last = successors.index_of([inputs[-1] for inputs in cases.inputs])
     target = successors.index_of(cases.targets)
-    ranks = ranking.ranks.copy()
-    unit = vectors.get_normed_vectors()
+    ranks = base_ranks.copy()
     rows = np.flatnonzero(last >= 0)
     spans = successors.start[last[rows] + 1] - successors.start[last[rows]]
     ends = np.cumsum(spans)
@@ -278,28 +298,21 @@ def successor_ranks(
         stop = max(
             first + 1, int(np.searchsorted(ends, ends[first] - spans[first] + SUCCESSOR_PAIRS_PER_BATCH))
         )
-        _successors_first(
-            ranking, vectors, unit, cases, train, min_count, rows[first:stop], last, target, ranks
-        )
+        _successors_first(successors, min_count, outranks, rows[first:stop], last, target, ranks)
         first = stop
     return ranks
 
 
 def _successors_first(
-    ranking: Ranking,
-    vectors: KeyedVectors,
-    unit: np.ndarray,
-    cases: EvaluationCases,
-    train: TrainStatistics,
+    successors: Successors,
     min_count: int,
+    outranks: Outranks,
     rows: np.ndarray,
     last: np.ndarray,
     target: np.ndarray,
     ranks: np.ndarray,
 ) -> None:
-    """`successor_ranks` for `rows` (whose last track has successors), written into `ranks`;
-    `unit` holds the unit-normalised vectors, shape (vocabulary, dim)."""
-    successors = train.successors
+    """`successor_ranks` for `rows` (whose last track has successors), written into `ranks`."""
     starts = successors.start[last[rows]]
     spans = successors.start[last[rows] + 1] - starts
     pair_row = np.repeat(np.arange(len(rows)), spans)
@@ -313,34 +326,50 @@ def _successors_first(
     has_hit[pair_row[hit]] = True
     ranks[rows[pair_row[hit]]] = position[hit]
     shifted = (lengths > 0) & ~has_hit & (ranks[rows] != MISSED)
+    pairs = shifted[pair_row]
     above = np.zeros(len(rows), dtype=np.int64)
-    by_query = shifted & ranking.has_query[rows]
-    pairs = by_query[pair_row]
     if pairs.any():
-        key_to_index = vectors.key_to_index
-        distinct, inverse = np.unique(follower[pairs], return_inverse=True)
-        vocabulary = np.array(
-            [key_to_index.get(track, -1) for track in successors.tracks[distinct]], dtype=np.int64
-        )
-        known = vocabulary[inverse.reshape(-1)]
-        left_out = _padded([ranking.left_out[row] for row in rows])
-        counted = (known >= 0) & ~(known[:, None] == left_out[pair_row[pairs]]).any(axis=1)
-        queried = np.flatnonzero(by_query)
-        own = np.zeros(len(rows), dtype=np.float32)
-        own[queried] = np.einsum(
-            "ij,ij->i",
-            unit[[key_to_index[cases.targets[row]] for row in rows[queried]]],
-            ranking.queries[rows[queried]],
-        )
-        counted_rows = pair_row[pairs][counted]
-        scores = np.einsum("ij,ij->i", unit[known[counted]], ranking.queries[rows[counted_rows]])
-        above += np.bincount(counted_rows[scores > own[counted_rows]], minlength=len(rows))
-    by_popularity = shifted & ~ranking.has_query[rows]
-    pairs = by_popularity[pair_row]
-    if pairs.any():
-        better = train.popularity_rank[follower[pairs]] < ranks[rows[pair_row[pairs]]]
+        better = outranks(rows[pair_row[pairs]], follower[pairs])
         above += np.bincount(pair_row[pairs][better], minlength=len(rows))
     ranks[rows[shifted]] = lengths[shifted] + ranks[rows[shifted]] - above[shifted]
+
+
+def popularity_outranks(statistics: TrainStatistics, base_ranks: np.ndarray) -> Outranks:
+    """`Outranks` for rows whose base list is the most popular tracks (held-out ranks
+    `base_ranks`); tracks are indices into `statistics.tracks`."""
+
+    def outranks(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        return statistics.popularity_rank[tracks] < base_ranks[rows]
+
+    return outranks
+
+
+def embedding_outranks(
+    ranking: EmbeddingRanking, embedding: TrackEmbedding, cases: EvaluationCases, statistics: TrainStatistics
+) -> Outranks:
+    """`Outranks` for the lists of an embedding `ranking`: by cosine similarity to the row's
+    query (a track the query leaves out never outranks), or by popularity where the row fell back
+    on it; tracks are indices into `statistics.tracks`."""
+    by_popularity = popularity_outranks(statistics, ranking.ranks)
+
+    def outranks(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        result = np.zeros(len(rows), dtype=bool)
+        cold = ~ranking.has_query[rows]
+        result[cold] = by_popularity(rows[cold], tracks[cold])
+        warm = np.flatnonzero(~cold)
+        if not len(warm):
+            return result
+        distinct, inverse = np.unique(tracks[warm], return_inverse=True)
+        known = embedding.index_of(statistics.tracks[distinct].tolist())[inverse.reshape(-1)]
+        left_out = _padded([ranking.left_out[row] for row in rows[warm]])
+        counted = (known >= 0) & ~(known[:, None] == left_out).any(axis=1)
+        scored, queries = warm[counted], ranking.queries[rows[warm[counted]]]
+        targets = embedding.index_of([cases.targets[row] for row in rows[scored]])
+        own = np.einsum("ij,ij->i", embedding.unit[targets], queries)
+        result[scored] = np.einsum("ij,ij->i", embedding.unit[known[counted]], queries) > own
+        return result
+
+    return outranks
 
 
 def _positions_within(lengths: np.ndarray) -> np.ndarray:

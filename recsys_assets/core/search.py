@@ -8,6 +8,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import TrialState
 
 from recsys_assets.core.search_space import (
+    WORD2VEC_DEFAULTS,
     Choices,
     ModelConfig,
     Range,
@@ -21,22 +22,6 @@ CONFIG_KEY_ATTRIBUTE = "config_key"
 KNOWN_ATTRIBUTE = "trained_outside_the_search"
 STARTUP_TRIALS = 4
 """Finished trials (warm-start ones included) before the TPE sampler models instead of guessing."""
-GENSIM_DEFAULTS = {
-    "vector_size": 100,
-    "window": 5,
-    "min_count": 5,
-    "epochs": 5,
-    "sg": 0,
-    "hs": 0,
-    "negative": 5,
-    "ns_exponent": 0.75,
-    "cbow_mean": 1,
-    "alpha": 0.025,
-    "min_alpha": 0.0001,
-    "sample": 0.001,
-    "shrink_windows": True,
-}
-"""gensim's Word2Vec defaults, for placing a config that leaves a parameter unset in the plan."""
 PROPOSAL_ATTEMPTS = 20
 """How many proposals may break a combination rule before the search gives up on one trial."""
 
@@ -111,7 +96,7 @@ def warm_start(
     recorded = {trial.user_attrs.get(CONFIG_KEY_ATTRIBUTE) for trial in study.get_trials(deepcopy=False)}
     added = []
     for key, (params, value, curve) in known.items():
-        point = {name: params.get(name, GENSIM_DEFAULTS.get(name)) for name in plan.params}
+        point = {name: params.get(name, WORD2VEC_DEFAULTS.get(name)) for name in plan.params}
         if key in recorded or not all(_in_plan(plan.params[name], v) for name, v in point.items()):
             continue
         study.add_trial(

@@ -51,7 +51,27 @@ WORD2VEC_PARAMETERS: dict[str, Parameter] = {
 }
 """Every parameter a config may set, with its bounds: finite, and small enough to train in
 bounded time and memory (gensim's C loop handles at most 10,000 words per batch)."""
-GENSIM_DEFAULT_ALPHA = 0.025
+WORD2VEC_DEFAULTS: dict[str, Any] = {
+    "vector_size": 100,
+    "window": 5,
+    "min_count": 5,
+    "epochs": 5,
+    "sg": 0,
+    "hs": 0,
+    "negative": 5,
+    "ns_exponent": 0.75,
+    "cbow_mean": 1,
+    "alpha": 0.025,
+    "min_alpha": 0.0001,
+    "sample": 0.001,
+    "max_vocab_size": None,
+    "max_final_vocab": None,
+    "sorted_vocab": 1,
+    "batch_words": 10_000,
+    "shrink_windows": True,
+}
+"""gensim's Word2Vec default of every parameter, for a config that leaves one unset (a test
+checks them against gensim's own signature)."""
 MAX_KEY_LENGTH = 100
 
 _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
@@ -122,12 +142,12 @@ def _check_parameter(where: str, name: str, value: Any) -> Any:
 
 def check_combination(where: str, params: Mapping[str, Any]) -> None:
     """Parameters that are valid alone but cannot train together."""
-    if params.get("negative", 5) == 0 and params.get("hs", 0) == 0:
+    value = {**WORD2VEC_DEFAULTS, **params}
+    if value["negative"] == 0 and value["hs"] == 0:
         raise SearchSpaceError(f"{where}: negative = 0 needs hs = 1, else nothing trains the vectors")
-    if params.get("min_alpha", 0.0001) > params.get("alpha", GENSIM_DEFAULT_ALPHA):
+    if value["min_alpha"] > value["alpha"]:
         raise SearchSpaceError(
-            f"{where}: min_alpha {params.get('min_alpha')} must not exceed alpha"
-            f" {params.get('alpha', GENSIM_DEFAULT_ALPHA)}"
+            f"{where}: min_alpha {value['min_alpha']} must not exceed alpha {value['alpha']}"
         )
 
 

@@ -8,9 +8,6 @@ from itertools import islice
 from typing import Any, Literal
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
-
-from recsys_assets.core.playlists import split_track_id
 
 QueryMode = Literal["last", "mean_last_n"]
 ColdStart = Literal["random", "artist", "popular"]
@@ -73,14 +70,6 @@ EMBEDDING_STRATEGIES = tuple(
 """Every way of querying the embedding alone; the seed's first."""
 SUCCESSOR_COUNTS = (1, 2)
 """The successor thresholds every model is scored with."""
-
-
-def vocabulary_by_artist(vectors: KeyedVectors) -> dict[str, np.ndarray]:
-    """Vocabulary indices of each artist's tracks, read from the track ids."""
-    groups: dict[str, list[int]] = {}
-    for index, key in enumerate(vectors.index_to_key):
-        groups.setdefault(split_track_id(key)[0], []).append(index)
-    return {artist: np.array(indices) for artist, indices in groups.items()}
 
 
 def _unit_mean(rows: np.ndarray) -> np.ndarray:

@@ -2,25 +2,20 @@
 
 from __future__ import annotations
 
-import tempfile
-from collections.abc import Callable, Mapping, Sequence
-from pathlib import Path
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 from gensim.models.word2vec import Word2Vec
 
-from recsys_assets.core.corpus import Corpus, write_corpus
+from recsys_assets.core.corpus import Corpus
+from recsys_assets.core.search_space import WORD2VEC_DEFAULTS
 
 EpochCallback = Callable[[int, int], None]
 """Called after each epoch with the epochs done and the epochs in all."""
 Checkpoint = Callable[[int, KeyedVectors], bool]
 """Called after an epoch with the epochs done and the vectors so far; returning False stops."""
-DEFAULT_WINDOW = 5
-DEFAULT_EPOCHS = 5
-DEFAULT_ALPHA = 0.025
-DEFAULT_MIN_ALPHA = 0.0001
 
 
 class TrainingError(ValueError):
@@ -56,9 +51,8 @@ def train_embeddings(
     so `checkpoint` can look at the vectors every `checkpoint_every` epochs and after the last,
     and stop training early.
     """
-    epochs = int(params.get("epochs", DEFAULT_EPOCHS))
-    alpha = float(params.get("alpha", DEFAULT_ALPHA))
-    min_alpha = float(params.get("min_alpha", DEFAULT_MIN_ALPHA))
+    settings = {**WORD2VEC_DEFAULTS, **params}
+    epochs, alpha, min_alpha = int(settings["epochs"]), float(settings["alpha"]), float(settings["min_alpha"])
     model = Word2Vec(seed=seed, workers=workers, **params)
     model.build_vocab_from_freq(
         {str(code): int(plays) for code, plays in enumerate(corpus.plays)}, corpus_count=corpus.lines
@@ -86,11 +80,3 @@ def train_embeddings(
             break
     vectors.norms = None
     return vectors
-
-
-def train_sentences(
-    sentences: Sequence[Sequence[str]], params: Mapping[str, Any], seed: int, **options: Any
-) -> KeyedVectors:
-    """`train_embeddings` on track sequences in memory, through a temporary corpus file."""
-    with tempfile.TemporaryDirectory(prefix="recsys-corpus-") as folder:
-        return train_embeddings(write_corpus(sentences, Path(folder)), params, seed, **options)

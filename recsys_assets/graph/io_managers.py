@@ -8,7 +8,7 @@ import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from recsys_assets.core.files import publish
+from recsys_assets.core.files import is_local, publish
 from recsys_assets.core.model import (
     ConfigModels,
     ModelSummary,
@@ -18,13 +18,12 @@ from recsys_assets.core.model import (
     save_model,
     summary_from_file,
 )
+from recsys_assets.core.model_files import MODEL_EXTENSION, model_version_location
 from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
 from recsys_assets.graph.history import latest_data_version
 from recsys_assets.graph.resources import PlaylistDatabase, SplitFiles
 
-LOCAL_PROTOCOLS = ("", "file", "local")
-VERSIONS_FOLDER = "versions"
 RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
 
 
@@ -96,7 +95,7 @@ class ModelFiles(dg.UPathIOManager):
     manifest), the registered keys without a file, and a loader for one model whole.
     """
 
-    extension = ".npz"
+    extension = MODEL_EXTENSION
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         if not is_valid_config_key(partition):
@@ -110,14 +109,17 @@ class ModelFiles(dg.UPathIOManager):
 
     def version_path(self, context: dg.OutputContext) -> UPath:
         """Where this run's model of the output's asset (and partition) is kept for good."""
-        folder = self._base_path / VERSIONS_FOLDER / context.asset_key.path[-1]
+        partition = None
         if context.has_asset_partitions:
-            folder = self.make_safe_partition_path(folder, context.partition_key)
-        return folder / f"{context.run_id}{self.extension}"
+            partition = self.make_safe_partition_path(self._base_path, context.partition_key).name
+        location = model_version_location(
+            str(self._base_path), context.asset_key.path[-1], partition, context.run_id
+        )
+        return UPath(location, **self._base_path.storage_options)
 
     def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
         version = self.version_path(context)
-        if path.protocol in LOCAL_PROTOCOLS:
+        if is_local(str(path)):
             save_model(obj, Path(version.path))
             publish(Path(version.path), Path(path.path))
         else:

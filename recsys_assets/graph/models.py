@@ -11,8 +11,9 @@ from gensim.models.keyedvectors import KeyedVectors
 from optuna.trial import TrialState
 from pydantic import Field
 
-from recsys_assets.core.baselines import TrainStatistics, popularity_ranks, transition_ranks
+from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.corpus import MAX_SENTENCE_LENGTH, Corpus
+from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.evaluation import (
     CURVE_EVERY,
     CURVE_ROWS,
@@ -25,18 +26,12 @@ from recsys_assets.core.evaluation import (
     sample_cases,
 )
 from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.metrics import (
-    METRIC_KS,
-    EvaluationCases,
-    hit_rate_curve,
-    metric_name,
-    prefixed,
-    ranking_metrics,
-)
+from recsys_assets.core.metrics import METRIC_KS, hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.model import SUCCESSORS_PER_TRACK, ConfigModels, TrainedModel, select_best
-from recsys_assets.core.recommend import recommend
+from recsys_assets.core.recommenders import EmbeddingRecommender, baselines
 from recsys_assets.core.search import finish, report
 from recsys_assets.core.search_space import ModelConfig
+from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.core.train import train_embeddings
 from recsys_assets.graph.history import latest_data_version
@@ -199,7 +194,8 @@ def _train_and_score(
     curve: dict[int, float] = {}
 
     def record_curve(epoch: int, vectors: KeyedVectors) -> bool:
-        metrics = evaluate(vectors, curve_cases, CURVE_STRATEGY, train, config.seed, config.k)
+        curve_model = EmbeddingRecommender(TrackEmbedding(vectors), CURVE_STRATEGY, config.seed, train)
+        metrics = evaluate(curve_model, curve_cases, config.k)
         curve[epoch] = metrics[metric_name("hit_rate", config.k)]
         context.log.info(f"Learning curve: hit rate@{config.k} {curve[epoch]:.4f} after {epoch} epoch(s)")
         if study is not None and not report(study, number, epoch, curve[epoch]):
@@ -220,7 +216,12 @@ def _train_and_score(
     )
     train_seconds = time.perf_counter() - started
     results, chosen, compared_rows = choose_on_sample(
-        vectors, cases, train, config.seed, config.k, on_progress=_progress_logger(context, "Validation")
+        TrackEmbedding(vectors),
+        cases,
+        train,
+        config.seed,
+        config.k,
+        on_progress=_progress_logger(context, "Validation"),
     )
     strategy = chosen.strategy
     hit_rate = metric_name("hit_rate", config.k)
@@ -287,10 +288,7 @@ class SelectionConfig(dg.Config):
 
 
 def _baselines(train: TrainStatistics, cases: EvaluationCases, k: int) -> dict[str, dict[str, float]]:
-    return {
-        "most_popular": ranking_metrics(popularity_ranks(train, cases), k),
-        "item_to_item": ranking_metrics(transition_ranks(train, cases), k),
-    }
+    return {name: evaluate(recommender, cases, k) for name, recommender in baselines(train).items()}
 
 
 def _baseline_hit_rates(baselines: dict[str, dict[str, float]], k: int) -> dict[str, float]:
@@ -465,8 +463,8 @@ def test_evaluation(
     cases = _cases(test_playlists)
     train = _stored_statistics(context, training_files)
     progress = _progress_logger(context, "Test")
-    metrics = evaluate(best_model.vectors, cases, best_model.strategy, train, best_model.seed, k, progress)
-    seed_metrics = evaluate(best_model.vectors, cases, SEED_STRATEGY, train, best_model.seed, k)
+    metrics = evaluate(best_model.recommender(train), cases, k, progress)
+    seed_metrics = evaluate(best_model.recommender(train, SEED_STRATEGY), cases, k)
     baselines = _baselines(train, cases, k)
     hit_rate = metric_name("hit_rate", k)
     tolerance = generalization_tolerance(
@@ -530,8 +528,9 @@ def _examples(
     """The first test playlists, one row per place of the model's top 5: the playlist's last input
     track, its held-out track, the recommended track, and whether it is the held-out one."""
     records = []
+    recommender = model.recommender()
     for number, (inputs, target) in enumerate(list(zip(cases.inputs, cases.targets, strict=True))[:rows], 1):
-        found = recommend(model.vectors, inputs, top, model.strategy, model.seed, model.successors).tracks
+        found = recommender.recommend(inputs, top).tracks
         for place, (track, _) in enumerate(found, start=1):
             records.append(
                 dg.TableRecord(

@@ -19,19 +19,10 @@ from dagster_duckdb import DuckDBResource
 from optuna.trial import TrialState
 from pydantic import Field
 
-from recsys_assets.core.baselines import TrainStatistics
 from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read_corpus_manifest
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.playlists import (
-    TRAIN_COUNT_FILES,
-    TRAIN_FILES,
-    export_table,
-    read_table_file,
-    read_train_statistics,
-    write_train_counts,
-)
 from recsys_assets.core.search import open_study, trial_configs
 from recsys_assets.core.search_space import (
     ModelConfig,
@@ -39,6 +30,14 @@ from recsys_assets.core.search_space import (
     find_config,
     load_search_plan,
     load_search_space,
+)
+from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.table_files import export_table, read_table_file
+from recsys_assets.core.training_files import (
+    TRAIN_COUNT_FILES,
+    TRAIN_FILES,
+    read_train_statistics,
+    write_training_files,
 )
 from recsys_assets.graph.versions import DATA_CODE_VERSION
 
@@ -152,7 +151,7 @@ class TrainingFiles(dg.ConfigurableResource):
         """Count the train split and write its corpus, as this data version's files; then drop
         the other versions but those in `keep`."""
         with tempfile.TemporaryDirectory(prefix="recsys-training-") as folder:
-            write_train_counts(conn, Path(folder))
+            write_training_files(conn, Path(folder))
             for name in TRAIN_FILES:
                 upload(Path(folder) / name, f"{self.location(version)}/{name}")
         remove_folders_except(self.url, {version, *keep})

@@ -1,16 +1,16 @@
-"""What the training playlists say without embeddings: popularity and track-to-track transitions."""
+"""What the training split says without a model: track popularity, which track followed which,
+and a fast index from track ids to positions."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from itertools import chain
 
 import numpy as np
 import pandas as pd
 
-from recsys_assets.core.metrics import MISSED, EvaluationCases
+from recsys_assets.core.metrics import MISSED
 
 
 class TrackIndex:
@@ -159,20 +159,6 @@ class TrainStatistics:
             ),
         )
 
-    @classmethod
-    def from_sequences(cls, track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:
-        """The statistics of the training playlists' track sequences, counted in Python."""
-        lengths = np.fromiter((len(s) for s in track_sequences), dtype=np.int64, count=len(track_sequences))
-        tokens = np.fromiter(chain.from_iterable(track_sequences), dtype=object, count=int(lengths.sum()))
-        codes, tracks = pd.factorize(tokens, sort=True)
-        n = len(tracks)
-        continues = np.ones(len(codes), dtype=bool)
-        continues[np.cumsum(lengths) - 1] = False
-        pairs = codes[:-1][continues[:-1]].astype(np.int64) * n + codes[1:][continues[:-1]]
-        pair_keys, pair_counts = np.unique(pairs, return_counts=True)
-        sources, followers = np.divmod(pair_keys, n)
-        return cls.from_counts(tracks, np.bincount(codes, minlength=n), sources, followers, pair_counts)
-
     @cached_property
     def _track_index(self) -> TrackIndex:
         if self.successors.tracks is self.tracks:
@@ -187,27 +173,3 @@ class TrainStatistics:
         """Rank of each key in the most-played list, MISSED where unseen; shape (len(keys),)."""
         found = self.index_of(keys)
         return np.where(found >= 0, self.popularity_rank[np.maximum(found, 0)], MISSED)
-
-
-def popularity_ranks(train: TrainStatistics, cases: EvaluationCases) -> np.ndarray:
-    """Rank of each held-out track in the most-popular-tracks-in-train list; shape (rows,)."""
-    return train.popularity_rank_of(cases.targets)
-
-
-def transition_ranks(train: TrainStatistics, cases: EvaluationCases) -> np.ndarray:
-    """Rank of each held-out track in "what followed the last track most often in train",
-    topped up with the most popular tracks; shape (rows,)."""
-    last = train.index_of([inputs[-1] for inputs in cases.inputs])
-    target = train.index_of(cases.targets)
-    ranks = np.full(len(cases), MISSED, dtype=np.int64)
-    for row in np.flatnonzero(target >= 0):
-        followers = train.successors.of(last[row])
-        hit = np.flatnonzero(followers == target[row])
-        if len(hit):
-            ranks[row] = hit[0]
-        else:
-            better_followers = np.count_nonzero(
-                train.popularity_rank[followers] < train.popularity_rank[target[row]]
-            )
-            ranks[row] = len(followers) + train.popularity_rank[target[row]] - better_followers
-    return ranks
