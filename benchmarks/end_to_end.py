@@ -121,8 +121,8 @@ def main() -> None:
         )
     print(summary)
     print(
-        f"best {result['config_key']}: validation hit rate@100 {result['validation_hit_rate']:.4f},"
-        f" test {result['test_hit_rate']:.4f} (most popular {result['baseline_most_popular_hit_rate']:.4f})"
+        f"best {result.config_key}: validation hit rate@100 {result.validation_hit_rate:.4f},"
+        f" test {result.test_hit_rate:.4f} (most popular {result.baseline_hit_rates['most_popular']:.4f})"
     )
 
 

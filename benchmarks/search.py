@@ -87,9 +87,9 @@ def main() -> None:
         )
     for name, result in (("seed configs", seed_result), ("with search", search_result)):
         print(
-            f"{name:>13}: best {result['config_key']} ({result['strategy']}): validation @100"
-            f" {result['validation_hit_rate']:.4f}; test @10 {result['test_hit_rate@10']:.4f},"
-            f" @100 {result['test_hit_rate']:.4f}"
+            f"{name:>13}: best {result.config_key} ({result.strategy}): validation @100"
+            f" {result.validation_hit_rate:.4f}; test @10 {result.metrics['hit_rate@10']:.4f},"
+            f" @100 {result.test_hit_rate:.4f}"
         )
     if not trials:
         print("the search trained no trial")

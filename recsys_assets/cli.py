@@ -45,16 +45,16 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     except ConfigsFailed as error:
         failure, result = error, error.result
-    k = result["k"]
+    k = result.k
     print(
-        f"\nBest config: {result['config_key']}\n"
-        f"  strategy: {result['strategy']} (chosen on validation)\n"
-        f"  validation hit rate@{k}: {result['validation_hit_rate']:.4f}\n"
-        f"  test hit rate@{k}:       {result['test_hit_rate']:.4f}"
-        f" (the seed's strategy: {result['test_hit_rate_seed_strategy']:.4f})\n"
-        f"  baselines on test: most popular {result['baseline_most_popular_hit_rate']:.4f},"
-        f" item-to-item {result['baseline_item_to_item_hit_rate']:.4f}\n"
-        f"  {result['verdict']}\n"
+        f"\nBest config: {result.config_key}\n"
+        f"  strategy: {result.strategy} (chosen on validation)\n"
+        f"  validation hit rate@{k}: {result.validation_hit_rate:.4f}\n"
+        f"  test hit rate@{k}:       {result.test_hit_rate:.4f}"
+        f" (the seed's strategy: {result.test_hit_rate_seed_strategy:.4f})\n"
+        f"  baselines on test: most popular {result.baseline_hit_rates['most_popular']:.4f},"
+        f" item-to-item {result.baseline_hit_rates['item_to_item']:.4f}\n"
+        f"  {result.verdict}\n"
         f"  model: {settings.best_model_location}\n"
         f"  training mode: {mode}\n"
         "See every run and its metadata with `make dev` (Dagster UI)."

@@ -2,8 +2,13 @@
 
 import dagster as dg
 
-from recsys_assets.graph import automation, checks, data, jobs, models
-from recsys_assets.graph.io_managers import ModelIOManager, PlaylistTableIOManager
+from recsys_assets.graph import automation, checks, data, evaluation, jobs, models
+from recsys_assets.graph.io_managers import (
+    AssetValueIOManager,
+    ModelIOManager,
+    PlaylistTableIOManager,
+    TrainingStatisticsIOManager,
+)
 from recsys_assets.graph.resources import (
     PlaylistDatabase,
     PlaylistSource,
@@ -18,12 +23,14 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     """The whole graph, reading and writing where `settings` says."""
     playlist_db = PlaylistDatabase(database=str(settings.duckdb_path))
     split_files = SplitFiles(url=settings.splits_location)
+    training_files = TrainingFiles(url=settings.training_files_location)
     return dg.Definitions(
         assets=[
             data.playlist_tables,
             models.embedding_model,
             models.best_model,
-            models.test_evaluation,
+            evaluation.baselines,
+            evaluation.test_evaluation,
         ],
         asset_checks=[
             checks.playlists_are_well_formed,
@@ -53,10 +60,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 results_url=settings.search_results_location,
             ),
             "split_files": split_files,
-            "training_files": TrainingFiles(url=settings.training_files_location),
-            "table_io_manager": PlaylistTableIOManager(database=playlist_db, split_files=split_files),
+            "training_files": training_files,
+            "table_io_manager": PlaylistTableIOManager(
+                database=playlist_db, split_files=split_files, training_files=training_files
+            ),
+            "training_statistics_io_manager": TrainingStatisticsIOManager(training_files=training_files),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
-            "io_manager": dg.FilesystemIOManager(base_dir=settings.asset_values_location),
+            "io_manager": AssetValueIOManager(base_dir=settings.asset_values_location),
         },
     )
 

@@ -17,8 +17,10 @@ from typing import Any
 import dagster as dg
 
 from recsys_assets.client import remove_old_versions
+from recsys_assets.core.evaluation import TestEvaluation
+from recsys_assets.core.model import ModelSummary, read_summary
 from recsys_assets.core.search import finish, open_study, propose, trials_run, warm_start
-from recsys_assets.core.search_space import ModelConfig, SearchPlan, load_search_space
+from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, ModelConfig, SearchPlan, load_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
@@ -26,7 +28,6 @@ from recsys_assets.graph.history import (
     latest_data_build,
     latest_good_data_build,
     latest_materialization,
-    latest_metadata,
     trained_on,
 )
 from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_model, train_models
@@ -48,7 +49,7 @@ class RetrainStopped(RuntimeError):
 class ConfigsFailed(RuntimeError):
     """Some configs failed to train; the best model was chosen among the others (`result`)."""
 
-    def __init__(self, result: dict[str, Any], failed: list[str]):
+    def __init__(self, result: TestEvaluation, failed: list[str]):
         super().__init__(
             f"config(s) failed to train: {', '.join(failed)}; the best model was chosen among the"
             " others. Fix them, then `recsys-assets retrain --resume` trains only what is missing."
@@ -125,7 +126,7 @@ def retrain(
     resume: bool = False,
     workers: int = 1,
     force: bool = False,
-) -> dict[str, Any]:
+) -> TestEvaluation:
     """Register the search space's configs, then materialize data, every config, best model, test;
     return the test evaluation.
 
@@ -152,7 +153,7 @@ def retrain(
         return _retrain(defs, settings, instance, space, configs, resume, workers)
 
 
-def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict[str, Any]:
+def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> TestEvaluation:
     """The latest test evaluation's value, read without the loader's debug line on the console."""
     logging.disable(logging.DEBUG)
     try:
@@ -164,6 +165,7 @@ def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> dict
 
 def _search(
     defs: dg.Definitions,
+    settings: Settings,
     instance: dg.DagsterInstance,
     retrain_id: str,
     space: SearchSpace,
@@ -176,10 +178,9 @@ def _search(
     study = open_study(space.study_url, plan)
     known = {}
     for config in load_search_space(Path(space.path)):
-        trained = latest_metadata(instance, "embedding_model", config.key)
+        trained = _trained_summary(settings, config.key)
         if trained:
-            curve = {int(epoch): value for epoch, value in trained.get("learning_curve_points", {}).items()}
-            known[config.key] = (config.params, trained["validation_hit_rate"], curve)
+            known[config.key] = (config.params, trained.validation_hit_rate, trained.learning_curve)
     started_from = warm_start(study, plan, known)
     if started_from:
         print(f"   the search starts from the fixed configs' results: {', '.join(started_from)}")
@@ -188,9 +189,9 @@ def _search(
     print(f"-> search: up to {plan.trials or 'unlimited'} trials, {plan.time_budget_minutes or 'no'} minutes")
     while (plan.trials is None or trials_run(study) < plan.trials) and monotonic() - started < budget:
         number, config = propose(study, plan)
-        trained = latest_metadata(instance, "embedding_model", config.key)
+        trained = _trained_summary(settings, config.key)
         if trained:
-            finish(study, number, trained["validation_hit_rate"])
+            finish(study, number, trained.validation_hit_rate)
             repeats += 1
             if repeats >= MAX_REPEATED_PROPOSALS:
                 print("   the search keeps proposing configs already trained: the space is exhausted")
@@ -210,14 +211,24 @@ def _search(
                 break
             continue
         failures = 0
-        result = latest_metadata(instance, "embedding_model", config.key)
-        ending = f", pruned after {result['pruned_at_epoch']} epochs" if "pruned_at_epoch" in result else ""
-        print(f"   trial {number}: validation hit rate {result['validation_hit_rate']:.4f}{ending}")
+        result = _trained_summary(settings, config.key)
+        trained_epochs = max(result.learning_curve, default=0)
+        pruned = trained_epochs < int(result.params.get("epochs", WORD2VEC_DEFAULTS["epochs"]))
+        ending = f", pruned after {trained_epochs} epochs" if pruned else ""
+        print(f"   trial {number}: validation hit rate {result.validation_hit_rate:.4f}{ending}")
     spent = monotonic() - started
     print(f"   search: {trials_run(study)} trials in the study; {spent:.0f} s this retrain")
     published = space.publish_results(study)
     if published:
         print(f"   its trials: {published}")
+
+
+def _trained_summary(settings: Settings, key: str) -> ModelSummary | None:
+    """The summary of config `key`'s served model (its exact validation result), if trained."""
+    try:
+        return read_summary(settings.served_model_location("embedding_model", key))
+    except FileNotFoundError:
+        return None
 
 
 def _training_config(workers: int) -> dict[str, Any]:
@@ -232,7 +243,7 @@ def _retrain(
     configs: list[ModelConfig],
     resume: bool,
     workers: int,
-) -> dict[str, Any]:
+) -> TestEvaluation:
     retrain_id = uuid.uuid4().hex[:8]
     print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
     for run_id in fail_runs_of_dead_processes(instance):
@@ -244,6 +255,8 @@ def _retrain(
         print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
 
     data = latest_good_data_build(instance) if resume else None
+    if data and not trained_on(latest_materialization(instance, "baselines"), data):
+        data = None
     if data:
         print(f"-> {prepare_data.name}: kept (--resume, the last build passed its checks)")
     else:
@@ -261,7 +274,7 @@ def _retrain(
             failures.append(config.key)
     plan = space.plan()
     if plan:
-        _search(defs, instance, retrain_id, space, plan, workers)
+        _search(defs, settings, instance, retrain_id, space, plan, workers)
     if failures and len(failures) == len(configs) and not plan:
         raise RetrainStopped(f"every config failed to train: {', '.join(failures)}")
     _run_job(

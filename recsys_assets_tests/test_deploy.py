@@ -43,6 +43,6 @@ def test_models_round_trip_through_a_remote_filesystem(small_settings: Settings)
         result = retrain(remote, instance)
         best = build_definitions(remote).load_asset_value("best_model", instance=instance)
         event = instance.get_latest_materialization_event(dg.AssetKey("best_model"))
-    assert best.config_key == result["config_key"]
+    assert best.config_key == result.config_key
     assert not small_settings.models_dir.exists(), "nothing is written to the local models folder"
     assert event.asset_materialization.metadata["path"].value.startswith("memory://")

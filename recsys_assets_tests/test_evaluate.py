@@ -427,7 +427,9 @@ def test_track_lookup_finds_every_id_even_when_hashes_collide():
 
 def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
     """The two views of the one scoring path agree: rank() is the place in recommend()."""
-    warm = [i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index and s[-1] in VECTORS.key_to_index]
+    warm = [
+        i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index and s[-1] in VECTORS.key_to_index
+    ]
     cases = cases_from([SENTENCES[i] for i in warm[:120]], [ARTISTS[i] for i in warm[:120]])
     models = {
         "popularity": PopularityRecommender(STATISTICS),

@@ -42,7 +42,7 @@ def test_a_failing_config_spares_the_others_and_resume_trains_only_it(
         with pytest.raises(ConfigsFailed) as failure:
             retrain(settings, instance)
         assert failure.value.failed == ["broken"]
-        assert failure.value.result["config_key"] == "good"
+        assert failure.value.result.config_key == "good"
         assert latest_metadata(instance, "best_model")["configs_compared"] == ["good"]
         assert latest_metadata(instance, "best_model")["configs_not_compared"] == ["broken"]
         good_model = settings.models_dir / "embedding_model" / "good.npz"
@@ -55,7 +55,7 @@ def test_a_failing_config_spares_the_others_and_resume_trains_only_it(
         assert runs_of(instance, "train_models", "broken") == 2
         assert good_model.read_bytes() == before
         assert sorted(latest_metadata(instance, "best_model")["configs_compared"]) == ["broken", "good"]
-        assert result["test_rows"] > 0
+        assert result.test_rows > 0
 
 
 def test_select_sensor_leaves_out_configs_whose_training_failed(small_settings: Settings, tmp_path: Path):

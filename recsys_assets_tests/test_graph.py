@@ -21,6 +21,7 @@ from recsys_assets.core.model import select_best
 from recsys_assets.core.playlists import split_playlists, track_sequences
 from recsys_assets.core.search_space import SearchSpaceError, load_search_space
 from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.training_files import CURRENT_BUILD_FILE
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_data_version, latest_metadata
 from recsys_assets.graph.io_managers import ModelFiles
@@ -112,14 +113,12 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
         evaluation = metadata(instance, "test_evaluation")
         assert isinstance(evaluation["test_hit_rate"], float) and 0 < evaluation["test_hit_rate"] < 1
         assert evaluation["k"] == 100 and isinstance(evaluation["k"], int)
-        assert round(result["test_hit_rate"], 4) == evaluation["test_hit_rate"]
+        assert round(result.test_hit_rate, 4) == evaluation["test_hit_rate"]
 
         test_split = defs.load_asset_value("test_playlists", instance=instance)
         assert isinstance(test_split, pd.DataFrame)
         assert (
-            len(test_split)
-            == metadata(instance, "test_playlists")["dagster/row_count"]
-            == result["test_rows"]
+            len(test_split) == metadata(instance, "test_playlists")["dagster/row_count"] == result.test_rows
         )
         png = "data:image/png;base64,"
         assert metadata(instance, "playlists")["distributions"].startswith(
@@ -158,7 +157,7 @@ def test_one_config_works_as_well_as_many(small_settings: Settings, tmp_path: Pa
     )
     with dg.instance_for_test() as instance:
         result = retrain(one, instance)
-        assert result["config_key"] == "dim8-ep2-mc2"
+        assert result.config_key == "dim8-ep2-mc2"
         assert metadata(instance, "best_model")["configs_compared"] == ["dim8-ep2-mc2"]
 
 
@@ -256,7 +255,7 @@ def test_failing_data_check_stops_training_and_resume_rebuilds_the_data(
         monkeypatch.undo()
         result = retrain(small_settings, instance, resume=True)
         assert len(instance.get_runs(filters=dg.RunsFilter(job_name="prepare_data"))) == 2
-        assert result["test_rows"] == metadata(instance, "test_playlists")["dagster/row_count"] > 0
+        assert result.test_rows == metadata(instance, "test_playlists")["dagster/row_count"] > 0
 
 
 def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings: Settings):
@@ -273,7 +272,7 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
             == round(best.validation_hit_rate, 4)
             == round(trained["validation_hit_rate"], 4)
         )
-        assert trained["strategy"] == best.strategy.label == result["strategy"]
+        assert trained["strategy"] == best.strategy.label == result.strategy
         assert QueryStrategy.from_dict(trained["strategy_settings"]) == best.strategy
         assert (best.successors is not None) == best.strategy.successors_first
 
@@ -283,9 +282,9 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
             test_split["track_test_x"], test_split["artist_sequence"], test_split["track_test_y"]
         )
         train = statistics_of([list(s) for s in train_split["track_sequence"]])
-        assert result["test_hit_rate"] == evaluate(best.recommender(train), cases, 100)["hit_rate@100"]
+        assert result.test_hit_rate == evaluate(best.recommender(train), cases, 100)["hit_rate@100"]
         assert (
-            result["test_hit_rate_seed_strategy"]
+            result.test_hit_rate_seed_strategy
             == evaluate(best.recommender(train, SEED_STRATEGY), cases, 100)["hit_rate@100"]
         )
         assert check_evaluation(instance, "best_model", "beats_every_baseline_on_validation").passed
@@ -307,7 +306,7 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
     def seed_strategy_only(embedding, cases, train, seed, k, on_progress=None):
         return score_strategies(embedding, cases, train, seed, k)[:1]
 
-    monkeypatch.setattr("recsys_assets.graph.models.train_embeddings", untrained)
+    monkeypatch.setattr("recsys_assets.core.fitting.train_embeddings", untrained)
     monkeypatch.setattr("recsys_assets.core.evaluation.score_strategies", seed_strategy_only)
     with dg.instance_for_test() as instance:
         result = retrain(small_settings, instance)
@@ -316,7 +315,7 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
         assert metadata(instance, "best_model")["verdict"].startswith(
             "A baseline beats the model on validation"
         )
-    assert result["verdict"].startswith("A baseline beats the model on test")
+    assert result.verdict.startswith("A baseline beats the model on test")
     assert "warning: check best_model: beats_every_baseline_on_validation failed" in capsys.readouterr().out
 
 
@@ -328,7 +327,8 @@ def test_each_data_build_stores_its_training_statistics_and_corpus_once_for_ever
     with dg.instance_for_test() as instance:
         defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
         version = latest_data_version(instance, "train_playlists")
-        assert [path.name for path in folder.iterdir()] == [version]
+        assert sorted(path.name for path in folder.iterdir()) == sorted([version, CURRENT_BUILD_FILE])
+        assert defs.resources["training_files"].current().data_version == version
         stored = defs.resources["training_files"].load(version)
         with duckdb.connect(str(small_settings.duckdb_path), read_only=True) as conn:
             sentences = track_sequences(conn)
@@ -347,7 +347,10 @@ def test_each_data_build_stores_its_training_statistics_and_corpus_once_for_ever
             "prepare_data"
         ).execute_in_process(instance=instance)
         newest = latest_data_version(instance, "train_playlists")
-        assert {path.name for path in folder.iterdir()} == {version, newest}, "the last good build stays"
+        assert {path.name for path in folder.iterdir()} == {version, newest, CURRENT_BUILD_FILE}, (
+            "the last good build stays"
+        )
+        assert defs.resources["training_files"].current().data_version == newest
 
         instance.add_dynamic_partitions(model_configs.name, ["wide-window", "dim16-ep3-mc2-win5"])
         for key in instance.get_dynamic_partitions(model_configs.name):
@@ -357,6 +360,19 @@ def test_each_data_build_stores_its_training_statistics_and_corpus_once_for_ever
             instance=instance, raise_on_error=False
         )
     assert not selection.success
-    assert "No training statistics are stored for the latest data build" in str(
+    assert "No data build is recorded under" in str(
         selection.get_step_failure_events()[0].step_failure_data.error
     )
+
+
+def test_every_stored_thing_is_an_asset_with_its_lineage(small_settings: Settings):
+    graph = build_definitions(small_settings).resolve_asset_graph()
+
+    def upstream(asset: str) -> set[str]:
+        return {key.to_user_string() for key in graph.get(dg.AssetKey(asset)).parent_keys}
+
+    assert upstream("training_statistics") == {"train_playlists"}
+    assert upstream("baselines") == {"training_statistics", "validate_playlists", "test_playlists"}
+    assert upstream("embedding_model") == {"training_statistics", "validate_playlists"}
+    assert upstream("best_model") == {"embedding_model", "baselines"}, "selection reads no split"
+    assert upstream("test_evaluation") == {"best_model", "baselines", "training_statistics", "test_playlists"}

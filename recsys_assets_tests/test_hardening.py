@@ -58,7 +58,7 @@ def test_a_source_without_enough_playlists_leaves_the_last_good_data_and_models(
 
         resumed = retrain(broken, instance, resume=True)
         assert len(runs_of(instance, "prepare_data")) == 2, "the failed build was not kept"
-        assert resumed == first and resumed["test_rows"] > 0
+        assert resumed == first and resumed.test_rows > 0
 
 
 def test_a_partition_key_that_is_no_config_key_never_becomes_a_path(small_settings: Settings, tmp_path: Path):

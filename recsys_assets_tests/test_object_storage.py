@@ -115,8 +115,8 @@ def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
             assert run.success, job
         assert not (tmp_path / "training-pod").exists(), "no DuckDB file, no local model or value"
         evaluation = defs.load_asset_value("test_evaluation", instance=instance)
-        assert evaluation["test_rows"] == result["test_rows"]
-        assert load_best_model(instance, elsewhere).config_key == evaluation["config_key"]
+        assert evaluation.test_rows == result.test_rows
+        assert load_best_model(instance, elsewhere).config_key == evaluation.config_key
 
 
 def test_training_before_any_data_build_says_what_to_run(
@@ -131,9 +131,7 @@ def test_training_before_any_data_build_says_what_to_run(
         )
     assert not run.success
     (failure,) = run.get_step_failure_events()
-    assert re.search(
-        r"'(train|validate)_playlists' has no data build on record", str(failure.step_failure_data.error)
-    )
+    assert re.search(r"No data build is recorded under", str(failure.step_failure_data.error))
 
 
 def test_a_table_exported_and_uploaded_to_a_local_folder_reads_back_in_order(tmp_path: Path):

@@ -138,7 +138,7 @@ def test_retrain_runs_the_search_to_its_budget_and_a_second_retrain_repeats_no_t
         second = retrain(search_settings, instance, force=True)
         assert trial_keys(search_settings) == trials, "the budget was spent: no new trial, none repeated"
         assert set(instance.get_dynamic_partitions(model_configs.name)) == registered
-        assert second["config_key"] in registered and first["test_rows"] == second["test_rows"]
+        assert second.config_key in registered and first.test_rows == second.test_rows
 
 
 def test_the_time_budget_stops_the_search(search_settings, tmp_path: Path, monkeypatch):
@@ -224,7 +224,7 @@ def test_a_search_whose_trials_all_fail_stops_and_the_fixed_config_ships(
     settings = replace(search_settings, search_space_path=write_search_space(tmp_path, failing))
     with dg.instance_for_test() as instance:
         result = retrain(settings, instance)
-        assert result["config_key"] == "fixed"
+        assert result.config_key == "fixed"
         assert instance.get_dynamic_partitions(model_configs.name) == ["fixed"], (
             "failed trials leave no partition"
         )

@@ -16,7 +16,7 @@ from recsys_assets.core.ranking import (
     embedding_rankings,
     successor_ranks,
 )
-from recsys_assets.core.recommenders import EmbeddingRecommender, Recommender
+from recsys_assets.core.recommenders import EmbeddingRecommender, Recommender, baselines
 from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
 
@@ -137,3 +137,75 @@ def generalization_tolerance(hit_rate: float, validation_rows: int, test_rows: i
     variance = hit_rate * (1 - hit_rate)
     spread = np.sqrt(variance / max(validation_rows, 1) + variance / max(test_rows, 1))
     return float(max(0.01, 3 * spread))
+
+
+@dataclass(frozen=True)
+class BaselineResults:
+    """The baselines' metrics at cutoff `k` on the validation and test splits of one data build,
+    by baseline name."""
+
+    data_version: str
+    k: int
+    validation: dict[str, dict[str, float]]
+    test: dict[str, dict[str, float]]
+
+    def hit_rates(self, split: str) -> dict[str, float]:
+        """Each baseline's hit rate@k on `split` ("validation" or "test")."""
+        results = self.validation if split == "validation" else self.test
+        return {name: metrics[metric_name("hit_rate", self.k)] for name, metrics in results.items()}
+
+
+def evaluate_baselines(
+    statistics: TrainStatistics,
+    validation: EvaluationCases,
+    test: EvaluationCases,
+    k: int,
+    data_version: str,
+) -> BaselineResults:
+    """Every baseline recommender's metrics at cutoff k on both splits."""
+    models = baselines(statistics)
+    return BaselineResults(
+        data_version=data_version,
+        k=k,
+        validation={name: evaluate(model, validation, k) for name, model in models.items()},
+        test={name: evaluate(model, test, k) for name, model in models.items()},
+    )
+
+
+def verdict(model_hit_rate: float, baseline_hit_rates: dict[str, float], k: int, split: str) -> str:
+    """One plain sentence: does the model beat every baseline on `split`?"""
+    beaten_by = baselines_beating(model_hit_rate, baseline_hit_rates)
+    if not beaten_by:
+        return f"The model beats every baseline on {split} (hit rate@{k} {model_hit_rate:.4f})."
+    return (
+        f"A baseline beats the model on {split}: "
+        + ", ".join(f"{name} {baseline_hit_rates[name]:.4f}" for name in beaten_by)
+        + f" against the model's {model_hit_rate:.4f} (hit rate@{k})."
+    )
+
+
+@dataclass(frozen=True)
+class TestEvaluation:
+    """The shipped model on the test split: under its strategy and the tutorial flow's, beside
+    the baselines, with the verdict people read."""
+
+    __test__ = False
+
+    config_key: str
+    strategy: str
+    k: int
+    metrics: dict[str, float]
+    seed_strategy_metrics: dict[str, float]
+    test_rows: int
+    validation_hit_rate: float
+    baseline_hit_rates: dict[str, float]
+    verdict: str
+
+    @property
+    def test_hit_rate(self) -> float:
+        return self.metrics[metric_name("hit_rate", self.k)]
+
+    @property
+    def test_hit_rate_seed_strategy(self) -> float:
+        """The hit rate under the tutorial flow's strategy."""
+        return self.seed_strategy_metrics[metric_name("hit_rate", self.k)]

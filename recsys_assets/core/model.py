@@ -242,6 +242,17 @@ def read_model(location: str) -> TrainedModel:
     return model_from_bytes(UPath(location).read_bytes(), location)
 
 
+def read_summary(location: str) -> ModelSummary:
+    """The summary of the model file at a local path or fsspec URL, reading its manifest only."""
+    if is_local(location):
+        with open(local_path(location), "rb") as file:
+            return summary_from_file(file, location)
+    import fsspec
+
+    with fsspec.open(location, "rb") as file:
+        return summary_from_file(file, location)
+
+
 class Validated(Protocol):
     """A model or its summary: a config key and a validation hit rate."""
 

@@ -141,3 +141,44 @@ def training_data_of(sequences: Sequence[Sequence[str]], folder: Path) -> Traini
         conn.register("given_playlists", table)
         write_training_files(conn, folder, "given_playlists")
     return read_training_data(folder)
+
+
+CURRENT_BUILD_FILE = "current.json"
+"""The record of the last data build that published everything, beside the builds' folders."""
+
+
+@dataclass(frozen=True)
+class DataBuild:
+    """What one data build published: its data version, the folder of its training files, and
+    its split files by table (none when the splits are read from DuckDB)."""
+
+    data_version: str
+    training_location: str
+    split_locations: dict[str, str]
+
+    def to_json(self) -> str:
+        return json.dumps(
+            {
+                "data_version": self.data_version,
+                "training_location": self.training_location,
+                "split_locations": self.split_locations,
+            },
+            sort_keys=True,
+        )
+
+    @classmethod
+    def from_json(cls, text: str, source: str) -> DataBuild:
+        """The record `to_json` wrote; ValueError naming `source` when it is not one."""
+        try:
+            values = json.loads(text)
+            build = cls(
+                data_version=str(values["data_version"]),
+                training_location=str(values["training_location"]),
+                split_locations={str(k): str(v) for k, v in dict(values["split_locations"]).items()},
+            )
+        except (ValueError, TypeError, KeyError) as error:
+            raise ValueError(
+                f"{source}: expected the JSON record of a data build (data_version, training_location,"
+                f" split_locations); rebuild the data assets to write it again ({error})"
+            ) from None
+        return build

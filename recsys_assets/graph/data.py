@@ -10,7 +10,7 @@ from recsys_assets.core.playlists import (
     length_and_popularity,
     preview_rows,
 )
-from recsys_assets.graph.history import latest_data_version
+from recsys_assets.core.training_files import DataBuild
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainingFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
@@ -90,6 +90,17 @@ def _playlists_metadata(
             ).with_io_manager_key("table_io_manager")
             for table, share in zip(SPLIT_TABLES, ("70 %", "20 %", "10 %"), strict=True)
         ),
+        dg.AssetSpec(
+            "training_statistics",
+            deps=["train_playlists"],
+            group_name="data",
+            code_version=DATA_CODE_VERSION,
+            kinds={"parquet"},
+            description="The train split counted once per data build: plays per track, transitions"
+            " between tracks, and the corpus file every Word2Vec config trains from (each playlist"
+            " a line of integer track codes). Its record names the current data build: it is"
+            " written last, so later steps never read half a build.",
+        ).with_io_manager_key("training_statistics_io_manager"),
     ],
 )
 def playlist_tables(
@@ -101,7 +112,8 @@ def playlist_tables(
     training_files: TrainingFiles,
 ):
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
-    replaced together in one transaction: a failed or killed build leaves all four as they were."""
+    replaced together in one transaction, then the training files (and the splits as Parquet
+    with object storage) of this data version; the record of the build comes last."""
     source = playlist_source.resolve()
     fingerprint = playlist_source.fingerprint()
     data_version = dg.DataVersion(playlist_source.data_version(config.seed, fingerprint))
@@ -114,11 +126,19 @@ def playlist_tables(
             sample_fraction=playlist_source.sample_fraction,
             sample_seed=playlist_source.sample_seed,
         )
-        last_good = {latest_data_version(context.instance, "train_playlists")} - {None}
+        last_good = {current.data_version} if (current := training_files.current()) else set()
         if split_files.enabled:
             context.log.info(f"Writing the splits as Parquet to {split_files.url}")
             split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
         training_files.publish(conn, data_version.value, keep=last_good)
+    splits = (
+        {table: split_files.location(table, data_version.value) for table in SPLIT_TABLES}
+        if split_files.enabled
+        else {}
+    )
+    build = DataBuild(data_version.value, training_files.location(data_version.value), splits)
+    statistics = training_files.load(build.data_version)
+    training_files.record(build)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
     yield dg.MaterializeResult(
@@ -131,18 +151,19 @@ def playlist_tables(
             asset_key=table,
             data_version=data_version,
             metadata={
-                **(
-                    {"parquet": dg.MetadataValue.path(split_files.location(table, data_version.value))}
-                    if split_files.enabled
-                    else {}
-                ),
-                **(
-                    {"training_files": dg.MetadataValue.path(training_files.location(data_version.value))}
-                    if table == "train_playlists"
-                    else {}
-                ),
+                **({"parquet": dg.MetadataValue.path(splits[table])} if splits else {}),
                 "dagster/row_count": rows,
                 "seed": config.seed,
                 "preview": _preview(playlist_db, table),
             },
         )
+    yield dg.MaterializeResult(
+        asset_key="training_statistics",
+        data_version=data_version,
+        metadata={
+            "training_files": dg.MetadataValue.path(build.training_location),
+            "tracks": len(statistics.tracks),
+            "distinct_transitions": len(statistics.successors.followers),
+            "plays": int(statistics.plays.sum()),
+        },
+    )

@@ -1,14 +1,16 @@
-"""IO managers: playlist tables read from DuckDB, and model files on a local or remote path."""
+"""IO managers: playlist tables read from DuckDB or their Parquet files, the current data build's
+training statistics, and model files on a local or remote path."""
 
 from __future__ import annotations
 
+import pickle
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from upath import UPath
 
-from recsys_assets.core.files import is_local, publish
+from recsys_assets.core.files import is_local, publish, write_bytes_atomically
 from recsys_assets.core.model import (
     ConfigModels,
     ModelSummary,
@@ -21,21 +23,29 @@ from recsys_assets.core.model import (
 from recsys_assets.core.model_files import MODEL_EXTENSION, model_version_location
 from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
-from recsys_assets.graph.history import latest_data_version
-from recsys_assets.graph.resources import PlaylistDatabase, SplitFiles
+from recsys_assets.core.training_files import DataBuild
+from recsys_assets.graph.resources import (
+    RETRAIN_HINT,
+    PlaylistDatabase,
+    SplitFiles,
+    StoredTrainingData,
+    TrainingFiles,
+)
 
-RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
+REBUILD_HINT = f"rebuild the data (`dg launch --job prepare_data`) or {RETRAIN_HINT}"
 
 
 class PlaylistTableIOManager(dg.ConfigurableIOManager):
     """Loads a playlist table as a DataFrame; its asset writes the table inside DuckDB (and the
-    splits as Parquet files, when `split_files` has a folder: then the splits are read from there).
+    splits as Parquet files, when `split_files` has a folder: then the splits are read from the
+    files the current data build names).
 
     An input may ask for some columns only with `AssetIn(metadata={"columns": [...]})`.
     """
 
     database: PlaylistDatabase
     split_files: SplitFiles
+    training_files: TrainingFiles
 
     def handle_output(self, context: dg.OutputContext, obj: None) -> None:
         if obj is not None:
@@ -45,7 +55,7 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
         table = context.asset_key.path[-1]
         columns = (context.definition_metadata or {}).get("columns")
         if self.split_files.enabled and table in SPLIT_TABLES:
-            return self._read_file(table, latest_data_version(context.instance, table), columns)
+            return self._read_file(table, self.training_files.current(), columns)
         selected = ", ".join(f'"{column}"' for column in columns) if columns else "*"
         missing = dg.Failure(
             f"Table {table!r} is missing from {self.database.database}: materialize the data"
@@ -65,15 +75,12 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
             )
         return frame
 
-    def _read_file(self, table: str, version: str | None, columns: list[str] | None) -> pd.DataFrame:
-        if version is None:
-            raise dg.Failure(
-                f"Table {table!r} has no data build on record: materialize the data assets (playlists,"
-                f" train/validate/test_playlists) or {RETRAIN_HINT}."
-            )
-        location = self.split_files.location(table, version)
+    def _read_file(self, table: str, build: DataBuild | None, columns: list[str] | None) -> pd.DataFrame:
+        if build is None or table not in build.split_locations:
+            raise dg.Failure(f"Table {table!r} has no split file in the current data build: {REBUILD_HINT}.")
+        location = build.split_locations[table]
         try:
-            frame = self.split_files.read(table, version, columns)
+            frame = self.split_files.read(location, columns)
         except FileNotFoundError:
             raise dg.Failure(
                 f"Split file {location} is missing: materialize the data assets (playlists,"
@@ -82,6 +89,30 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
         if frame.empty:
             raise dg.Failure(f"Split file {location} is empty: rebuild the data assets or {RETRAIN_HINT}.")
         return frame
+
+
+class TrainingStatisticsIOManager(dg.ConfigurableIOManager):
+    """The `training_statistics` asset: its data step publishes a build's training files and
+    then records the `DataBuild` as current (last, so readers never see half a build); an input
+    gets the current build's statistics and corpus."""
+
+    training_files: TrainingFiles
+
+    def handle_output(self, context: dg.OutputContext, obj: None) -> None:
+        if obj is not None:
+            raise TypeError("training_statistics records its data build itself; return None")
+
+    def load_input(self, context: dg.InputContext) -> StoredTrainingData:
+        build = self.training_files.current()
+        if build is None:
+            raise dg.Failure(f"No data build is recorded under {self.training_files.url}: {REBUILD_HINT}.")
+        statistics = self.training_files.load(build.data_version)
+        if statistics is None:
+            raise dg.Failure(
+                f"No training statistics are stored for the current data build under"
+                f" {build.training_location}: {REBUILD_HINT}."
+            )
+        return StoredTrainingData(build, statistics, self.training_files)
 
 
 class ModelFiles(dg.UPathIOManager):
@@ -171,3 +202,37 @@ class ModelIOManager(dg.ConfigurableIOManagerFactory):
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ModelFiles:
         return ModelFiles(base_path=UPath(self.base_dir))
+
+
+class AssetValueFiles(dg.UPathIOManager):
+    """Other asset values (the baselines, the test evaluation), pickled under `<base>/<asset>`:
+    written whole (locally through a temporary file), and a missing one fails saying what to run."""
+
+    def dump_to_path(self, context: dg.OutputContext, obj: object, path: UPath) -> None:
+        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+        if is_local(str(path)):
+            write_bytes_atomically(Path(path.path), data)
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> object:
+        return pickle.loads(path.read_bytes())
+
+    def load_input(self, context: dg.InputContext) -> object:
+        try:
+            return super().load_input(context)
+        except FileNotFoundError:
+            asset = context.asset_key.to_user_string()
+            raise dg.Failure(
+                f"{asset} has not been materialized: `dg launch --assets {asset}` or {RETRAIN_HINT}."
+            ) from None
+
+
+class AssetValueIOManager(dg.ConfigurableIOManagerFactory):
+    """Asset values under `base_dir`: a local path or any fsspec URL."""
+
+    base_dir: str
+
+    def create_io_manager(self, context: dg.InitResourceContext) -> AssetValueFiles:
+        return AssetValueFiles(base_path=UPath(self.base_dir))

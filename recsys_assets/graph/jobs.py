@@ -12,8 +12,9 @@ trials in flight."""
 
 prepare_data = dg.define_asset_job(
     "prepare_data",
-    selection=dg.AssetSelection.groups("data"),
-    description="Build the playlist table and its splits.",
+    selection=dg.AssetSelection.groups("data") | dg.AssetSelection.assets("baselines"),
+    description="Build the playlist table, its splits and the training statistics, then score the"
+    " baselines on them.",
 )
 train_models = dg.define_asset_job(
     "train_models",

@@ -8,6 +8,7 @@ import tempfile
 import time
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import dagster as dg
@@ -23,7 +24,7 @@ from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.search import open_study, trial_configs
+from recsys_assets.core.search import finish, open_study, report, trial_configs
 from recsys_assets.core.search_space import (
     ModelConfig,
     SearchPlan,
@@ -34,8 +35,10 @@ from recsys_assets.core.search_space import (
 from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets.core.table_files import export_table, read_table_file
 from recsys_assets.core.training_files import (
+    CURRENT_BUILD_FILE,
     TRAIN_COUNT_FILES,
     TRAIN_FILES,
+    DataBuild,
     read_train_statistics,
     write_training_files,
 )
@@ -91,7 +94,7 @@ class SplitFiles(dg.ConfigurableResource):
     written by the data build beside the DuckDB tables, so that training, selection and
     evaluation need no DuckDB file. Unset: they read DuckDB.
 
-    Readers take the folder of the latest recorded data build, so files of a build that failed
+    Readers take the files the current `DataBuild` names, so files of a build that failed
     half-way are never read; the last good build's folder stays until the next one succeeds."""
 
     url: str | None = Field(default=None, description="Folder of the split files; unset to read DuckDB.")
@@ -115,8 +118,8 @@ class SplitFiles(dg.ConfigurableResource):
                 upload(local, self.location(table, version))
         remove_folders_except(self.url, {version, *keep})
 
-    def read(self, table: str, version: str, columns: list[str] | None = None) -> pd.DataFrame:
-        return read_table_file(self.location(table, version), columns)
+    def read(self, location: str, columns: list[str] | None = None) -> pd.DataFrame:
+        return read_table_file(location, columns)
 
 
 def _file_stamps(location: str) -> tuple[str, ...]:
@@ -147,14 +150,34 @@ class TrainingFiles(dg.ConfigurableResource):
     def location(self, version: str) -> str:
         return f"{self.url.rstrip('/')}/{version}"
 
+    @property
+    def current_build_location(self) -> str:
+        return f"{self.url.rstrip('/')}/{CURRENT_BUILD_FILE}"
+
     def publish(self, conn: duckdb.DuckDBPyConnection, version: str, keep: set[str]) -> None:
         """Count the train split and write its corpus, as this data version's files; then drop
-        the other versions but those in `keep`."""
+        the other versions but those in `keep` (and the current build's record)."""
         with tempfile.TemporaryDirectory(prefix="recsys-training-") as folder:
             write_training_files(conn, Path(folder))
             for name in TRAIN_FILES:
                 upload(Path(folder) / name, f"{self.location(version)}/{name}")
-        remove_folders_except(self.url, {version, *keep})
+        remove_folders_except(self.url, {version, *keep, CURRENT_BUILD_FILE})
+
+    def record(self, build: DataBuild) -> None:
+        """Make `build` the current data build, in one whole write: what readers take from now on."""
+        with tempfile.TemporaryDirectory(prefix="recsys-build-") as folder:
+            local = Path(folder) / CURRENT_BUILD_FILE
+            local.write_text(build.to_json())
+            upload(local, self.current_build_location)
+
+    def current(self) -> DataBuild | None:
+        """The data build recorded last, or None before the first."""
+        location = self.current_build_location
+        try:
+            with fsspec.open(location, "rt") as file:
+                return DataBuild.from_json(file.read(), location)
+        except FileNotFoundError:
+            return None
 
     def load(self, version: str | None) -> TrainStatistics | None:
         """The statistics stored for `version`, or None when there are none (or only in a format
@@ -181,6 +204,31 @@ class TrainingFiles(dg.ConfigurableResource):
                 yield None
                 return
             yield Corpus(folder / CORPUS_FILE, statistics.tracks, statistics.plays, **manifest)
+
+
+@dataclass(frozen=True)
+class StoredTrainingData:
+    """One data build's training statistics, and its corpus file when a training step asks."""
+
+    build: DataBuild
+    statistics: TrainStatistics
+    files: TrainingFiles
+
+    @contextmanager
+    def corpus(self) -> Iterator[Corpus]:
+        """The build's corpus file as a local file for gensim (copied from an object store for
+        the block's duration); a Failure that says to rebuild when it is gone."""
+        with self.files.corpus(self.build.data_version, self.statistics) as corpus:
+            if corpus is None:
+                raise dg.Failure(
+                    f"No training corpus is stored for the current data build under"
+                    f" {self.build.training_location}: rebuild the data (`dg launch --job prepare_data`)"
+                    f" or {RETRAIN_HINT}."
+                )
+            yield corpus
+
+
+RETRAIN_HINT = "run `recsys-assets retrain` (or `make demo`) first"
 
 
 class PlaylistSource(dg.ConfigurableResource):
@@ -258,6 +306,13 @@ class SearchSpace(dg.ConfigurableResource):
             upload(local, location)
         return location
 
+    def trial(self, key: str) -> SearchTrial | None:
+        """The search trial that proposed config `key`, if one did."""
+        number, _, state = self.trials().get(key, (None, None, None))
+        if number is None:
+            return None
+        return SearchTrial(number, self.study() if state == TrialState.RUNNING else None, self)
+
     def trials(self) -> dict[str, tuple[int, ModelConfig, TrialState]]:
         """The search's trials by config key (none without a [search] table)."""
         study = self.study()
@@ -272,3 +327,24 @@ class SearchSpace(dg.ConfigurableResource):
     def find(self, key: str) -> ModelConfig:
         """The config with partition key `key`, fixed or from a trial."""
         return find_config(self.configs(), key, self.path)
+
+
+@dataclass(frozen=True)
+class SearchTrial:
+    """A search trial a training run reports to: its learning curve (for the pruner) and how it
+    ended. A trial no longer running (trained before, now retrained on new data) records nothing."""
+
+    number: int
+    study: optuna.Study | None
+    search_space: SearchSpace
+
+    def report(self, epoch: int, value: float) -> bool:
+        """Record a point of the learning curve; False when the pruner stops the trial."""
+        return self.study is None or report(self.study, self.number, epoch, value)
+
+    def finish(self, value: float, pruned: bool) -> None:
+        """Record the trial's validation hit rate (or that it was pruned), and publish the trials."""
+        if self.study is None:
+            return
+        finish(self.study, self.number, value, pruned=pruned)
+        self.search_space.publish_results(self.study)

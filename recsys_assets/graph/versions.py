@@ -7,6 +7,11 @@ DATA_CODE_VERSION = code_version(
     [
         "core/sources.py",
         "core/playlists.py",
+        "core/track_ids.py",
+        "core/table_files.py",
+        "core/training_files.py",
+        "core/statistics.py",
+        "core/cases.py",
         "core/corpus.py",
         "core/demo_data.py",
         "core/files.py",
@@ -14,7 +19,9 @@ DATA_CODE_VERSION = code_version(
     ]
 )
 """The playlist table and its splits."""
-MODEL_CODE_VERSION = code_version(["core", "graph/models.py", "graph/io_managers.py"])
+MODEL_CODE_VERSION = code_version(
+    ["core", "graph/models.py", "graph/evaluation.py", "graph/metadata.py", "graph/io_managers.py"]
+)
 """Training, strategies, evaluation and the model files."""
 RETRAIN_CODE_VERSION = code_version(["core", "graph"])
 """Everything a retrain runs."""

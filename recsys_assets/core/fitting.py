@@ -1,0 +1,120 @@
+"""Fitting one Word2Vec config and validating it: the vectors, the learning curve, the query
+strategy it ships with, all in one typed report."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from gensim.models.keyedvectors import KeyedVectors
+
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.corpus import Corpus
+from recsys_assets.core.embedding import TrackEmbedding
+from recsys_assets.core.evaluation import (
+    CURVE_EVERY,
+    CURVE_ROWS,
+    CURVE_STRATEGY,
+    StrategyResult,
+    choose_on_sample,
+    evaluate,
+    sample_cases,
+)
+from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.model import SUCCESSORS_PER_TRACK, TrainedModel
+from recsys_assets.core.ranking import ProgressCallback
+from recsys_assets.core.recommenders import EmbeddingRecommender
+from recsys_assets.core.search_space import ModelConfig
+from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.train import EpochCallback, train_embeddings
+
+CurvePoint = Callable[[int, float], bool]
+"""Called with the epochs trained and the curve's hit rate@K then; returning False stops training."""
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """A fitted config: its model (vectors, strategy, validation metrics, learning curve), every
+    strategy's validation result on the rows they were compared on, and how the fit went."""
+
+    model: TrainedModel
+    strategies: list[StrategyResult]
+    chosen: StrategyResult
+    compared_rows: int
+    stopped_at_epoch: int | None
+    evaluation_seconds: float
+
+    @property
+    def seed_strategy_result(self) -> StrategyResult:
+        """The tutorial flow's strategy (scored first)."""
+        return self.strategies[0]
+
+
+def fit_word2vec(
+    config: ModelConfig,
+    corpus: Corpus,
+    statistics: TrainStatistics,
+    cases: EvaluationCases,
+    seed: int,
+    k: int,
+    workers: int = 1,
+    on_curve_point: CurvePoint | None = None,
+    on_epoch: EpochCallback | None = None,
+    on_progress: ProgressCallback | None = None,
+) -> FitReport:
+    """Train `config` on `corpus`, measuring the embedding's hit rate@k on a fixed sample of
+    `cases` every `CURVE_EVERY` epochs (`on_curve_point` may stop training there), then choose
+    its query strategy on `cases`."""
+    curve_cases = sample_cases(cases, CURVE_ROWS, seed)
+    curve: dict[int, float] = {}
+    stopped: list[int] = []
+
+    def checkpoint(epoch: int, vectors: KeyedVectors) -> bool:
+        recommender = EmbeddingRecommender(TrackEmbedding(vectors), CURVE_STRATEGY, seed, statistics)
+        curve[epoch] = evaluate(recommender, curve_cases, k)[metric_name("hit_rate", k)]
+        if on_curve_point is not None and not on_curve_point(epoch, curve[epoch]):
+            stopped.append(epoch)
+            return False
+        return True
+
+    started = time.perf_counter()
+    vectors = train_embeddings(
+        corpus,
+        config.params,
+        seed=seed,
+        workers=workers,
+        on_epoch=on_epoch,
+        checkpoint=checkpoint,
+        checkpoint_every=CURVE_EVERY,
+    )
+    train_seconds = time.perf_counter() - started
+    results, chosen, compared_rows = choose_on_sample(
+        TrackEmbedding(vectors), cases, statistics, seed, k, on_progress=on_progress
+    )
+    strategy = chosen.strategy
+    model = TrainedModel(
+        config_key=config.key,
+        params=config.params,
+        seed=seed,
+        vectors=vectors,
+        k=k,
+        strategy=strategy,
+        validation=chosen.metrics,
+        validation_rows=len(cases),
+        train_seconds=train_seconds,
+        successors=(
+            statistics.successors.compact(strategy.min_successor_count, SUCCESSORS_PER_TRACK)
+            if strategy.successors_first
+            else None
+        ),
+        learning_curve=curve,
+    )
+    return FitReport(
+        model=model,
+        strategies=results,
+        chosen=chosen,
+        compared_rows=compared_rows,
+        stopped_at_epoch=stopped[0] if stopped else None,
+        evaluation_seconds=time.perf_counter() - started - train_seconds,
+    )
