@@ -4,13 +4,12 @@ evaluation in one Dagster instance. The CLI and the tests call it."""
 from __future__ import annotations
 
 import logging
-import math
 import os
 import socket
 import sys
 import time
 import uuid
-from pathlib import Path
+from datetime import datetime
 from time import monotonic
 from typing import Any
 
@@ -18,9 +17,8 @@ import dagster as dg
 
 from recsys_assets.client import remove_old_versions
 from recsys_assets.core.evaluation import TestEvaluation
-from recsys_assets.core.model import ModelSummary, read_summary
-from recsys_assets.core.search import finish, open_study, propose, trials_run, warm_start
-from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, ModelConfig, SearchPlan, load_search_space
+from recsys_assets.core.search import finish, next_search_step, search_progress, trials_run
+from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, ModelConfig, SearchPlan
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
@@ -37,8 +35,6 @@ from recsys_assets.instance import exclusive_lock
 from recsys_assets.run_launcher import HOST_TAG, PID_TAG, process_alive, run_process
 from recsys_assets.settings import Settings
 
-MAX_REPEATED_PROPOSALS = 20
-MAX_FAILED_TRIALS_IN_A_ROW = 3
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
 
 
@@ -175,29 +171,19 @@ def _search(
     """Propose, train and record trials until the plan's trial or time budget is spent. A trial
     whose config was already trained is recorded with that model's result instead of training
     again; a trial that fails is recorded as failed and its partition removed."""
-    study = open_study(space.study_url, plan)
-    known = {}
-    for config in load_search_space(Path(space.path)):
-        trained = _trained_summary(settings, config.key)
-        if trained:
-            known[config.key] = (config.params, trained.validation_hit_rate, trained.learning_curve)
-    started_from = warm_start(study, plan, known)
-    if started_from:
-        print(f"   the search starts from the fixed configs' results: {', '.join(started_from)}")
-    budget = plan.time_budget_minutes * 60 if plan.time_budget_minutes else math.inf
-    started, repeats, failures = monotonic(), 0, 0
+    models = defs.resources["model_store"]
+    study = space.searching_study(plan, models)
+    started, since = monotonic(), datetime.now()
     print(f"-> search: up to {plan.trials or 'unlimited'} trials, {plan.time_budget_minutes or 'no'} minutes")
-    while (plan.trials is None or trials_run(study) < plan.trials) and monotonic() - started < budget:
-        number, config = propose(study, plan)
-        trained = _trained_summary(settings, config.key)
-        if trained:
-            finish(study, number, trained.validation_hit_rate)
-            repeats += 1
-            if repeats >= MAX_REPEATED_PROPOSALS:
-                print("   the search keeps proposing configs already trained: the space is exhausted")
-                break
+    while True:
+        step = next_search_step(plan, search_progress(study, since, seconds_spent=monotonic() - started))
+        if not step.propose:
+            print(f"   {step.reason}", file=sys.stderr if "failed" in step.reason else sys.stdout)
+            break
+        proposed = space.propose_new(study, plan, models)
+        if proposed is None:
             continue
-        repeats = 0
+        number, config = proposed
         instance.add_dynamic_partitions(model_configs.name, [config.key])
         try:
             _run_job(defs, instance, retrain_id, train_models.name, config.key, _training_config(workers))
@@ -205,13 +191,8 @@ def _search(
             print(f"   trial {number} failed: {error}", file=sys.stderr)
             finish(study, number, None)
             instance.delete_dynamic_partition(model_configs.name, config.key)
-            failures += 1
-            if failures >= MAX_FAILED_TRIALS_IN_A_ROW:
-                print(f"   {failures} trials failed in a row: the search stops", file=sys.stderr)
-                break
             continue
-        failures = 0
-        result = _trained_summary(settings, config.key)
+        result = models.summary(config.key)
         trained_epochs = max(result.learning_curve, default=0)
         pruned = trained_epochs < int(result.params.get("epochs", WORD2VEC_DEFAULTS["epochs"]))
         ending = f", pruned after {trained_epochs} epochs" if pruned else ""
@@ -221,14 +202,6 @@ def _search(
     published = space.publish_results(study)
     if published:
         print(f"   its trials: {published}")
-
-
-def _trained_summary(settings: Settings, key: str) -> ModelSummary | None:
-    """The summary of config `key`'s served model (its exact validation result), if trained."""
-    try:
-        return read_summary(settings.served_model_location("embedding_model", key))
-    except FileNotFoundError:
-        return None
 
 
 def _training_config(workers: int) -> dict[str, Any]:

@@ -1,6 +1,7 @@
 """The adaptive search: its plan, its study, pruning, budgets, and its partitions in the graph."""
 
 from dataclasses import replace
+from datetime import datetime
 from pathlib import Path
 
 import dagster as dg
@@ -9,10 +10,13 @@ import pytest
 from optuna.trial import TrialState
 
 from recsys_assets.core.search import (
+    SearchProgress,
     finish,
+    next_search_step,
     open_study,
     propose,
     report,
+    search_progress,
     trial_configs,
     trials_run,
     warm_start,
@@ -195,7 +199,8 @@ def test_the_nightly_sensor_proposes_trials_within_budget_and_concurrency(search
     defs = build_definitions(search_settings)
 
     def evaluate(instance):
-        return propose_trials(dg.build_sensor_context(instance=instance, resources={"search_space": space}))
+        resources = {"search_space": space, "model_store": defs.resources["model_store"]}
+        return propose_trials(dg.build_sensor_context(instance=instance, resources=resources))
 
     with dg.instance_for_test() as instance:
         assert "no data build" in evaluate(instance).skip_message
@@ -245,3 +250,34 @@ def test_the_search_starts_from_configs_trained_outside_it(tmp_path: Path):
     assert recorded.params == {"vector_size": 16, "window": 5, "alpha": 0.025}, "unset: gensim's default"
     assert recorded.value == 0.6 and recorded.intermediate_values == {2: 0.5, 4: 0.55}
     assert trials_run(study) == 0 and trial_configs(study) == {}, "not a trial, not in the budget"
+
+
+def test_one_rule_says_when_a_search_proposes_the_next_trial():
+    plan = parse_search_plan(
+        {"search": {"trials": 5, "time_budget_minutes": 2, "params": {"window": {"low": 2, "high": 9}}}}, "f"
+    )
+    assert next_search_step(plan, SearchProgress(trials_run=4)).propose
+    assert "budget of 5 trials" in next_search_step(plan, SearchProgress(trials_run=4, in_flight=1)).reason
+    assert "time budget of 2 minutes" in next_search_step(plan, SearchProgress(1, seconds_spent=121)).reason
+    assert "3 trials failed in a row" in next_search_step(plan, SearchProgress(1, failures_in_a_row=3)).reason
+    assert "exhausted" in next_search_step(plan, SearchProgress(1, repeats_in_a_row=20)).reason
+    waiting = next_search_step(plan, SearchProgress(1, in_flight=2), max_in_flight=2)
+    assert not waiting.propose and "2 trials in flight" in waiting.reason
+    assert next_search_step(plan, SearchProgress(1, in_flight=1), max_in_flight=2).propose
+
+
+def test_failures_and_repeats_in_a_row_are_read_from_the_study_since_a_time(tmp_path: Path):
+    plan = parse_search_plan({"search": {"trials": 20, "params": {"window": {"low": 2, "high": 9}}}}, "f")
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    before = datetime.now()
+    for value in (None, 0.5, None, None):
+        number, _ = propose(study, plan)
+        finish(study, number, value)
+    number, _ = propose(study, plan)
+    finish(study, number, 0.4, repeated=True)
+    progress = search_progress(study, before)
+    assert (progress.trials_run, progress.failures_in_a_row, progress.repeats_in_a_row) == (2, 0, 1)
+    number, _ = propose(study, plan)
+    finish(study, number, None)
+    assert search_progress(study, before).failures_in_a_row == 1
+    assert search_progress(study, datetime.now()).failures_in_a_row == 0, "an earlier night does not count"

@@ -3,9 +3,13 @@ their learning curves. Its trials are model configs like the fixed ones, keyed t
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime
+
 import optuna
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
-from optuna.trial import TrialState
+from optuna.trial import FrozenTrial, TrialState
 
 from recsys_assets.core.search_space import (
     WORD2VEC_DEFAULTS,
@@ -20,6 +24,12 @@ from recsys_assets.core.search_space import (
 
 CONFIG_KEY_ATTRIBUTE = "config_key"
 KNOWN_ATTRIBUTE = "trained_outside_the_search"
+REPEATED_ATTRIBUTE = "repeats_a_trained_config"
+REFUSED_ATTRIBUTE = "broke_a_combination_rule"
+MAX_REPEATED_PROPOSALS = 20
+"""Proposals in a row of configs already trained after which the search space counts as exhausted."""
+MAX_FAILED_TRIALS_IN_A_ROW = 3
+"""Trials in a row whose training failed after which the search stops."""
 STARTUP_TRIALS = 4
 """Finished trials (warm-start ones included) before the TPE sampler models instead of guessing."""
 PROPOSAL_ATTEMPTS = 20
@@ -71,6 +81,7 @@ def propose(study: optuna.Study, plan: SearchPlan) -> tuple[int, ModelConfig]:
         try:
             check_combination(f"trial {trial.number}", params)
         except SearchSpaceError:
+            trial.set_user_attr(REFUSED_ATTRIBUTE, True)
             study.tell(trial, state=TrialState.FAIL)
             continue
         key = config_key(params)
@@ -139,8 +150,13 @@ def report(study: optuna.Study, number: int, epoch: int, value: float) -> bool:
     return not trial.should_prune()
 
 
-def finish(study: optuna.Study, number: int, value: float | None, pruned: bool = False) -> None:
-    """Record how trial `number` ended: its validation hit rate, pruned, or (value None) failed."""
+def finish(
+    study: optuna.Study, number: int, value: float | None, pruned: bool = False, repeated: bool = False
+) -> None:
+    """Record how trial `number` ended: its validation hit rate, pruned, or (value None) failed;
+    `repeated` when it proposed a config already trained, whose result it takes."""
+    if repeated:
+        _trial(study, number).set_user_attr(REPEATED_ATTRIBUTE, True)
     if pruned:
         study.tell(number, state=TrialState.PRUNED, skip_if_finished=True)
     elif value is None:
@@ -155,3 +171,75 @@ def trials_run(study: optuna.Study) -> int:
         trial.state in (TrialState.COMPLETE, TrialState.PRUNED) and not trial.user_attrs.get(KNOWN_ATTRIBUTE)
         for trial in study.get_trials(deepcopy=False)
     )
+
+
+def trials_left(plan: SearchPlan, trials_run: int, in_flight: int = 0) -> bool:
+    """Whether the plan's trial budget allows another trial (always, without one)."""
+    return plan.trials is None or trials_run + in_flight < plan.trials
+
+
+@dataclass(frozen=True)
+class SearchProgress:
+    """Where a search stands: trials run and in flight, time spent since it started (this
+    retrain, or the night's data build), and how its latest trials ended."""
+
+    trials_run: int
+    in_flight: int = 0
+    seconds_spent: float = 0.0
+    failures_in_a_row: int = 0
+    repeats_in_a_row: int = 0
+
+
+def search_progress(
+    study: optuna.Study, since: datetime, in_flight: int = 0, seconds_spent: float = 0.0
+) -> SearchProgress:
+    """The progress the study records, with what the caller knows of runs in flight and time;
+    failures and repeats in a row count the trials started `since` (this retrain, this night)."""
+    ended = [
+        trial
+        for trial in study.get_trials(deepcopy=False)
+        if trial.state != TrialState.RUNNING
+        and trial.datetime_start is not None
+        and trial.datetime_start >= since
+        and not trial.user_attrs.get(KNOWN_ATTRIBUTE)
+        and not trial.user_attrs.get(REFUSED_ATTRIBUTE)
+    ]
+
+    def trailing(ended_so: Callable[[FrozenTrial], bool]) -> int:
+        count = 0
+        for trial in reversed(ended):
+            if not ended_so(trial):
+                break
+            count += 1
+        return count
+
+    return SearchProgress(
+        trials_run=trials_run(study),
+        in_flight=in_flight,
+        seconds_spent=seconds_spent,
+        failures_in_a_row=trailing(lambda trial: trial.state == TrialState.FAIL),
+        repeats_in_a_row=trailing(lambda trial: trial.user_attrs.get(REPEATED_ATTRIBUTE, False)),
+    )
+
+
+@dataclass(frozen=True)
+class SearchStep:
+    """What a search does next: propose a trial, or not (and why, in one line)."""
+
+    propose: bool
+    reason: str
+
+
+def next_search_step(plan: SearchPlan, progress: SearchProgress, max_in_flight: int = 1) -> SearchStep:
+    """The one rule the retrain driver and the sensors follow between two trials."""
+    if not trials_left(plan, progress.trials_run, progress.in_flight):
+        return SearchStep(False, f"the search's budget of {plan.trials} trials is spent")
+    if plan.time_budget_minutes and progress.seconds_spent > plan.time_budget_minutes * 60:
+        return SearchStep(False, f"the search's time budget of {plan.time_budget_minutes:g} minutes is spent")
+    if progress.failures_in_a_row >= MAX_FAILED_TRIALS_IN_A_ROW:
+        return SearchStep(False, f"{progress.failures_in_a_row} trials failed in a row: the search stops")
+    if progress.repeats_in_a_row >= MAX_REPEATED_PROPOSALS:
+        return SearchStep(False, "the search keeps proposing configs already trained: the space is exhausted")
+    if progress.in_flight >= max_in_flight:
+        return SearchStep(False, f"{progress.in_flight} trials in flight, the most training runs at once")
+    return SearchStep(True, "a trial is proposed")

@@ -7,7 +7,7 @@ from datetime import datetime
 import dagster as dg
 from optuna.trial import TrialState
 
-from recsys_assets.core.search import finish, propose, trials_run
+from recsys_assets.core.search import finish, next_search_step, search_progress
 from recsys_assets.core.search_space import SearchSpaceError, partition_changes
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.checks import best_model_freshness
@@ -26,7 +26,7 @@ from recsys_assets.graph.jobs import (
     train_models,
 )
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.graph.resources import PlaylistSource, SearchSpace
+from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.settings import NIGHTLY_CRON
 
 
@@ -160,7 +160,7 @@ def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSp
     " data is built: each becomes a config partition and a train_models run, at most 2 in flight."
     " A trial whose run failed is recorded as failed in the study.",
 )
-def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpace):
+def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpace, model_store: ModelStore):
     """A new trial's partition and training run, when budget and concurrency allow."""
     try:
         plan = search_space.plan()
@@ -171,7 +171,7 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
     data = latest_data_build(context.instance)
     if data is None:
         return dg.SkipReason("no data build yet")
-    study = search_space.study()
+    study = search_space.searching_study(plan, model_store)
     running = [
         (number, key)
         for key, (number, _, state) in search_space.trials().items()
@@ -181,13 +181,15 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
         if training_failed_since(context.instance, key, data.timestamp):
             finish(study, number, None)
     in_flight = sum(not training_failed_since(context.instance, key, data.timestamp) for _, key in running)
-    if plan.trials is not None and trials_run(study) + in_flight >= plan.trials:
-        return dg.SkipReason(f"the search's budget of {plan.trials} trials is spent")
-    if plan.time_budget_minutes and time.time() - data.timestamp > plan.time_budget_minutes * 60:
-        return dg.SkipReason("the search's time budget after the latest data build is spent")
-    if in_flight >= TRAINING_RUNS_AT_ONCE:
-        return dg.SkipReason(f"{in_flight} trials in flight, the most training runs at once")
-    number, config = propose(study, plan)
+    since = datetime.fromtimestamp(data.timestamp)
+    progress = search_progress(study, since, in_flight, seconds_spent=time.time() - data.timestamp)
+    step = next_search_step(plan, progress, max_in_flight=TRAINING_RUNS_AT_ONCE)
+    if not step.propose:
+        return dg.SkipReason(step.reason)
+    proposed = search_space.propose_new(study, plan, model_store)
+    if proposed is None:
+        return dg.SkipReason("the search proposed a config already trained and recorded its result")
+    number, config = proposed
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 import dagster as dg
 
 from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.search import trials_run
+from recsys_assets.core.search import trials_left, trials_run
 from recsys_assets.graph.history import latest_materialization, metadata_values
 from recsys_assets.graph.resources import PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
@@ -69,7 +69,7 @@ def decide(
             inputs,
         )
     plan = search_space.plan()
-    if plan is not None and (plan.trials is None or trials_run(search_space.study()) < plan.trials):
+    if plan is not None and trials_left(plan, trials_run(search_space.study())):
         return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
     changed = inputs.changes_since(previous)
     if changed:

@@ -24,7 +24,9 @@ from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.search import finish, open_study, report, trial_configs
+from recsys_assets.core.model import ModelSummary, read_summary
+from recsys_assets.core.model_files import served_model_location
+from recsys_assets.core.search import finish, open_study, propose, report, trial_configs, warm_start
 from recsys_assets.core.search_space import (
     ModelConfig,
     SearchPlan,
@@ -272,6 +274,19 @@ class PlaylistSource(dg.ConfigurableResource):
         )
 
 
+class ModelStore(dg.ConfigurableResource):
+    """The served model files, for what their manifests say (exact validation results)."""
+
+    url: str = Field(description="The models folder: a local path or any fsspec URL.")
+
+    def summary(self, key: str) -> ModelSummary | None:
+        """The summary of config `key`'s served model, or None when it has none."""
+        try:
+            return read_summary(served_model_location(self.url, "embedding_model", key))
+        except FileNotFoundError:
+            return None
+
+
 class SearchSpace(dg.ConfigurableResource):
     """The file of Word2Vec configs, one partition of `embedding_model` each, and the study of
     its optional adaptive search, whose trials are partitions too."""
@@ -305,6 +320,30 @@ class SearchSpace(dg.ConfigurableResource):
             study.trials_dataframe().to_parquet(local)
             upload(local, location)
         return location
+
+    def searching_study(self, plan: SearchPlan, models: ModelStore) -> optuna.Study:
+        """The plan's study, started from what is known: the fixed configs' results and learning
+        curves, recorded once (outside the budget)."""
+        study = open_study(self.study_url, plan)
+        known = {}
+        for config in load_search_space(Path(self.path)):
+            trained = models.summary(config.key)
+            if trained:
+                known[config.key] = (config.params, trained.validation_hit_rate, trained.learning_curve)
+        warm_start(study, plan, known)
+        return study
+
+    def propose_new(
+        self, study: optuna.Study, plan: SearchPlan, models: ModelStore
+    ) -> tuple[int, ModelConfig] | None:
+        """A new trial and its config; None when it proposed a config already trained, whose
+        result the trial takes (a repeat, counted by the search's stop rule)."""
+        number, config = propose(study, plan)
+        trained = models.summary(config.key)
+        if trained is not None:
+            finish(study, number, trained.validation_hit_rate, repeated=True)
+            return None
+        return number, config
 
     def trial(self, key: str) -> SearchTrial | None:
         """The search trial that proposed config `key`, if one did."""
