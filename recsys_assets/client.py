@@ -10,7 +10,7 @@ from typing import Any
 import dagster as dg
 
 from recsys_assets.core.files import is_local, local_path, publish, versions_to_delete
-from recsys_assets.core.model import TrainedModel, read_model
+from recsys_assets.core.model import TrainedModel, best_first_key, read_model
 from recsys_assets.core.model_files import MODEL_EXTENSION, versions_location
 from recsys_assets.graph.history import latest_metadata, metadata_values
 from recsys_assets.graph.partitions import model_configs
@@ -141,4 +141,6 @@ def trained_models(instance: dg.DagsterInstance | None = None) -> list[dict[str,
     for key in instance.get_dynamic_partitions(model_configs.name):
         metadata = latest_metadata(instance, "embedding_model", key)
         rows.append({**metadata, "config_key": key, "trained": bool(metadata), "best": key == winner})
-    return sorted(rows, key=lambda row: (-row.get("validation_hit_rate", -1.0), row["config_key"]))
+    return sorted(
+        rows, key=lambda row: best_first_key(row.get("validation_hit_rate", -1.0), row["config_key"])
+    )

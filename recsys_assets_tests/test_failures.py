@@ -118,7 +118,17 @@ def save_stalling_before_rename(model: TrainedModel, path: Path, started) -> Non
 
 def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path):
     vectors = train_on([["a", "b", "c"]] * 20, {"min_count": 1, "epochs": 1, "vector_size": 4}, seed=1)
-    model = TrainedModel("m", {}, 1, vectors, 10, QueryStrategy(), {"hit_rate@10": 0.5}, 5, 0.1)
+    model = TrainedModel(
+        config_key="m",
+        params={},
+        seed=1,
+        vectors=vectors,
+        k=10,
+        strategy=QueryStrategy(),
+        validation={"hit_rate@10": 0.5},
+        validation_rows=5,
+        train_seconds=0.1,
+    )
     path = tmp_path / "m.npz"
     save_model(model, path)
     before = path.read_bytes()

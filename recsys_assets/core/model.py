@@ -6,7 +6,7 @@ import io
 import json
 import zipfile
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
@@ -28,20 +28,18 @@ SUCCESSORS_PER_TRACK = 1_000
 """The most successors of one track a model file keeps: more than any recommendation list uses."""
 
 
-@dataclass(frozen=True)
-class TrainedModel:
-    """Track vectors of one config, how they were trained and how they scored on validation."""
+@dataclass(frozen=True, kw_only=True)
+class ModelRecord:
+    """What a model file records of its model besides the arrays: config, strategy, validation."""
 
     config_key: str
     params: dict[str, Any]
     seed: int
-    vectors: KeyedVectors
     k: int
     strategy: QueryStrategy
     validation: dict[str, float]
     validation_rows: int
     train_seconds: float
-    successors: Successors | None = None
     learning_curve: dict[int, float] = field(default_factory=dict)
     """Validation hit rate@k on a fixed sample of rows, by epochs trained."""
 
@@ -49,6 +47,21 @@ class TrainedModel:
     def validation_hit_rate(self) -> float:
         """Hit rate@k on the validation split, the number configs are compared by."""
         return self.validation[metric_name("hit_rate", self.k)]
+
+
+@dataclass(frozen=True, kw_only=True)
+class ModelSummary(ModelRecord):
+    """A model file's record and its vocabulary's size, read without the arrays."""
+
+    vocabulary_size: int
+
+
+@dataclass(frozen=True, kw_only=True)
+class TrainedModel(ModelRecord):
+    """Track vectors of one config, how they were trained and how they scored on validation."""
+
+    vectors: KeyedVectors
+    successors: Successors | None = None
 
     @cached_property
     def embedding(self) -> TrackEmbedding:
@@ -66,43 +79,17 @@ class TrainedModel:
 
     def summary(self) -> ModelSummary:
         """Everything but the vectors and successors."""
-        return _summary(self.describe())
+        record = {item.name: getattr(self, item.name) for item in fields(ModelRecord)}
+        return ModelSummary(**record, vocabulary_size=len(self.vectors.index_to_key))
 
     def describe(self) -> dict[str, Any]:
         """Everything but the vectors, as JSON-ready values."""
+        summary = self.summary()
         return {
-            "config_key": self.config_key,
-            "params": self.params,
-            "seed": self.seed,
-            "k": self.k,
-            "strategy": self.strategy.as_dict(),
-            "validation": self.validation,
-            "validation_rows": self.validation_rows,
-            "train_seconds": self.train_seconds,
-            "vocabulary_size": len(self.vectors.index_to_key),
-            "learning_curve": {str(epoch): value for epoch, value in self.learning_curve.items()},
+            **{item.name: getattr(summary, item.name) for item in fields(ModelSummary)},
+            "strategy": summary.strategy.as_dict(),
+            "learning_curve": {str(epoch): value for epoch, value in summary.learning_curve.items()},
         }
-
-
-@dataclass(frozen=True)
-class ModelSummary:
-    """What a model file records of its model besides the vectors: config, strategy, validation."""
-
-    config_key: str
-    params: dict[str, Any]
-    seed: int
-    k: int
-    strategy: QueryStrategy
-    validation: dict[str, float]
-    validation_rows: int
-    train_seconds: float
-    vocabulary_size: int
-    learning_curve: dict[int, float]
-
-    @property
-    def validation_hit_rate(self) -> float:
-        """Hit rate@k on the validation split, the number configs are compared by."""
-        return self.validation[metric_name("hit_rate", self.k)]
 
 
 @dataclass(frozen=True)
@@ -201,19 +188,8 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
         keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
         keyed.expandos["count"][:] = manifest["counts"]
     summary = _summary(manifest)
-    return TrainedModel(
-        config_key=summary.config_key,
-        params=summary.params,
-        seed=summary.seed,
-        vectors=keyed,
-        k=summary.k,
-        strategy=summary.strategy,
-        validation=summary.validation,
-        validation_rows=summary.validation_rows,
-        train_seconds=summary.train_seconds,
-        successors=successors,
-        learning_curve=summary.learning_curve,
-    )
+    record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
+    return TrainedModel(**record, vectors=keyed, successors=successors)
 
 
 def summary_from_file(file: IO[bytes], source: str) -> ModelSummary:
@@ -266,8 +242,21 @@ class Validated(Protocol):
 ValidatedModel = TypeVar("ValidatedModel", bound=Validated)
 
 
+def best_first_key(validation_hit_rate: float, config_key: str) -> tuple[float, str]:
+    """The order models are listed and chosen in: highest validation hit rate first, ties by
+    the smallest config key."""
+    return -validation_hit_rate, config_key
+
+
+def best_first(models: Mapping[str, ValidatedModel]) -> list[ValidatedModel]:
+    """The models, best first (`best_first_key`)."""
+    return sorted(
+        models.values(), key=lambda model: best_first_key(model.validation_hit_rate, model.config_key)
+    )
+
+
 def select_best(models: Mapping[str, ValidatedModel]) -> ValidatedModel:
-    """The model with the highest validation hit rate; ties go to the smallest config key."""
+    """The best model (`best_first_key`)."""
     if not models:
         raise ValueError("no trained models to choose from")
-    return min(models.values(), key=lambda model: (-model.validation_hit_rate, model.config_key))
+    return best_first(models)[0]

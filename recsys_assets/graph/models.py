@@ -12,7 +12,7 @@ from recsys_assets.core.evaluation import CURVE_STRATEGY, BaselineResults, basel
 from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.fitting import FitReport, fit_word2vec
 from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
-from recsys_assets.core.model import ConfigModels, TrainedModel, select_best
+from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, select_best
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
@@ -226,7 +226,7 @@ def best_model(
             " training run of that config finished meanwhile): run the selection again."
         )
     same_k(baselines, winner.k)
-    ordered = sorted(models.values(), key=lambda m: (-m.validation_hit_rate, m.config_key))
+    ordered = best_first(models)
     rates = baselines.hit_rates("validation")
     said = verdict(winner.validation_hit_rate, rates, winner.k, "validation")
     context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.strategy.label}. {said}")
