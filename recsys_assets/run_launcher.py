@@ -8,7 +8,9 @@ import socket
 from pathlib import Path
 
 import dagster as dg
-from dagster._core.launcher import CheckRunHealthResult, DefaultRunLauncher, WorkerStatus
+
+# The result types of a launcher's health check have no public import path in Dagster 1.13.
+from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
 HOST_TAG = "recsys/host"
 PID_TAG = "recsys/pid"
@@ -45,7 +47,7 @@ def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:
     return None
 
 
-class LocalProcessRunLauncher(DefaultRunLauncher):
+class LocalProcessRunLauncher(dg.DefaultRunLauncher):
     """Dagster's default launcher (runs in processes of the code server on this machine) that also
     tells run monitoring whether a run's process is still alive."""
 
