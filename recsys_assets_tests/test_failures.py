@@ -11,17 +11,19 @@ import dagster as dg
 import numpy as np
 import pytest
 
+from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.model import TrainedModel, load_model, save_model
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
+from recsys_assets.graph.changes import decide
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.io_managers import ModelFiles
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import PlaylistDatabase
 from recsys_assets.retrain import ConfigsFailed, retrain
 from recsys_assets.settings import Settings
-from recsys_assets_tests.conftest import write_search_space
+from recsys_assets_tests.conftest import SMALL_SPEC, write_search_space
 from recsys_assets_tests.training_data import train_on
 
 GOOD = "[[config]]\nname = 'good'\nmin_count = 2\nepochs = 2\nvector_size = 8\n"
@@ -172,3 +174,81 @@ def test_training_runs_read_the_tables_at_the_same_time(small_settings: Settings
     assert [reader.exitcode for reader in readers] == [0, 0, 0]
     counts = [results.get(timeout=5) for _ in readers]
     assert len(set(counts)) == 1 and counts[0] > 0
+
+
+PICKY = "[[config]]\nname = 'picky'\nmin_count = 100\nepochs = 2\nvector_size = 8\n"
+
+
+def test_a_config_that_fails_on_new_data_is_not_served_from_the_old_build_and_the_skip_waits(
+    small_settings: Settings, tmp_path: Path, capsys
+):
+    """Retrain on A; on B one config cannot train: its model from A is neither compared nor
+    served, the skip records nothing, and the next retrain and --resume do not skip."""
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD + PICKY))
+    scarce = write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, playlists=60, seed=4))
+    on_b = replace(settings, playlists_path=scarce)
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        assert sorted(latest_metadata(instance, "best_model")["configs_compared"]) == ["good", "picky"]
+        with pytest.raises(ConfigsFailed) as failure:
+            retrain(on_b, instance)
+        assert failure.value.failed == ["picky"]
+        selected = latest_metadata(instance, "best_model")
+        assert selected["configs_compared"] == ["good"] and selected["configs_not_compared"] == ["picky"]
+        assert failure.value.result.config_key == "good"
+        assert "data_fingerprint" not in selected, "a retrain that left a config out is not complete"
+        for resume in (False, True):
+            resources = build_definitions(on_b).resources
+            decision = decide(instance, resources["playlist_source"], resources["search_space"], 42)
+            assert decision.needed, decision.reason
+            with pytest.raises(ConfigsFailed):
+                retrain(on_b, instance, resume=resume)
+    assert "Nothing changed" not in capsys.readouterr().out
+
+
+def test_selecting_after_a_new_data_build_refuses_models_of_the_old_one(
+    small_settings: Settings, tmp_path: Path
+):
+    """The single-asset path: new data, then best_model without training: refused, and the next
+    retrain does not skip."""
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
+    on_b = replace(settings, playlists_path=write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8)))
+    defs = build_definitions(on_b)
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        selection = defs.resolve_job_def("select_best_model").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not selection.success
+        assert "trained on an older data build only: good" in str(
+            selection.get_step_failure_events()[0].step_failure_data.error
+        )
+        assert decide(instance, defs.resources["playlist_source"], defs.resources["search_space"], 42).needed
+
+
+def test_a_data_build_that_fails_while_publishing_leaves_the_tables_and_the_build_as_they_were(
+    small_settings: Settings, tmp_path: Path
+):
+    """The tables, the training files and the record are one unit: a failure writing the training
+    files rolls the tables back, and --resume then trains and evaluates on one build."""
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
+    on_b = replace(settings, playlists_path=write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8)))
+    defs = build_definitions(on_b)
+    with dg.instance_for_test() as instance:
+        first = retrain(settings, instance)
+        tables = PlaylistDatabase(database=str(settings.duckdb_path))
+        with tables.read_connection() as conn:
+            before = conn.execute("SELECT count(*) FROM playlists").fetchall()
+        old_build = defs.resources["training_files"].current()
+        new_version = defs.resources["playlist_source"].data_version(42)
+        Path(settings.training_files_location, new_version).write_text("in the way")
+        build = defs.resolve_job_def("prepare_data").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not build.success
+        with tables.read_connection() as conn:
+            assert conn.execute("SELECT count(*) FROM playlists").fetchall() == before
+        assert defs.resources["training_files"].current() == old_build
+        resumed = retrain(on_b, instance, resume=True)
+        assert resumed.test_rows == first.test_rows, "trained and evaluated on the last good build"

@@ -58,6 +58,7 @@ def fit_word2vec(
     cases: EvaluationCases,
     seed: int,
     k: int,
+    data_version: str,
     workers: int = 1,
     on_curve_point: CurvePoint | None = None,
     on_epoch: EpochCallback | None = None,
@@ -65,7 +66,7 @@ def fit_word2vec(
 ) -> FitReport:
     """Train `config` on `corpus`, measuring the embedding's hit rate@k on a fixed sample of
     `cases` every `CURVE_EVERY` epochs (`on_curve_point` may stop training there), then choose
-    its query strategy on `cases`."""
+    its query strategy on `cases`; the model records the `data_version` it was trained on."""
     curve_cases = sample_cases(cases, CURVE_ROWS, seed)
     curve: dict[int, float] = {}
     stopped: list[int] = []
@@ -109,6 +110,7 @@ def fit_word2vec(
             else None
         ),
         learning_curve=curve,
+        data_version=data_version,
     )
     return FitReport(
         model=model,

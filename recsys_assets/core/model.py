@@ -42,6 +42,9 @@ class ModelRecord:
     train_seconds: float
     learning_curve: dict[int, float] = field(default_factory=dict)
     """Validation hit rate@k on a fixed sample of rows, by epochs trained."""
+    data_version: str | None = None
+    """The data build the model was trained and validated on (None in files written before it
+    was recorded)."""
 
     @property
     def validation_hit_rate(self) -> float:
@@ -153,6 +156,7 @@ def _summary(manifest: dict[str, Any]) -> ModelSummary:
         train_seconds=manifest["train_seconds"],
         vocabulary_size=manifest["vocabulary_size"],
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
+        data_version=manifest.get("data_version"),
     )
 
 

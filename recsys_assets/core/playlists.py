@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +18,8 @@ from recsys_assets.core.track_ids import PLAYLIST_ID_SEPARATOR, TRACK_ID_SEPARAT
 SPLIT_TABLES = ("train_playlists", "validate_playlists", "test_playlists")
 SPLIT_PERCENTAGES = (70, 20, 10)
 SPLIT_ASSIGNMENT = "playlist_split_assignment"
+DATA_BUILD_TABLE = "playlist_data_build"
+"""One row: the data version of the tables, written in their transaction."""
 MIN_PLAYLISTS = 10
 """The fewest playlists a build may keep: each split then holds its share of at least one."""
 
@@ -154,10 +156,14 @@ def build_playlist_tables(
     seed: int,
     sample_fraction: float = 1.0,
     sample_seed: int = 0,
+    data_version: str | None = None,
+    before_commit: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
 ) -> tuple[PlaylistTableStats, dict[str, int]]:
     """Build `playlists` and its train / validate / test splits in one transaction: either all
     four are replaced, or (on any error, a source too small to split, or a killed process) all
-    stay as they were. Returns the table's statistics and the split sizes."""
+    stay as they were. The transaction also records `data_version` (`DATA_BUILD_TABLE`) and runs
+    `before_commit`, which writes what the build publishes beside the tables: when it fails, the
+    tables stay as they were too. Returns the table's statistics and the split sizes."""
     with transaction(conn):
         stats = build_playlist_table(conn, source, sample_fraction=sample_fraction, sample_seed=sample_seed)
         if stats.playlists_kept < MIN_PLAYLISTS:
@@ -167,7 +173,22 @@ def build_playlist_tables(
                 " playlist tables are kept."
             )
         sizes = split_playlists(conn, seed)
+        if data_version is not None:
+            conn.execute(
+                f"CREATE OR REPLACE TABLE {DATA_BUILD_TABLE} AS SELECT ?::VARCHAR AS data_version",
+                [data_version],
+            )
+        if before_commit is not None:
+            before_commit(conn)
     return stats, sizes
+
+
+def recorded_data_version(conn: duckdb.DuckDBPyConnection) -> str | None:
+    """The data version the playlist tables were built as, if recorded."""
+    if not table_exists(conn, DATA_BUILD_TABLE):
+        return None
+    found = conn.execute(f"SELECT data_version FROM {DATA_BUILD_TABLE}").fetchall()
+    return found[0][0] if found else None
 
 
 def split_sizes(n: int) -> tuple[int, int, int]:

@@ -1,6 +1,7 @@
 """Data assets: the playlist table and its train / validate / test splits, built together in DuckDB."""
 
 import dagster as dg
+import duckdb
 from pydantic import Field
 
 from recsys_assets.core.playlists import (
@@ -112,12 +113,22 @@ def playlist_tables(
     training_files: TrainingFiles,
 ):
     """The playlist table and its disjoint, complete 70/20/10 train / validate / test splits,
-    replaced together in one transaction, then the training files (and the splits as Parquet
-    with object storage) of this data version; the record of the build comes last."""
+    replaced together in one transaction that also writes this data version's training files
+    (and the splits as Parquet with object storage) before it commits; the record of the build
+    comes last."""
     source = playlist_source.resolve()
     fingerprint = playlist_source.fingerprint()
     data_version = dg.DataVersion(playlist_source.data_version(config.seed, fingerprint))
     context.log.info(f"Building the playlist table and its splits from {source}")
+    last_good = {current.data_version} if (current := training_files.current()) else set()
+
+    def publish(conn: duckdb.DuckDBPyConnection) -> None:
+        if split_files.enabled:
+            context.log.info(f"Writing the splits as Parquet to {split_files.url}")
+            split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
+        context.log.info(f"Writing the training files to {training_files.location(data_version.value)}")
+        training_files.publish(conn, data_version.value, keep=last_good)
+
     with playlist_db.get_connection() as conn:
         stats, sizes = build_playlist_tables(
             conn,
@@ -125,12 +136,9 @@ def playlist_tables(
             seed=config.seed,
             sample_fraction=playlist_source.sample_fraction,
             sample_seed=playlist_source.sample_seed,
+            data_version=data_version.value,
+            before_commit=publish,
         )
-        last_good = {current.data_version} if (current := training_files.current()) else set()
-        if split_files.enabled:
-            context.log.info(f"Writing the splits as Parquet to {split_files.url}")
-            split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
-        training_files.publish(conn, data_version.value, keep=last_good)
     splits = (
         {table: split_files.location(table, data_version.value) for table in SPLIT_TABLES}
         if split_files.enabled

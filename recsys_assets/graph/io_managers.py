@@ -7,6 +7,7 @@ import pickle
 from pathlib import Path
 
 import dagster as dg
+import duckdb
 import pandas as pd
 from upath import UPath
 
@@ -21,7 +22,7 @@ from recsys_assets.core.model import (
     summary_from_file,
 )
 from recsys_assets.core.model_files import MODEL_EXTENSION, model_version_location
-from recsys_assets.core.playlists import SPLIT_TABLES, table_exists
+from recsys_assets.core.playlists import SPLIT_TABLES, recorded_data_version, table_exists
 from recsys_assets.core.search_space import is_valid_config_key
 from recsys_assets.core.training_files import DataBuild
 from recsys_assets.graph.resources import (
@@ -65,6 +66,7 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
             with self.database.read_connection() as conn:
                 if not table_exists(conn, table):
                     raise missing
+                self._check_build(conn)
                 frame = conn.execute(f"SELECT {selected} FROM {table} ORDER BY playlist_id").fetch_df()
         except FileNotFoundError:
             raise missing from None
@@ -74,6 +76,20 @@ class PlaylistTableIOManager(dg.ConfigurableIOManager):
                 f" (playlists, train/validate/test_playlists) or {RETRAIN_HINT}."
             )
         return frame
+
+    def _check_build(self, conn: duckdb.DuckDBPyConnection) -> None:
+        """A Failure when the tables are not those of the recorded data build (one was cut off
+        between its commit and its record)."""
+        build = self.training_files.current()
+        if build is None:
+            raise dg.Failure(f"No data build is recorded under {self.training_files.url}: {REBUILD_HINT}.")
+        tables = recorded_data_version(conn)
+        if tables != build.data_version:
+            raise dg.Failure(
+                f"The playlist tables in {self.database.database} (data version {tables}) are not those"
+                f" of the recorded data build ({build.data_version}): a data build was cut off;"
+                f" {REBUILD_HINT}."
+            )
 
     def _read_file(self, table: str, build: DataBuild | None, columns: list[str] | None) -> pd.DataFrame:
         if build is None or table not in build.split_locations:

@@ -82,6 +82,7 @@ def embedding_model(
             cases,
             seed=config.seed,
             k=config.k,
+            data_version=training_statistics.build.data_version,
             workers=config.workers,
             on_curve_point=_curve_reporter(context, trial, config.k),
             on_epoch=progress_logger(context, "Epochs"),
@@ -199,20 +200,30 @@ def best_model(
     baselines: BaselineResults,
 ):
     """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
-    strategy chosen for it; ties: smallest config key), compared with every config and with the
-    popularity and transition baselines. When every config was compared, it records what the
-    retrain depended on (data version, search space, code), so an unchanged retrain is skipped."""
-    untrained = embedding_model.untrained
-    if untrained and (config.require_all_configs or not embedding_model.summaries):
+    strategy chosen for it; ties: smallest config key), compared with every config trained on the
+    current data build and with the popularity and transition baselines. When every config was
+    compared, it records what the retrain depended on (data version, search space, code), so an
+    unchanged retrain is skipped."""
+    models = {
+        key: summary
+        for key, summary in embedding_model.summaries.items()
+        if summary.data_version == baselines.data_version
+    }
+    stale = sorted(set(embedding_model.summaries) - set(models))
+    untrained = [*embedding_model.untrained, *stale]
+    if untrained and (config.require_all_configs or not models):
         raise dg.Failure(
-            f"Config(s) registered but not trained: {', '.join(untrained)}. Train them with"
-            " `dg launch --assets embedding_model --partition KEY` or run `recsys-assets retrain`"
-            " (or `make demo`) first, or choose among the trained ones with the run config"
-            " require_all_configs: false."
+            "Config(s) registered but not trained"
+            + (f": {', '.join(embedding_model.untrained)}" if embedding_model.untrained else "")
+            + (f"; trained on an older data build only: {', '.join(stale)}" if stale else "")
+            + ". Train them with `dg launch --assets embedding_model --partition KEY` or run"
+            " `recsys-assets retrain` (or `make demo`) first, or choose among the trained ones with"
+            " the run config require_all_configs: false."
         )
-    if untrained:
-        context.log.warning(f"Not compared, no trained model: {', '.join(untrained)}")
-    models = embedding_model.summaries
+    if embedding_model.untrained:
+        context.log.warning(f"Not compared, no trained model: {', '.join(embedding_model.untrained)}")
+    if stale:
+        context.log.warning(f"Not compared, trained on an older data build only: {', '.join(stale)}")
     ks = {model.k for model in models.values()}
     if len(ks) > 1:
         raise dg.Failure(
