@@ -1,6 +1,7 @@
 """Bad input, hostile partition keys, killed and concurrent retrains: good data and models survive."""
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -13,7 +14,11 @@ import duckdb
 import pandas as pd
 import pytest
 
+from recsys_assets.core.files import NotARegularFile
+from recsys_assets.core.fingerprint import file_fingerprint
 from recsys_assets.core.playlists import SPLIT_TABLES
+from recsys_assets.core.search_space import SearchSpaceError, load_search_space
+from recsys_assets.core.sources import SourceDataError, open_source_rows
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import PlaylistDatabase
@@ -154,3 +159,31 @@ def test_a_write_that_fails_releases_its_connection(tmp_path: Path):
     assert failure.traceback, "the traceback, which holds the block's frame, is still alive"
     with duckdb.connect(database.database, read_only=True) as reader:
         assert reader.execute("SELECT x FROM t").fetchall() == [(1,)]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "folder", "device"])
+def test_a_fifo_device_or_folder_is_refused_before_anything_reads_it(tmp_path: Path, kind: str):
+    """Reading /dev/zero or a FIFO never ends; every reader of a source or search space checks
+    first. An alarm turns a hang into a failure."""
+    if kind == "fifo":
+        path = tmp_path / "rows.parquet"
+        os.mkfifo(path)
+    elif kind == "folder":
+        path = tmp_path / "rows.parquet"
+        path.mkdir()
+    else:
+        path = Path("/dev/zero")
+    signal.alarm(20)
+    try:
+        with pytest.raises(NotARegularFile, match=re.escape(str(path))):
+            file_fingerprint(path, "playlist source file")
+        with (
+            duckdb.connect() as conn,
+            pytest.raises(SourceDataError, match="expected a regular file"),
+            open_source_rows(conn, path),
+        ):
+            pass
+        with pytest.raises(SearchSpaceError, match="search-space file is a"):
+            load_search_space(path)
+    finally:
+        signal.alarm(0)

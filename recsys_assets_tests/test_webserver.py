@@ -27,6 +27,8 @@ ASSETS = [
     "train_playlists",
     "validate_playlists",
     "test_playlists",
+    "training_statistics",
+    "baselines",
     "embedding_model",
     "best_model",
     "test_evaluation",

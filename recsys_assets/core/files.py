@@ -5,11 +5,29 @@ from __future__ import annotations
 
 import os
 import shutil
+import stat
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
+
+
+class NotARegularFile(OSError):
+    """A path that names a FIFO, a device or a folder where a file is expected: reading it could
+    wait for ever or never end."""
+
+
+def check_regular_file(path: Path, what: str) -> None:
+    """FileNotFoundError or NotARegularFile naming `what` and `path`, unless `path` (after its
+    symlinks) is a regular file; it is checked before anything reads it."""
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise FileNotFoundError(f"{path}: {what} not found") from None
+    if not stat.S_ISREG(mode):
+        kind = "a folder" if stat.S_ISDIR(mode) else "a FIFO" if stat.S_ISFIFO(mode) else "a device or socket"
+        raise NotARegularFile(f"{path}: {what} is {kind}, expected a regular file")
 
 
 @contextmanager

@@ -8,13 +8,17 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from recsys_assets.core.files import check_regular_file
+
 PACKAGE_DIR = Path(__file__).resolve().parents[1]
 HEX_DIGITS = 32
 """SHA-256 (hashed in hardware on current processors, about 1.4 GB/s here), cut to 128 bits."""
 
 
-def file_fingerprint(path: Path) -> str:
-    """Hex digest of the file's bytes: equal for equal content, whatever its name or mtime."""
+def file_fingerprint(path: Path, what: str = "file") -> str:
+    """Hex digest of the file's bytes: equal for equal content, whatever its name or mtime;
+    FileNotFoundError or NotARegularFile (naming `what`) before reading anything else."""
+    check_regular_file(path, what)
     with open(path, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()[:HEX_DIGITS]
 

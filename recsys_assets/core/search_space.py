@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recsys_assets.core.files import check_regular_file
+
 MAX_WINDOW = 1000
 """The largest Word2Vec window a config may set."""
 
@@ -290,9 +292,10 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
 
 def _read_document(path: Path) -> dict[str, Any]:
     try:
+        check_regular_file(path, "search-space file")
         text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
-        raise SearchSpaceError(f"{path}: search-space file not found") from None
+    except OSError as error:
+        raise SearchSpaceError(str(error)) from None
     try:
         return tomllib.loads(text)
     except tomllib.TOMLDecodeError as error:

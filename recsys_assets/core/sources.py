@@ -10,6 +10,8 @@ from pathlib import Path
 
 import duckdb
 
+from recsys_assets.core.files import check_regular_file
+
 SOURCE_COLUMNS = ("row_id", "user_id", "artist", "track", "playlist")
 RAW_CSV_COLUMNS = ("user_id", "artistname", "trackname", "playlistname")
 INTEGER_TYPES = {
@@ -71,8 +73,10 @@ def open_source_rows(conn: duckdb.DuckDBPyConnection, path: Path) -> Iterator[So
     malformed lines are skipped one by one and reported, and whose file order becomes row_id. A
     CSV with more than `MAX_MALFORMED_SHARE` of its lines malformed is refused.
     """
-    if not path.is_file():
-        raise SourceDataError(f"{path}: playlist source file not found")
+    try:
+        check_regular_file(path, "playlist source file")
+    except OSError as error:
+        raise SourceDataError(str(error)) from None
     if path.stat().st_size == 0:
         raise SourceDataError(f"{path}: the file is empty")
     suffix = path.suffix.lower()

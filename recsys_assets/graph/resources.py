@@ -258,7 +258,7 @@ class PlaylistSource(dg.ConfigurableResource):
         """The source's content: the file's bytes, or the demo data's spec (its generator is
         seeded, and its code is part of the data code version)."""
         if self.path:
-            return file_fingerprint(Path(self.path))
+            return file_fingerprint(Path(self.path), "playlist source file")
         return combined("demo", DEMO_SIZES[self.demo_size])
 
     def data_version(self, split_seed: int, fingerprint: str | None = None) -> str:
@@ -299,7 +299,7 @@ class SearchSpace(dg.ConfigurableResource):
 
     def fingerprint(self) -> str:
         """The search-space file's content."""
-        return file_fingerprint(Path(self.path))
+        return file_fingerprint(Path(self.path), "search-space file")
 
     def plan(self) -> SearchPlan | None:
         return load_search_plan(Path(self.path))
