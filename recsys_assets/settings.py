@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+import fsspec
+
 from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.model_files import served_model_location
 from recsys_assets.core.playlists import check_sample_fraction
@@ -17,6 +19,7 @@ PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
 STUDY_FILE = "recsys_study.db"
 NIGHTLY_CRON = "0 2 * * *"
 CRON_FIELD = re.compile(r"^[0-9*,/-]+$")
+WHOLE_NUMBER = re.compile(r"[0-9]{1,9}")
 
 
 @dataclass(frozen=True)
@@ -109,6 +112,25 @@ def _resolved(variable: str, value: str) -> Path:
         raise SettingsError(f"{variable}={value!r}: the path cannot be resolved: {error}") from None
 
 
+def _storage(variable: str, value: str | None) -> str | None:
+    """`value` if it names storage that outlives the process and whose filesystem is installed."""
+    if value is None:
+        return None
+    protocol = value.split("://", 1)[0] if "://" in value else "file"
+    if protocol == "memory":
+        raise SettingsError(
+            f"{variable}={value!r}: memory:// storage ends with the process that wrote it; give a"
+            " folder or an object-store URL such as s3://bucket/recsys"
+        )
+    try:
+        fsspec.get_filesystem_class(protocol)
+    except (ValueError, ImportError) as error:
+        raise SettingsError(
+            f"{variable}={value!r}: no filesystem for {protocol}:// is installed ({error})"
+        ) from None
+    return value
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings from the RECSYS_* environment variables (see the README)."""
     playlists = environ.get("RECSYS_PLAYLISTS_PATH") or None
@@ -123,7 +145,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             f"RECSYS_SAMPLE_FRACTION={fraction_text!r}: expected a number in (0, 1]"
         ) from None
     keep_text = environ.get("RECSYS_KEEP_VERSIONS") or "10"
-    if not keep_text.isdigit() or int(keep_text) < 1:
+    if not WHOLE_NUMBER.fullmatch(keep_text) or int(keep_text) < 1:
         raise SettingsError(f"RECSYS_KEEP_VERSIONS={keep_text!r}: expected a whole number of at least 1")
     timezone = environ.get("RECSYS_TIMEZONE") or "UTC"
     try:
@@ -149,8 +171,10 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
         sample_fraction=sample_fraction,
         timezone=timezone,
         nightly_cron=nightly_cron,
-        models_url=environ.get("RECSYS_MODELS_URL") or None,
-        storage_url=(environ.get("RECSYS_STORAGE_URL") or "").rstrip("/") or None,
+        models_url=_storage("RECSYS_MODELS_URL", environ.get("RECSYS_MODELS_URL") or None),
+        storage_url=_storage(
+            "RECSYS_STORAGE_URL", (environ.get("RECSYS_STORAGE_URL") or "").rstrip("/") or None
+        ),
         keep_versions=int(keep_text),
         study_url=environ.get("RECSYS_STUDY_URL")
         or f"sqlite:///{default_dagster_home(environ) / STUDY_FILE}",

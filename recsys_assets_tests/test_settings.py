@@ -38,6 +38,11 @@ def test_environment_sets_every_path_and_switch(tmp_path: Path):
         ),
         ("RECSYS_SAMPLE_FRACTION", "0", "RECSYS_SAMPLE_FRACTION='0': expected a number in"),
         ("RECSYS_SAMPLE_FRACTION", "half", "RECSYS_SAMPLE_FRACTION='half': expected a number in"),
+        ("RECSYS_KEEP_VERSIONS", "²", "RECSYS_KEEP_VERSIONS='²': expected a whole number"),
+        ("RECSYS_KEEP_VERSIONS", "9" * 5000, "expected a whole number of at least 1"),
+        ("RECSYS_STORAGE_URL", "foo://x", "RECSYS_STORAGE_URL='foo://x': no filesystem for foo://"),
+        ("RECSYS_STORAGE_URL", "memory://bucket", "memory:// storage ends with the process"),
+        ("RECSYS_MODELS_URL", "memory://models", "RECSYS_MODELS_URL='memory://models': memory://"),
     ],
 )
 def test_bad_switches_are_refused_by_name(variable: str, value: str, message: str):

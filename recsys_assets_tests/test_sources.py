@@ -240,3 +240,17 @@ def test_the_source_path_is_read_as_exactly_that_file(tmp_path: Path, name: str)
             rows_file(tmp_path / other, [(0, "other", "a", "t", "p")])
     rows, _ = csv_rows(chosen)
     assert {user for user, _ in rows} - {"pad"} == {"chosen"}
+
+
+def test_repeated_row_ids_are_refused_with_the_first_named(tmp_path: Path):
+    """row_id orders each playlist: two rows with one row_id would make each build differ."""
+    path = tmp_path / "rows.parquet"
+    rows = [(i, "u", "a", f"t{i}", f"p{i // 4}") for i in range(60)] + [
+        (5, "u", "a", "x", "p1"),
+        (9, "u", "b", "y", "p2"),
+    ]
+    pd.DataFrame(rows, columns=["row_id", "user_id", "artist", "track", "playlist"]).to_parquet(path)
+    with duckdb.connect() as conn, pytest.raises(SourceDataError) as error:
+        build_playlist_table(conn, path)
+    assert f"{path}: column row_id must be unique" in str(error.value)
+    assert "2 row(s) repeat a row_id, the first: 5 (2 rows), 9 (2 rows)" in str(error.value)

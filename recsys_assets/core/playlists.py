@@ -96,11 +96,14 @@ def build_playlist_table(
                    (SELECT count(*) FROM (SELECT DISTINCT artist, track FROM complete_rows)),
                    (SELECT count(*) FROM (SELECT DISTINCT user_id, playlist FROM complete_rows)),
                    (SELECT count(*) FROM (SELECT DISTINCT artist FROM complete_rows)),
-                   (SELECT count(*) FROM playlist_rows WHERE NOT complete)
+                   (SELECT count(*) FROM playlist_rows WHERE NOT complete),
+                   (SELECT count(*) FROM complete_rows)
             """
         ).fetchall()[0]
         if counts[0] == 0:
             raise SourceDataError(f"{source}: no complete playlist rows ({counts[5]} rows with a NULL field)")
+        if counts[0] < counts[6]:
+            _refuse_duplicate_row_ids(conn, source, counts[6] - counts[0])
         conn.execute(
             f"""
             CREATE OR REPLACE TABLE {table} (
@@ -133,6 +136,21 @@ def build_playlist_table(
         playlists_kept=int(playlists_kept),
         null_rows=int(counts[5]),
         source=found,
+    )
+
+
+def _refuse_duplicate_row_ids(conn: duckdb.DuckDBPyConnection, source: Path, extra: int) -> None:
+    """SourceDataError naming the first repeated row_ids: row_id orders a playlist's tracks, so
+    two rows with one row_id would give a different table each build."""
+    first = conn.execute(
+        """SELECT row_id, count(*) FROM source_rows
+           WHERE user_id IS NOT NULL AND playlist IS NOT NULL AND artist IS NOT NULL AND track IS NOT NULL
+           GROUP BY row_id HAVING count(*) > 1 ORDER BY row_id LIMIT 3"""
+    ).fetchall()
+    named = ", ".join(f"{row_id} ({times} rows)" for row_id, times in first)
+    raise SourceDataError(
+        f"{source}: column row_id must be unique (it orders each playlist's tracks); {extra} row(s)"
+        f" repeat a row_id, the first: {named}"
     )
 
 
