@@ -10,6 +10,7 @@ import sys
 import time
 import uuid
 from datetime import datetime
+from pathlib import Path
 from time import monotonic
 from typing import Any
 
@@ -18,7 +19,7 @@ import dagster as dg
 from recsys_assets.client import remove_old_versions
 from recsys_assets.core.evaluation import TestEvaluation
 from recsys_assets.core.search import finish, next_search_step, search_progress, trials_run
-from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, ModelConfig, SearchPlan
+from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, SearchPlan, SearchSpaceFile, read_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
@@ -135,18 +136,19 @@ def retrain(
     """
     defs = build_definitions(settings)
     space = defs.resources["search_space"]
-    configs = space.configs()
     with exclusive_lock(
         settings.data_dir / ".retrain.lock",
         f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
     ):
-        decision = decide(instance, defs.resources["playlist_source"], space, DEFAULT_SPLIT_SEED)
+        read = read_search_space(Path(space.path))
+        source = defs.resources["playlist_source"]
+        decision = decide(instance, source, space, DEFAULT_SPLIT_SEED, read.fingerprint)
         if not decision.needed and not force:
             print(decision.reason, flush=True)
             confirm_current(instance, decision)
             return _test_evaluation(defs, instance)
         print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
-        return _retrain(defs, settings, instance, space, configs, resume, workers)
+        return _retrain(defs, settings, instance, space, read, resume, workers)
 
 
 def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> TestEvaluation:
@@ -213,10 +215,11 @@ def _retrain(
     settings: Settings,
     instance: dg.DagsterInstance,
     space: SearchSpace,
-    configs: list[ModelConfig],
+    read: SearchSpaceFile,
     resume: bool,
     workers: int,
 ) -> TestEvaluation:
+    configs = space.configs(read.configs)
     retrain_id = uuid.uuid4().hex[:8]
     print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
     for run_id in fail_runs_of_dead_processes(instance):
@@ -245,7 +248,7 @@ def _retrain(
         except RetrainStopped as error:
             print(f"   {error}", file=sys.stderr)
             failures.append(config.key)
-    plan = space.plan()
+    plan = read.plan
     if plan:
         _search(defs, settings, instance, retrain_id, space, plan, workers)
     if failures and len(failures) == len(configs) and not plan:
@@ -255,7 +258,16 @@ def _retrain(
         instance,
         retrain_id,
         select_best_model.name,
-        run_config={"ops": {"best_model": {"config": {"require_all_configs": not failures}}}},
+        run_config={
+            "ops": {
+                "best_model": {
+                    "config": {
+                        "require_all_configs": not failures,
+                        "search_space_fingerprint": read.fingerprint,
+                    }
+                }
+            }
+        },
     )
     result = _test_evaluation(defs, instance)
     removed = remove_old_versions(settings.keep_versions, instance, settings)

@@ -108,3 +108,32 @@ def test_the_assets_carry_a_data_version_from_the_source_and_code_versions(own_s
         assert latest_data_version(instance, "train_playlists") == source.data_version(42)
         record = latest_materialization(instance, "playlists")
         assert record.asset_materialization.metadata["source_fingerprint"].value == source.fingerprint()
+
+
+def test_a_config_appended_while_a_retrain_trains_is_not_lost(small_settings: Settings, monkeypatch, capsys):
+    """The search space is fingerprinted as the retrain read it: an edit made meanwhile makes the
+    next retrain train, instead of being recorded as seen."""
+    import recsys_assets.retrain as driver
+
+    run_job = driver._run_job
+    appended = []
+
+    def run_and_edit(defs, instance, retrain_id, job, partition_key=None, run_config=None):
+        run_job(defs, instance, retrain_id, job, partition_key, run_config)
+        if job == "train_models" and not appended:
+            with open(small_settings.search_space_path, "a") as file:
+                file.write(
+                    '\n[[config]]\nname = "added-meanwhile"\nmin_count = 2\nepochs = 2\nvector_size = 8\n'
+                )
+            appended.append(partition_key)
+
+    monkeypatch.setattr(driver, "_run_job", run_and_edit)
+    with dg.instance_for_test() as instance:
+        retrain(small_settings, instance)
+        assert appended
+        capsys.readouterr()
+        monkeypatch.setattr(driver, "_run_job", run_job)
+        retrain(small_settings, instance)
+        out = capsys.readouterr().out
+        assert "the search space changed" in out
+        assert "-> train_models [added-meanwhile]" in out

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from recsys_assets.core.files import check_regular_file
+from recsys_assets.core.fingerprint import bytes_fingerprint
 
 MAX_WINDOW = 1000
 """The largest Word2Vec window a config may set."""
@@ -290,28 +291,45 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
     )
 
 
-def _read_document(path: Path) -> dict[str, Any]:
+def _read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
     try:
         check_regular_file(path, "search-space file")
-        text = path.read_text(encoding="utf-8")
+        data = path.read_bytes()
     except OSError as error:
         raise SearchSpaceError(str(error)) from None
     try:
-        return tomllib.loads(text)
+        return data, tomllib.loads(data.decode("utf-8"))
+    except UnicodeDecodeError as error:
+        raise SearchSpaceError(f"{path}: not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
         raise SearchSpaceError(f"{path}: not valid TOML: {error}") from None
 
 
+@dataclass(frozen=True)
+class SearchSpaceFile:
+    """A search-space file as it was read once: the fingerprint of those bytes, its validated
+    fixed configs and its [search] plan."""
+
+    fingerprint: str
+    configs: list[ModelConfig]
+    plan: SearchPlan | None
+
+
+def read_search_space(path: Path) -> SearchSpaceFile:
+    """The search-space file read once: what a retrain trains is what it fingerprints."""
+    data, document = _read_document(path)
+    plan = parse_search_plan(document, str(path))
+    return SearchSpaceFile(bytes_fingerprint(data), parse_search_space(document, str(path)), plan)
+
+
 def load_search_space(path: Path) -> list[ModelConfig]:
     """Validated fixed configs from a search-space TOML file (its [search] table checked too)."""
-    document = _read_document(path)
-    parse_search_plan(document, str(path))
-    return parse_search_space(document, str(path))
+    return read_search_space(path).configs
 
 
 def load_search_plan(path: Path) -> SearchPlan | None:
     """The validated [search] table of a search-space TOML file, if it has one."""
-    return parse_search_plan(_read_document(path), str(path))
+    return read_search_space(path).plan
 
 
 def find_config(configs: list[ModelConfig], key: str, source: str) -> ModelConfig:

@@ -28,11 +28,14 @@ class RetrainDecision:
     last_retrain: dg.EventLogRecord | None = None
 
 
-def current_inputs(source: PlaylistSource, search_space: SearchSpace, split_seed: int) -> RetrainInputs:
-    """The inputs a retrain would use now."""
+def current_inputs(
+    source: PlaylistSource, search_space: SearchSpace, split_seed: int, search_space_read: str | None = None
+) -> RetrainInputs:
+    """The inputs a retrain would use now (the search space as `search_space_read` fingerprints
+    the file the retrain read, else as it is now)."""
     return RetrainInputs(
         data=source.data_version(split_seed),
-        search_space=search_space.fingerprint(),
+        search_space=search_space_read or search_space.fingerprint(),
         code=RETRAIN_CODE_VERSION,
     )
 
@@ -42,12 +45,16 @@ def _when(record: dg.EventLogRecord) -> str:
 
 
 def decide(
-    instance: dg.DagsterInstance, source: PlaylistSource, search_space: SearchSpace, split_seed: int
+    instance: dg.DagsterInstance,
+    source: PlaylistSource,
+    search_space: SearchSpace,
+    split_seed: int,
+    search_space_read: str | None = None,
 ) -> RetrainDecision:
     """Compare the inputs now with those of the last retrain that compared every config and
     evaluated its best model on test."""
     try:
-        inputs = current_inputs(source, search_space, split_seed)
+        inputs = current_inputs(source, search_space, split_seed, search_space_read)
     except OSError as error:
         return RetrainDecision(
             True, f"Retraining: the source or search space cannot be read ({error}).", None

@@ -154,15 +154,18 @@ class SelectionConfig(dg.Config):
         description="Fail when a registered config has no trained model; when false, choose among"
         " the trained ones and list the others in the metadata.",
     )
+    search_space_fingerprint: str | None = Field(
+        default=None,
+        description="The search-space file as the retrain that trained the configs read it"
+        " (recorded for the unchanged-skip); unset: the file as it is now.",
+    )
 
 
-def _retrain_inputs(data_version: str, search_space: SearchSpace, complete: bool) -> dict[str, str]:
+def _retrain_inputs(data_version: str, search_space: str, complete: bool) -> dict[str, str]:
     """The fingerprints of what this selection depended on, when it compared every config."""
     if not complete:
         return {}
-    inputs = RetrainInputs(
-        data=data_version, search_space=search_space.fingerprint(), code=RETRAIN_CODE_VERSION
-    )
+    inputs = RetrainInputs(data=data_version, search_space=search_space, code=RETRAIN_CODE_VERSION)
     return inputs.as_metadata()
 
 
@@ -277,7 +280,11 @@ def best_model(
             ),
             "configs_compared": sorted(models),
             "configs_not_compared": untrained,
-            **_retrain_inputs(baselines.data_version, search_space, complete=not untrained),
+            **_retrain_inputs(
+                baselines.data_version,
+                config.search_space_fingerprint or search_space.fingerprint(),
+                complete=not untrained,
+            ),
         },
     )
     yield dg.AssetCheckResult(

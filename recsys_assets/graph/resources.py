@@ -357,9 +357,9 @@ class SearchSpace(dg.ConfigurableResource):
         study = self.study()
         return trial_configs(study) if study else {}
 
-    def configs(self) -> list[ModelConfig]:
-        """The fixed configs, then the configs of the search's trials."""
-        fixed = load_search_space(Path(self.path))
+    def configs(self, fixed: list[ModelConfig] | None = None) -> list[ModelConfig]:
+        """The fixed configs (as the file says now, unless given), then the search's trials'."""
+        fixed = load_search_space(Path(self.path)) if fixed is None else fixed
         keys = {config.key for config in fixed}
         return fixed + [config for key, (_, config, _) in self.trials().items() if key not in keys]
 
