@@ -102,7 +102,7 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
         try:
             with dg.DagsterInstance.get() as instance:
                 model = load_model_version(args.version, instance=instance, settings=settings)
-        except (VersionNotFound, FileNotFoundError) as error:
+        except (VersionNotFound, FileNotFoundError, ValueError) as error:
             print(f"error: {error}", file=sys.stderr)
             return 2
     else:
@@ -111,6 +111,14 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
             model = read_model(location)
         except FileNotFoundError:
             print(f"error: no best model at {location}: run `recsys-assets retrain` first", file=sys.stderr)
+            return 1
+        except ValueError as error:
+            print(
+                f"error: {error}\n  serve a kept version again with"
+                " `recsys-assets promote RUN_ID --reason ...` (`recsys-assets models --history` lists"
+                " them), or rebuild it with `recsys-assets retrain`",
+                file=sys.stderr,
+            )
             return 1
     tracks, problems = resolve_tracks(model.vectors, args.tracks)
     if problems:

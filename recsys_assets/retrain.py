@@ -142,7 +142,8 @@ def retrain(
     ):
         read = read_search_space(Path(space.path))
         source = defs.resources["playlist_source"]
-        decision = decide(instance, source, space, DEFAULT_SPLIT_SEED, read.fingerprint)
+        models = defs.resources["model_store"]
+        decision = decide(instance, source, space, DEFAULT_SPLIT_SEED, read.fingerprint, models)
         if not decision.needed and not force:
             print(decision.reason, flush=True)
             confirm_current(instance, decision)

@@ -28,7 +28,7 @@ KEYS = ["dim16-ep3-mc2-win5", "wide-window"]
 
 def nightly_ticks(defs: dg.Definitions, instance: dg.DagsterInstance, *times: datetime) -> list:
     schedule = defs.resolve_schedule_def("nightly_retrain")
-    resources = {name: defs.resources[name] for name in ("playlist_source", "search_space")}
+    resources = {name: defs.resources[name] for name in ("playlist_source", "search_space", "model_store")}
     ticks = []
     for at in times:
         with dg.build_schedule_context(

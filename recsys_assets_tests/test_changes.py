@@ -29,7 +29,7 @@ def nightly_tick(settings: Settings, instance: dg.DagsterInstance):
     with dg.build_schedule_context(
         instance=instance,
         scheduled_execution_time=datetime(2026, 12, 1, 2, 0),
-        resources={name: defs.resources[name] for name in ("playlist_source", "search_space")},
+        resources={name: defs.resources[name] for name in ("playlist_source", "search_space", "model_store")},
     ) as context:
         return schedule.evaluate_tick(context)
 

@@ -91,3 +91,27 @@ def test_a_model_file_of_the_previous_format_still_loads(two_retrains):
     loaded = model_from_bytes(old.getvalue(), "old.npz")
     assert loaded.strategy.successors_first is False and loaded.learning_curve == {}
     assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
+
+
+def test_a_served_model_damaged_in_place_leaves_its_version_whole_and_is_rebuilt(
+    small_settings: Settings, tmp_path: Path, monkeypatch, capsys
+):
+    from recsys_assets.cli import main
+
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, SMALL))
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        version = Path(latest_metadata(instance, "best_model")["path"])
+        kept = version.read_bytes()
+        served = settings.models_dir / "best_model.npz"
+        with open(served, "r+b") as file:
+            file.write(b"\0" * 64)
+        assert version.read_bytes() == kept, "the version kept for good is another file"
+        monkeypatch.setattr("recsys_assets.cli.load_settings", lambda: settings)
+        capsys.readouterr()
+        assert main(["recommend", "anything|||at all"]) == 1
+        error = capsys.readouterr().err
+        assert f"error: {served}: not a model file" in error and "recsys-assets promote" in error
+        retrain(settings, instance)
+        assert "Retraining: the served model file is damaged" in capsys.readouterr().out
+        assert load_best_model(instance, settings).config_key == "small"

@@ -57,13 +57,10 @@ def write_bytes_atomically(path: Path, data: bytes) -> None:
 
 
 def publish(version: Path, latest: Path) -> None:
-    """Make `latest` a copy of the file `version`, replacing it at once: a hard link where the
-    file system allows (no second copy on disk), else a copy through `replacing`."""
+    """Make `latest` a copy of the file `version`, replacing it at once. A copy, not a link: a
+    writer that damages the served file leaves the version kept for good whole."""
     with replacing(latest) as temporary:
-        try:
-            os.link(version, temporary)
-        except OSError:
-            shutil.copyfile(version, temporary)
+        shutil.copyfile(version, temporary)
 
 
 def is_local(location: str) -> bool:

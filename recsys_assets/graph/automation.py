@@ -47,9 +47,14 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         " skips, saying so, and records that the best model is still current.",
     )
     def nightly_retrain(
-        context: dg.ScheduleEvaluationContext, playlist_source: PlaylistSource, search_space: SearchSpace
+        context: dg.ScheduleEvaluationContext,
+        playlist_source: PlaylistSource,
+        search_space: SearchSpace,
+        model_store: ModelStore,
     ):
-        decision = decide(context.instance, playlist_source, search_space, DEFAULT_SPLIT_SEED)
+        decision = decide(
+            context.instance, playlist_source, search_space, DEFAULT_SPLIT_SEED, models=model_store
+        )
         if not decision.needed:
             confirm_current(context.instance, decision)
             return dg.SkipReason(decision.reason)

@@ -12,7 +12,7 @@ import dagster as dg
 from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.search import trials_left, trials_run
 from recsys_assets.graph.history import latest_materialization, metadata_values
-from recsys_assets.graph.resources import PlaylistSource, SearchSpace
+from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
 
 INPUT_NAMES = {"data": "source", "search_space": "search space", "code": "code"}
@@ -50,6 +50,7 @@ def decide(
     search_space: SearchSpace,
     split_seed: int,
     search_space_read: str | None = None,
+    models: ModelStore | None = None,
 ) -> RetrainDecision:
     """Compare the inputs now with those of the last retrain that compared every config and
     evaluated its best model on test."""
@@ -78,6 +79,9 @@ def decide(
     plan = search_space.plan()
     if plan is not None and trials_left(plan, trials_run(search_space.study())):
         return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
+    problem = models.served_problem() if models is not None else None
+    if problem:
+        return RetrainDecision(True, f"Retraining: {problem}.", inputs, selected)
     changed = inputs.changes_since(previous)
     if changed:
         what = " and ".join(INPUT_NAMES[name] for name in changed)

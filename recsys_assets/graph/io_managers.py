@@ -136,7 +136,7 @@ class ModelFiles(dg.UPathIOManager):
     `<base>/versions/<asset>[/<partition>]/<run id>.npz` (the `path` in its metadata, for good),
     and serves the latest from `<base>/<asset>/<partition>.npz` or `<base>/<asset>.npz`.
 
-    Local files are written to a temporary name and renamed, the latest as a hard link to its
+    Local files are written to a temporary name and renamed, the latest as a copy of its
     version; an object store writes each object whole. An unpartitioned asset reading every
     partition gets `ConfigModels`: the summaries of the trained ones (read from each file's
     manifest), the registered keys without a file, and a loader for one model whole.

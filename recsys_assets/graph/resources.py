@@ -279,6 +279,17 @@ class ModelStore(dg.ConfigurableResource):
 
     url: str = Field(description="The models folder: a local path or any fsspec URL.")
 
+    def served_problem(self) -> str | None:
+        """What is wrong with the served best model's file, or None when it reads whole."""
+        location = served_model_location(self.url, "best_model")
+        try:
+            read_summary(location)
+        except FileNotFoundError:
+            return f"the served model file {location} is missing"
+        except ValueError as error:
+            return f"the served model file is damaged ({error})"
+        return None
+
     def summary(self, key: str) -> ModelSummary | None:
         """The summary of config `key`'s served model, or None when it has none."""
         try:
