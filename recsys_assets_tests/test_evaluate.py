@@ -460,3 +460,14 @@ def test_the_followers_list_is_the_followers_then_the_most_played():
     assert FollowersRecommender(train).rank(
         EvaluationCases(inputs=[["a"]], last_artists=["A"], targets=["c"]), 10
     ).ranks.tolist() == [2]
+
+
+def test_the_followers_coverage_is_that_of_its_lists():
+    train = statistics_of([["a", "b", "a"], ["c", "a", "b"], ["d", "d", "b", "c"]])
+    followers = FollowersRecommender(train)
+
+    def coverage(last: str, k: int) -> float:
+        return followers.rank(EvaluationCases(inputs=[[last]], last_artists=["A"], targets=["a"]), k).coverage
+
+    assert coverage("zz", 2) == 2 / 4, "an unknown track lists the two most played"
+    assert coverage("d", 1) == 1 / 4 and coverage("a", 10) == 1.0

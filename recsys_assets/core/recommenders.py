@@ -149,9 +149,13 @@ class FollowersRecommender:
         statistics = self.statistics
         last = np.unique(statistics.index_of([inputs[-1] for inputs in cases.inputs]))
         sampled = last[np.random.default_rng(0).permutation(len(last))[:COVERAGE_QUERIES]]
+        popular = statistics.by_popularity[:k]
         lists = []
         for index in sampled:
-            found = self.recommend([str(statistics.tracks[index])] if index >= 0 else ["?"], k).tracks
+            if index < 0:
+                lists.append(popular)
+                continue
+            found = self.recommend([str(statistics.tracks[index])], k).tracks
             lists.append(statistics.index_of([track for track, _ in found]))
         return _lists_coverage(lists, len(statistics.tracks))
 
