@@ -226,7 +226,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     retrain_parser.add_argument(
         "--force",
         action="store_true",
-        help="retrain even when the source, search space and code are unchanged since the last retrain",
+        help="retrain even when the source, search space, code and storage settings are unchanged",
     )
     threads = retrain_parser.add_mutually_exclusive_group()
     threads.add_argument(

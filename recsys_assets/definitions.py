@@ -66,7 +66,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 database=playlist_db, split_files=split_files, training_files=training_files
             ),
             "training_statistics_io_manager": TrainingStatisticsIOManager(training_files=training_files),
-            "model_store": ModelStore(url=settings.models_location),
+            "model_store": ModelStore(url=settings.models_location, storage=settings.storage_fingerprint),
             "model_io_manager": ModelIOManager(base_dir=settings.models_location),
             "io_manager": AssetValueIOManager(base_dir=settings.asset_values_location),
         },

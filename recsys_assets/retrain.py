@@ -127,8 +127,8 @@ def retrain(
     """Register the search space's configs, then materialize data, every config, best model, test;
     return the test evaluation.
 
-    When the source, the search space and the code are unchanged since the last complete retrain
-    (and no search has trials left), nothing is trained: the last test evaluation is returned and
+    When the source, the search space, the code and the storage are unchanged since the last
+    complete retrain (and no search has trials left), nothing is trained: the last test evaluation is returned and
     the best model recorded as still current, unless `force`.
     A config that fails does not stop the others: the best model is chosen among those trained,
     and ConfigsFailed (carrying the result) names the failed ones. With `resume`, data already
@@ -143,7 +143,7 @@ def retrain(
         read = read_search_space(Path(space.path))
         source = defs.resources["playlist_source"]
         models = defs.resources["model_store"]
-        decision = decide(instance, source, space, DEFAULT_SPLIT_SEED, read.fingerprint, models)
+        decision = decide(instance, source, space, models, DEFAULT_SPLIT_SEED, read.fingerprint)
         if not decision.needed and not force:
             print(decision.reason, flush=True)
             confirm_current(instance, decision)

@@ -12,6 +12,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 import fsspec
 
 from recsys_assets.core.demo_data import DEMO_SIZES
+from recsys_assets.core.fingerprint import combined
 from recsys_assets.core.model_files import served_model_location
 from recsys_assets.core.playlists import check_sample_fraction
 
@@ -91,6 +92,17 @@ class Settings:
         """The search study's database: RECSYS_STUDY_URL, else SQLite beside the Dagster instance
         (in the data directory when the settings did not come from the environment)."""
         return self.study_url or f"sqlite:///{self.data_dir / STUDY_FILE}"
+
+    @property
+    def storage_fingerprint(self) -> str:
+        """Where the tables, splits, training files, models and asset values live, as one digest."""
+        return combined(
+            str(self.duckdb_path),
+            self.splits_location,
+            self.training_files_location,
+            self.models_location,
+            self.asset_values_location,
+        )
 
     @property
     def demo_dir(self) -> Path:

@@ -137,3 +137,19 @@ def test_a_config_appended_while_a_retrain_trains_is_not_lost(small_settings: Se
         out = capsys.readouterr().out
         assert "the search space changed" in out
         assert "-> train_models [added-meanwhile]" in out
+
+
+def test_moving_the_storage_retrains_into_the_new_place(own_source: Settings, tmp_path: Path, capsys):
+    """Where things are stored is part of "unchanged": after RECSYS_STORAGE_URL changes, the next
+    retrain trains (instead of skipping and then reading files that are not there) and serves a
+    model from the new place."""
+    moved = replace(own_source, storage_url=(tmp_path / "bucket").as_uri())
+    with dg.instance_for_test() as instance:
+        retrain(own_source, instance)
+        capsys.readouterr()
+        result = retrain(moved, instance)
+        assert "the storage settings changed since" in capsys.readouterr().out
+        assert result.config_key
+        assert (tmp_path / "bucket" / "models" / "best_model.npz").is_file()
+        retrain(moved, instance)
+        assert "Nothing changed since" in capsys.readouterr().out

@@ -177,6 +177,7 @@ def test_training_runs_read_the_tables_at_the_same_time(small_settings: Settings
 
 
 PICKY = "[[config]]\nname = 'picky'\nmin_count = 100\nepochs = 2\nvector_size = 8\n"
+DECISION_RESOURCES = ("playlist_source", "search_space", "model_store")
 
 
 def test_a_config_that_fails_on_new_data_is_not_served_from_the_old_build_and_the_skip_waits(
@@ -199,7 +200,7 @@ def test_a_config_that_fails_on_new_data_is_not_served_from_the_old_build_and_th
         assert "data_fingerprint" not in selected, "a retrain that left a config out is not complete"
         for resume in (False, True):
             resources = build_definitions(on_b).resources
-            decision = decide(instance, resources["playlist_source"], resources["search_space"], 42)
+            decision = decide(instance, *(resources[name] for name in DECISION_RESOURCES), 42)
             assert decision.needed, decision.reason
             with pytest.raises(ConfigsFailed):
                 retrain(on_b, instance, resume=resume)
@@ -224,7 +225,7 @@ def test_selecting_after_a_new_data_build_refuses_models_of_the_old_one(
         assert "trained on an older data build only: good" in str(
             selection.get_step_failure_events()[0].step_failure_data.error
         )
-        assert decide(instance, defs.resources["playlist_source"], defs.resources["search_space"], 42).needed
+        assert decide(instance, *(defs.resources[name] for name in DECISION_RESOURCES), 42).needed
 
 
 def test_a_data_build_that_fails_while_publishing_leaves_the_tables_and_the_build_as_they_were(

@@ -41,9 +41,10 @@ def test_the_code_version_changes_with_any_source_change(tmp_path: Path, monkeyp
 
 
 def test_retrain_inputs_name_what_changed():
-    before = RetrainInputs(data="d1", search_space="s1", code="c1")
+    before = RetrainInputs(data="d1", search_space="s1", code="c1", storage="l1")
     assert before.changes_since(before) == []
-    assert RetrainInputs("d2", "s1", "c2").changes_since(before) == ["data", "code"]
-    assert before.changes_since(None) == ["data", "search_space", "code"]
+    assert RetrainInputs("d2", "s1", "c2", "l1").changes_since(before) == ["data", "code"]
+    assert RetrainInputs("d1", "s1", "c1", "l2").changes_since(before) == ["storage"]
+    assert before.changes_since(None) == ["data", "search_space", "code", "storage"]
     assert RetrainInputs.from_metadata(before.as_metadata()) == before
     assert RetrainInputs.from_metadata({"data_fingerprint": "d1"}) is None

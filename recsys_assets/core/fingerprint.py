@@ -52,11 +52,13 @@ def code_version(modules: Iterable[str] = ("core", "graph")) -> str:
 @dataclass(frozen=True)
 class RetrainInputs:
     """What a retrain's result depends on: the data version of the playlist tables (source
-    content, sample and split settings, data code), the search space's text, and the code."""
+    content, sample and split settings, data code), the search space's text, the code, and where
+    the tables, files and models are stored."""
 
     data: str
     search_space: str
     code: str
+    storage: str
 
     def changes_since(self, previous: RetrainInputs | None) -> list[str]:
         """The names of the inputs that differ from `previous` (all of them when there is none)."""
@@ -72,7 +74,7 @@ class RetrainInputs:
     @classmethod
     def from_metadata(cls, metadata: dict[str, object]) -> RetrainInputs | None:
         """The inputs recorded by `as_metadata`, or None where they are missing."""
-        values = {name: metadata.get(f"{name}_fingerprint") for name in ("data", "search_space", "code")}
+        values = {name: metadata.get(f"{name}_fingerprint") for name in cls.__dataclass_fields__}
         if not all(isinstance(value, str) for value in values.values()):
             return None
         return cls(**values)

@@ -43,8 +43,8 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         description="Nightly retrain: data first, then every config (train_after_data), then the"
         " best model and its test evaluation (select_after_training). Every run of one night"
         f" carries the tag {RETRAIN_TAG}=nightly-<date>-<time>. Its time is RECSYS_NIGHTLY_CRON."
-        " When the source, the search space and the code are unchanged since the last retrain, it"
-        " skips, saying so, and records that the best model is still current.",
+        " When the source, the search space, the code and the storage settings are unchanged since"
+        " the last retrain, it skips, saying so, and records that the best model is still current.",
     )
     def nightly_retrain(
         context: dg.ScheduleEvaluationContext,
@@ -52,9 +52,7 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         search_space: SearchSpace,
         model_store: ModelStore,
     ):
-        decision = decide(
-            context.instance, playlist_source, search_space, DEFAULT_SPLIT_SEED, models=model_store
-        )
+        decision = decide(context.instance, playlist_source, search_space, model_store, DEFAULT_SPLIT_SEED)
         if not decision.needed:
             confirm_current(context.instance, decision)
             return dg.SkipReason(decision.reason)

@@ -15,7 +15,12 @@ from recsys_assets.graph.history import latest_materialization, metadata_values
 from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
 
-INPUT_NAMES = {"data": "source", "search_space": "search space", "code": "code"}
+INPUT_NAMES = {
+    "data": "source",
+    "search_space": "search space",
+    "code": "code",
+    "storage": "storage settings",
+}
 
 
 @dataclass(frozen=True)
@@ -29,7 +34,11 @@ class RetrainDecision:
 
 
 def current_inputs(
-    source: PlaylistSource, search_space: SearchSpace, split_seed: int, search_space_read: str | None = None
+    source: PlaylistSource,
+    search_space: SearchSpace,
+    models: ModelStore,
+    split_seed: int,
+    search_space_read: str | None = None,
 ) -> RetrainInputs:
     """The inputs a retrain would use now (the search space as `search_space_read` fingerprints
     the file the retrain read, else as it is now)."""
@@ -37,6 +46,7 @@ def current_inputs(
         data=source.data_version(split_seed),
         search_space=search_space_read or search_space.fingerprint(),
         code=RETRAIN_CODE_VERSION,
+        storage=models.storage,
     )
 
 
@@ -48,14 +58,14 @@ def decide(
     instance: dg.DagsterInstance,
     source: PlaylistSource,
     search_space: SearchSpace,
+    models: ModelStore,
     split_seed: int,
     search_space_read: str | None = None,
-    models: ModelStore | None = None,
 ) -> RetrainDecision:
     """Compare the inputs now with those of the last retrain that compared every config and
     evaluated its best model on test."""
     try:
-        inputs = current_inputs(source, search_space, split_seed, search_space_read)
+        inputs = current_inputs(source, search_space, models, split_seed, search_space_read)
     except OSError as error:
         return RetrainDecision(
             True, f"Retraining: the source or search space cannot be read ({error}).", None
@@ -76,21 +86,22 @@ def decide(
             " was promoted by hand, or predates these records).",
             inputs,
         )
-    plan = search_space.plan()
-    if plan is not None and trials_left(plan, trials_run(search_space.study())):
-        return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
-    problem = models.served_problem() if models is not None else None
-    if problem:
-        return RetrainDecision(True, f"Retraining: {problem}.", inputs, selected)
     changed = inputs.changes_since(previous)
     if changed:
         what = " and ".join(INPUT_NAMES[name] for name in changed)
         return RetrainDecision(
             True, f"Retraining: the {what} changed since the retrain of {_when(selected)}.", inputs, selected
         )
+    plan = search_space.plan()
+    if plan is not None and trials_left(plan, trials_run(search_space.study())):
+        return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
+    problem = models.served_problem()
+    if problem:
+        return RetrainDecision(True, f"Retraining: {problem}.", inputs, selected)
     return RetrainDecision(
         False,
-        f"Nothing changed since the retrain of {_when(selected)} (source, search space and code):"
+        f"Nothing changed since the retrain of {_when(selected)} (source, search space, code and"
+        " storage settings):"
         " training skipped; --force retrains anyway.",
         inputs,
         selected,

@@ -16,7 +16,7 @@ from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, sel
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
-from recsys_assets.graph.resources import SearchSpace, SearchTrial, StoredTrainingData
+from recsys_assets.graph.resources import ModelStore, SearchSpace, SearchTrial, StoredTrainingData
 from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
 CASE_INPUT = dg.AssetIn(metadata={"columns": list(CASE_COLUMNS)})
@@ -161,11 +161,13 @@ class SelectionConfig(dg.Config):
     )
 
 
-def _retrain_inputs(data_version: str, search_space: str, complete: bool) -> dict[str, str]:
+def _retrain_inputs(data_version: str, search_space: str, storage: str, complete: bool) -> dict[str, str]:
     """The fingerprints of what this selection depended on, when it compared every config."""
     if not complete:
         return {}
-    inputs = RetrainInputs(data=data_version, search_space=search_space, code=RETRAIN_CODE_VERSION)
+    inputs = RetrainInputs(
+        data=data_version, search_space=search_space, code=RETRAIN_CODE_VERSION, storage=storage
+    )
     return inputs.as_metadata()
 
 
@@ -199,13 +201,14 @@ def best_model(
     context: dg.AssetExecutionContext,
     config: SelectionConfig,
     search_space: SearchSpace,
+    model_store: ModelStore,
     embedding_model: ConfigModels,
     baselines: BaselineResults,
 ):
     """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
     strategy chosen for it; ties: smallest config key), compared with every config trained on the
     current data build and with the popularity and transition baselines. When every config was
-    compared, it records what the retrain depended on (data version, search space, code), so an
+    compared, it records what the retrain depended on (data version, search space, code, storage), so an
     unchanged retrain is skipped."""
     models = {
         key: summary
@@ -283,6 +286,7 @@ def best_model(
             **_retrain_inputs(
                 baselines.data_version,
                 config.search_space_fingerprint or search_space.fingerprint(),
+                model_store.storage,
                 complete=not untrained,
             ),
         },

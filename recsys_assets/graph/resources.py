@@ -278,6 +278,11 @@ class ModelStore(dg.ConfigurableResource):
     """The served model files, for what their manifests say (exact validation results)."""
 
     url: str = Field(description="The models folder: a local path or any fsspec URL.")
+    storage: str = Field(
+        default="",
+        description="Fingerprint of where the tables, splits, training files, models and asset values"
+        " are stored: a retrain after a change of storage settings is not skipped.",
+    )
 
     def served_problem(self) -> str | None:
         """What is wrong with the served best model's file, or None when it reads whole."""
