@@ -254,3 +254,29 @@ def test_repeated_row_ids_are_refused_with_the_first_named(tmp_path: Path):
         build_playlist_table(conn, path)
     assert f"{path}: column row_id must be unique" in str(error.value)
     assert "2 row(s) repeat a row_id, the first: 5 (2 rows), 9 (2 rows)" in str(error.value)
+
+
+def test_lines_the_reader_rejects_are_counted_and_later_lines_keep_their_numbers(tmp_path: Path):
+    """A line over the reader's 2 MB line limit and a line that is not UTF-8 are malformed lines
+    like any other: counted, named by their line number, and the lines after them keep theirs."""
+    lines = [
+        HEADER.encode(),
+        b'"u1","a","t","p"',
+        b'"u2","a","' + b"x" * 3_000_000 + b'","p"',
+        b'"u3","a","t","p"',
+        b'"u4","caf\xe9","t","p"',
+        b'"u5","a","t","p"',
+        b'"u6","broken "stray" quote,"x","p"',
+        *(line.encode() for line in PADDING),
+    ]
+    path = tmp_path / "raw.csv"
+    path.write_bytes(b"\n".join(lines) + b"\n")
+    with duckdb.connect() as conn, open_source_rows(conn, path) as found:
+        rows = conn.execute("SELECT row_id, user_id FROM source_rows WHERE user_id <> 'pad'").fetchall()
+        padding = conn.execute("SELECT min(row_id), max(row_id) FROM source_rows WHERE user_id = 'pad'").fetchall()
+    assert sorted(rows) == [(2, "u1"), (4, "u3"), (6, "u5")]
+    assert padding == [(8, 7 + len(PADDING))]
+    assert found.malformed_lines == 3
+    assert [example.split(":")[0] for example in found.malformed_examples] == ["line 3", "line 5", "line 7"]
+    assert "longer than" in found.malformed_examples[0] and "UTF-8" in found.malformed_examples[1]
+    assert "stray" in found.malformed_examples[2]

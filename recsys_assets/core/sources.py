@@ -145,12 +145,19 @@ def _field(group: str) -> str:
     return f"CASE WHEN {group} = '' THEN NULL ELSE {unescaped} END"
 
 
-def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> SourceRows:
-    """Parse the raw CSV line by line: a record is one line, or two when a quoted field holds a
-    line break; any other line is malformed and skipped alone, so an opening quote that is never
-    closed costs its own line only."""
-    _check_header(path)
-    groups = [f"g{i}" for i in range(len(RAW_CSV_COLUMNS))]
+CSV_WORK_TABLES = ("csv_lines", "csv_rejected_lines", "csv_records", "csv_joined")
+REJECTION_REASONS = {
+    "LINE SIZE OVER MAXIMUM": "longer than the reader's line limit of 2,000,000 bytes",
+    "INVALID ENCODING": "not UTF-8 text",
+}
+
+
+def _read_lines(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> None:
+    """Read the file's lines after the header into `csv_lines` (line, text), numbered as in the
+    file, and the lines the reader rejects (too long, not UTF-8) into `csv_rejected_lines`
+    (line, text: why)."""
+    conn.execute("DROP TABLE IF EXISTS csv_rejects")
+    conn.execute("DROP TABLE IF EXISTS csv_reject_scans")
     try:
         conn.execute(
             f"""
@@ -158,11 +165,56 @@ def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> So
             SELECT row_number() OVER () + 1 AS line, text
             FROM read_csv({sql_string(str(readable))}, header = false, skip = 1, auto_detect = false,
                           delim = '{_LINE_DELIMITER}', quote = '', escape = '',
-                          columns = {{'text': 'VARCHAR'}}, strict_mode = false, ignore_errors = true)
+                          columns = {{'text': 'VARCHAR'}}, strict_mode = false, ignore_errors = true,
+                          store_rejects = true, rejects_table = 'csv_rejects',
+                          rejects_scan = 'csv_reject_scans')
             """
         )
     except duckdb.Error as error:
         raise SourceDataError(f"{path}: not a readable text file: {error}") from None
+    reasons = " ".join(
+        f"WHEN {sql_string(kind)} THEN {sql_string(why)}" for kind, why in REJECTION_REASONS.items()
+    )
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE csv_rejected_lines AS
+        SELECT line, CASE any_value(error_type) {reasons} ELSE any_value(error_message) END AS text
+        FROM csv_rejects GROUP BY line
+        """
+    )
+    for table in ("csv_rejects", "csv_reject_scans"):
+        conn.execute(f"DROP TABLE {table}")
+    if conn.execute("SELECT count(*) FROM csv_rejected_lines").fetchone()[0]:
+        _renumber_around(conn, "csv_rejected_lines")
+
+
+def _renumber_around(conn: duckdb.DuckDBPyConnection, rejected: str) -> None:
+    """Renumber `csv_lines`, numbered as if the lines in `rejected` were not in the file, with
+    their line numbers in the file."""
+    conn.execute(
+        f"""
+        CREATE OR REPLACE TEMP TABLE csv_lines AS
+        SELECT csv_lines.line + coalesce(shift.rejected_before, 0) AS line, text
+        FROM csv_lines ASOF LEFT JOIN (
+            SELECT from_line, max(rejected_so_far) AS rejected_before
+            FROM (
+                SELECT line + 1 - row_number() OVER (ORDER BY line) AS from_line,
+                       row_number() OVER (ORDER BY line) AS rejected_so_far
+                FROM {rejected}
+            )
+            GROUP BY from_line
+        ) AS shift ON csv_lines.line >= shift.from_line
+        """
+    )
+
+
+def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> SourceRows:
+    """Parse the raw CSV line by line: a record is one line, or two when a quoted field holds a
+    line break; any other line is malformed and skipped alone, so an opening quote that is never
+    closed costs its own line only."""
+    _check_header(path)
+    groups = [f"g{i}" for i in range(len(RAW_CSV_COLUMNS))]
+    _read_lines(conn, path, readable)
     matched = " OR ".join(f"fields.{group} <> ''" for group in groups)
     conn.execute(
         f"""
@@ -197,6 +249,7 @@ def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> So
         """
     )
     conn.execute("INSERT INTO csv_records SELECT line, NULL, fields, true FROM csv_joined")
+    conn.execute("INSERT INTO csv_records SELECT line, text, NULL, false FROM csv_rejected_lines")
     total, malformed = conn.execute(
         "SELECT count(*), count(*) FILTER (NOT complete) FROM csv_records"
     ).fetchall()[0]
@@ -207,7 +260,7 @@ def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> So
         ).fetchall()
     ]
     if malformed > MAX_MALFORMED_SHARE * total:
-        for table in ("csv_lines", "csv_records", "csv_joined"):
+        for table in CSV_WORK_TABLES:
             conn.execute(f"DROP TABLE {table}")
         raise SourceDataError(
             f"{path}: {malformed} of {total} lines are malformed (more than {MAX_MALFORMED_SHARE:.0%}),"
@@ -223,6 +276,6 @@ def _open_csv(conn: duckdb.DuckDBPyConnection, path: Path, readable: Path) -> So
         SELECT line AS row_id, {values} FROM csv_records WHERE complete
         """
     )
-    for table in ("csv_lines", "csv_records", "csv_joined"):
+    for table in CSV_WORK_TABLES:
         conn.execute(f"DROP TABLE {table}")
     return SourceRows(path=path, kind="csv", malformed_lines=int(malformed), malformed_examples=examples)
