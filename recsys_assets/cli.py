@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
+    from recsys_assets.core.search import StudyUnavailable
     from recsys_assets.instance import prepare_dagster_home
     from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
 
@@ -40,7 +41,7 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with dg.DagsterInstance.get() as instance:
             result = retrain(settings, instance, resume=args.resume, workers=workers, force=args.force)
-    except RetrainStopped as error:
+    except (RetrainStopped, StudyUnavailable) as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
     except ConfigsFailed as error:

@@ -128,8 +128,8 @@ def retrain(
     return the test evaluation.
 
     When the source, the search space, the code and the storage are unchanged since the last
-    complete retrain (and no search has trials left), nothing is trained: the last test evaluation is returned and
-    the best model recorded as still current, unless `force`.
+    complete retrain (and no search has trials left), nothing is trained: the last test
+    evaluation is returned and the best model recorded as still current, unless `force`.
     A config that fails does not stop the others: the best model is chosen among those trained,
     and ConfigsFailed (carrying the result) names the failed ones. With `resume`, data already
     built and configs already trained on it are kept. `workers` is Word2Vec's thread count.
@@ -141,6 +141,8 @@ def retrain(
         f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
     ):
         read = read_search_space(Path(space.path))
+        if read.plan:
+            space.study(writable=True)
         source = defs.resources["playlist_source"]
         models = defs.resources["model_store"]
         decision = decide(instance, source, space, models, DEFAULT_SPLIT_SEED, read.fingerprint)

@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import fsspec
 
+from recsys_assets.core.database_urls import shown_url
 from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.fingerprint import combined
 from recsys_assets.core.model_files import served_model_location
@@ -143,6 +144,29 @@ def _storage(variable: str, value: str | None) -> str | None:
     return value
 
 
+def _database(variable: str, value: str | None) -> str | None:
+    """`value` if it is a database URL whose driver is installed."""
+    if value is None:
+        return None
+    import sqlalchemy
+
+    try:
+        url = sqlalchemy.make_url(value)
+    except sqlalchemy.exc.ArgumentError:
+        raise SettingsError(
+            f"{variable}={value!r}: not a database URL; expected one such as"
+            " sqlite:////path/to/study.db or postgresql://user@host/database"
+        ) from None
+    shown = shown_url(value)
+    try:
+        url.get_dialect()
+    except sqlalchemy.exc.NoSuchModuleError:
+        raise SettingsError(
+            f"{variable}={shown!r}: no database driver for {url.drivername} is installed"
+        ) from None
+    return value
+
+
 def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
     """Settings from the RECSYS_* environment variables (see the README)."""
     playlists = environ.get("RECSYS_PLAYLISTS_PATH") or None
@@ -188,7 +212,7 @@ def load_settings(environ: Mapping[str, str] = os.environ) -> Settings:
             "RECSYS_STORAGE_URL", (environ.get("RECSYS_STORAGE_URL") or "").rstrip("/") or None
         ),
         keep_versions=int(keep_text),
-        study_url=environ.get("RECSYS_STUDY_URL")
+        study_url=_database("RECSYS_STUDY_URL", environ.get("RECSYS_STUDY_URL") or None)
         or f"sqlite:///{default_dagster_home(environ) / STUDY_FILE}",
     )
 

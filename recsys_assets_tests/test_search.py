@@ -11,6 +11,7 @@ from optuna.trial import TrialState
 
 from recsys_assets.core.search import (
     SearchProgress,
+    StudyUnavailable,
     finish,
     next_search_step,
     open_study,
@@ -79,6 +80,8 @@ def test_the_plan_is_parsed_and_checked():
             {"trials": 2, "pruner": "hyperband", "params": {"window": {"choices": [2]}}},
             "pruner must be one of",
         ),
+        ({"trials": 2, "seed": -1, "params": {"window": {"choices": [2]}}}, "seed must be a whole number"),
+        ({"trials": 2, "seed": 2**40, "params": {"window": {"choices": [2]}}}, "from 0 to 2147483647"),
     ]
     for table, message in bad:
         with pytest.raises(SearchSpaceError, match=message):
@@ -281,3 +284,26 @@ def test_failures_and_repeats_in_a_row_are_read_from_the_study_since_a_time(tmp_
     finish(study, number, None)
     assert search_progress(study, before).failures_in_a_row == 1
     assert search_progress(study, datetime.now()).failures_in_a_row == 0, "an earlier night does not count"
+
+
+@pytest.mark.parametrize("damage", ["not a database", "read-only", "no such folder"])
+def test_a_study_database_that_cannot_be_used_stops_the_retrain_with_one_error_before_training(
+    search_settings: Settings, tmp_path: Path, damage: str, capsys
+):
+    study_file = tmp_path / "study.db"
+    url = {
+        "not a database": f"sqlite:///{study_file}",
+        "read-only": f"sqlite:///file:{study_file}?mode=ro&uri=true",
+        "no such folder": f"sqlite:///{tmp_path / 'missing' / 'study.db'}",
+    }[damage]
+    if damage == "not a database":
+        study_file.write_text("garbage\n")
+    if damage == "read-only":
+        open_study(f"sqlite:///{study_file}", plan_of())
+    settings = replace(search_settings, study_url=url)
+    with dg.instance_for_test() as instance:
+        with pytest.raises(StudyUnavailable) as error:
+            retrain(settings, instance)
+        assert not instance.get_runs(), "nothing ran"
+    assert str(error.value).startswith(f"the search study at {url} cannot be used: ")
+    assert "RECSYS_STUDY_URL" in str(error.value)

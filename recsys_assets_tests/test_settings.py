@@ -43,6 +43,8 @@ def test_environment_sets_every_path_and_switch(tmp_path: Path):
         ("RECSYS_STORAGE_URL", "foo://x", "RECSYS_STORAGE_URL='foo://x': no filesystem for foo://"),
         ("RECSYS_STORAGE_URL", "memory://bucket", "memory:// storage ends with the process"),
         ("RECSYS_MODELS_URL", "memory://models", "RECSYS_MODELS_URL='memory://models': memory://"),
+        ("RECSYS_STUDY_URL", "nonsense", "RECSYS_STUDY_URL='nonsense': not a database URL"),
+        ("RECSYS_STUDY_URL", "foo://u:secret@x/db", "'foo://u:***@x/db': no database driver for foo"),
     ],
 )
 def test_bad_switches_are_refused_by_name(variable: str, value: str, message: str):

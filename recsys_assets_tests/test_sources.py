@@ -273,7 +273,9 @@ def test_lines_the_reader_rejects_are_counted_and_later_lines_keep_their_numbers
     path.write_bytes(b"\n".join(lines) + b"\n")
     with duckdb.connect() as conn, open_source_rows(conn, path) as found:
         rows = conn.execute("SELECT row_id, user_id FROM source_rows WHERE user_id <> 'pad'").fetchall()
-        padding = conn.execute("SELECT min(row_id), max(row_id) FROM source_rows WHERE user_id = 'pad'").fetchall()
+        padding = conn.execute(
+            "SELECT min(row_id), max(row_id) FROM source_rows WHERE user_id = 'pad'"
+        ).fetchall()
     assert sorted(rows) == [(2, "u1"), (4, "u3"), (6, "u5")]
     assert padding == [(8, 7 + len(PADDING))]
     assert found.malformed_lines == 3

@@ -3,14 +3,17 @@ their learning curves. Its trials are model configs like the fixed ones, keyed t
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
 import optuna
+import sqlalchemy
 from optuna.distributions import BaseDistribution, CategoricalDistribution, FloatDistribution, IntDistribution
 from optuna.trial import FrozenTrial, TrialState
 
+from recsys_assets.core.database_urls import shown_url
 from recsys_assets.core.search_space import (
     WORD2VEC_DEFAULTS,
     Choices,
@@ -26,6 +29,7 @@ CONFIG_KEY_ATTRIBUTE = "config_key"
 KNOWN_ATTRIBUTE = "trained_outside_the_search"
 REPEATED_ATTRIBUTE = "repeats_a_trained_config"
 REFUSED_ATTRIBUTE = "broke_a_combination_rule"
+OPENED_ATTRIBUTE = "last_opened_for_searching"
 MAX_REPEATED_PROPOSALS = 20
 """Proposals in a row of configs already trained after which the search space counts as exhausted."""
 MAX_FAILED_TRIALS_IN_A_ROW = 3
@@ -36,25 +40,52 @@ PROPOSAL_ATTEMPTS = 20
 """How many proposals may break a combination rule before the search gives up on one trial."""
 
 
-def open_study(url: str, plan: SearchPlan) -> optuna.Study:
+class StudyUnavailable(RuntimeError):
+    """The search's study database cannot be opened, read or written."""
+
+
+def _innermost(error: BaseException) -> str:
+    while error.__cause__ or error.__context__:
+        error = error.__cause__ or error.__context__
+    return str(error).strip().splitlines()[0] if str(error).strip() else type(error).__name__
+
+
+@contextmanager
+def study_errors(url: str) -> Iterator[None]:
+    """Turn a failure of the study's database into one StudyUnavailable that names it and says why."""
+    try:
+        yield
+    except (sqlalchemy.exc.SQLAlchemyError, ImportError, optuna.exceptions.StorageInternalError) as error:
+        raise StudyUnavailable(
+            f"the search study at {shown_url(url)} cannot be used: {_innermost(error)}. Check"
+            " RECSYS_STUDY_URL (a database this user can write), or move a damaged study file away"
+            " (the search then starts afresh)."
+        ) from error
+
+
+def open_study(url: str, plan: SearchPlan, writable: bool = False) -> optuna.Study:
     """The plan's study in the storage at `url` (created on first use), its sampler seeded by the
-    plan's seed and the trials already run, so a later retrain proposes new configs."""
+    plan's seed and the trials already run, so a later retrain proposes new configs. With
+    `writable`, a write proves the database takes them. StudyUnavailable when it cannot be used."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     pruner = (
         optuna.pruners.MedianPruner(n_startup_trials=2, n_warmup_steps=1)
         if plan.pruner == "median"
         else optuna.pruners.NopPruner()
     )
-    study = optuna.create_study(
-        storage=url, study_name=plan.study_name, direction="maximize", load_if_exists=True
-    )
-    seed = plan.seed + len(study.get_trials(deepcopy=False))
-    return optuna.load_study(
-        study_name=plan.study_name,
-        storage=url,
-        sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS),
-        pruner=pruner,
-    )
+    with study_errors(url):
+        study = optuna.create_study(
+            storage=url, study_name=plan.study_name, direction="maximize", load_if_exists=True
+        )
+        if writable:
+            study.set_user_attr(OPENED_ATTRIBUTE, datetime.now().isoformat(timespec="seconds"))
+        seed = plan.seed + len(study.get_trials(deepcopy=False))
+        return optuna.load_study(
+            study_name=plan.study_name,
+            storage=url,
+            sampler=optuna.samplers.TPESampler(seed=seed, n_startup_trials=STARTUP_TRIALS),
+            pruner=pruner,
+        )
 
 
 def _distribution(name: str, spec: object) -> BaseDistribution:

@@ -202,6 +202,8 @@ class Range:
     integer: bool = False
 
 
+MAX_SEARCH_SEED = 2**31 - 1
+"""The sampler's seed is this plus the trials run, which must stay below 2**32."""
 PRUNERS = ("median", "none")
 
 
@@ -272,8 +274,10 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
     if pruner not in PRUNERS:
         raise SearchSpaceError(f"{where}: pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
     seed = table.get("seed", 42)
-    if not isinstance(seed, int) or isinstance(seed, bool):
-        raise SearchSpaceError(f"{where}: seed must be a whole number, got {seed!r}")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEARCH_SEED:
+        raise SearchSpaceError(
+            f"{where}: seed must be a whole number from 0 to {MAX_SEARCH_SEED}, got {seed!r}"
+        )
     params = table.get("params")
     if not isinstance(params, dict) or not params:
         raise SearchSpaceError(f"{where}: expected a [search.params] table of at least one parameter")

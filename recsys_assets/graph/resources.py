@@ -320,10 +320,11 @@ class SearchSpace(dg.ConfigurableResource):
     def plan(self) -> SearchPlan | None:
         return load_search_plan(Path(self.path))
 
-    def study(self) -> optuna.Study | None:
-        """The search's study, or None when the file has no [search] table."""
+    def study(self, writable: bool = False) -> optuna.Study | None:
+        """The search's study, or None when the file has no [search] table; StudyUnavailable when
+        its database cannot be read (or, with `writable`, written)."""
         plan = self.plan()
-        return open_study(self.study_url, plan) if plan else None
+        return open_study(self.study_url, plan, writable) if plan else None
 
     def publish_results(self, study: optuna.Study) -> str | None:
         """Write the study's trials (number, state, value, parameters, times) as a Parquet table
@@ -340,7 +341,7 @@ class SearchSpace(dg.ConfigurableResource):
     def searching_study(self, plan: SearchPlan, models: ModelStore) -> optuna.Study:
         """The plan's study, started from what is known: the fixed configs' results and learning
         curves, recorded once (outside the budget)."""
-        study = open_study(self.study_url, plan)
+        study = open_study(self.study_url, plan, writable=True)
         known = {}
         for config in load_search_space(Path(self.path)):
             trained = models.summary(config.key)
