@@ -18,6 +18,7 @@ import dagster as dg
 
 from recsys_assets.client import remove_old_versions
 from recsys_assets.core.evaluation import TestEvaluation
+from recsys_assets.core.processes import process_alive
 from recsys_assets.core.search import finish, next_search_step, search_progress, trials_run
 from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, SearchPlan, SearchSpaceFile, read_search_space
 from recsys_assets.definitions import build_definitions
@@ -33,7 +34,7 @@ from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_mode
 from recsys_assets.graph.partitions import model_configs, sync_config_partitions
 from recsys_assets.graph.resources import SearchSpace
 from recsys_assets.instance import exclusive_lock
-from recsys_assets.run_launcher import HOST_TAG, PID_TAG, process_alive, run_process
+from recsys_assets.run_launcher import HOST_TAG, PID_TAG, run_process
 from recsys_assets.settings import Settings
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}

@@ -3,34 +3,19 @@ process died (killed, out of memory) is marked failed instead of staying STARTED
 
 from __future__ import annotations
 
-import os
 import socket
-from pathlib import Path
 
 import dagster as dg
 
 # The result types of a launcher's health check have no public import path in Dagster 1.13.
 from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
+from recsys_assets.core.processes import process_alive
+
 HOST_TAG = "recsys/host"
 PID_TAG = "recsys/pid"
 """Tags naming the process that runs a run in-process (`recsys-assets retrain`), so a run left
 behind by a killed retrain can be told from one still running."""
-
-
-def process_alive(pid: int) -> bool:
-    """Whether process `pid` on this machine is running (a zombie counts as gone)."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        state = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0]
-    except (OSError, IndexError):
-        return True
-    return state != "Z"
 
 
 def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:

@@ -253,3 +253,25 @@ def test_a_data_build_that_fails_while_publishing_leaves_the_tables_and_the_buil
         assert defs.resources["training_files"].current() == old_build
         resumed = retrain(on_b, instance, resume=True)
         assert resumed.test_rows == first.test_rows, "trained and evaluated on the last good build"
+
+
+def test_a_write_removes_the_temporary_files_of_dead_writers_only(tmp_path: Path):
+    """Another live writer's temporary file is its work in progress: a second write keeps it."""
+    import socket
+    import subprocess
+
+    from recsys_assets.core.files import write_bytes_atomically
+
+    path = tmp_path / "m.npz"
+    with subprocess.Popen(["sleep", "30"]) as live:
+        dead = subprocess.Popen(["true"])
+        dead.wait()
+        host = socket.gethostname()
+        live_file = tmp_path / f".m.npz.{host}-{live.pid}-00000000.tmp"
+        dead_file = tmp_path / f".m.npz.{host}-{dead.pid}-00000000.tmp"
+        for file in (live_file, dead_file):
+            file.write_bytes(b"partial")
+        write_bytes_atomically(path, b"whole")
+        live.kill()
+    assert live_file.exists() and not dead_file.exists()
+    assert path.read_bytes() == b"whole"

@@ -4,13 +4,18 @@ store (any fsspec URL) one object written whole."""
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
+import socket
 import stat
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import fsspec
+
+from recsys_assets.core.processes import process_alive
 
 
 class NotARegularFile(OSError):
@@ -30,17 +35,36 @@ def check_regular_file(path: Path, what: str) -> None:
         raise NotARegularFile(f"{path}: {what} is {kind}, expected a regular file")
 
 
+FOREIGN_TEMPORARY_FILE_AGE = 24 * 3600
+"""Seconds after which a temporary file of a writer on another host (or of unknown name) is stale."""
+
+
+def _writer_gone(temporary: Path, path: Path) -> bool:
+    """Whether the writer of `replacing(path)`'s temporary file is gone: a process of this host
+    that no longer runs, or any other writer whose file is older than FOREIGN_TEMPORARY_FILE_AGE."""
+    writer = temporary.name.removeprefix(f".{path.name}.").removesuffix(".tmp")
+    host, _, pid = writer.rpartition("-")[0].rpartition("-")
+    if host == socket.gethostname() and pid.isdigit():
+        return not process_alive(int(pid))
+    try:
+        return time.time() - temporary.stat().st_mtime > FOREIGN_TEMPORARY_FILE_AGE
+    except FileNotFoundError:
+        return False
+
+
 @contextmanager
 def replacing(path: Path) -> Iterator[Path]:
     """A temporary path beside `path` to write to; renamed onto `path` when the block succeeds.
 
     The previous file stays whole if the block fails or the process dies; temporary files left
-    behind by a killed writer are removed by the next write.
+    behind by a writer that is gone are removed by the next write, those of a live writer kept.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
-        stale.unlink(missing_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+        if _writer_gone(stale, path):
+            stale.unlink(missing_ok=True)
+    writer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(4)}"
+    temporary = path.with_name(f".{path.name}.{writer}.tmp")
     try:
         yield temporary
         with open(temporary, "rb+") as file:
