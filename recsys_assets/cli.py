@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import unicodedata
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -66,6 +67,14 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+def printable(text: str) -> str:
+    """`text` with control and format characters (terminal escapes, bidirectional overrides)
+    written as escapes, so names from the data cannot drive the terminal."""
+    return "".join(
+        f"\\u{ord(char):04x}" if unicodedata.category(char) in ("Cc", "Cf") else char for char in text
+    )
+
+
 def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
     from recsys_assets.core.track_ids import TRACK_ID_SEPARATOR
@@ -83,7 +92,7 @@ def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[
         elif not matches:
             problems.append(f"no track matches {text!r}")
         else:
-            listed = "\n".join(f"    {match}" for match in matches[:10])
+            listed = "\n".join(f"    {printable(match)}" for match in matches[:10])
             more = " (and more)" if len(matches) > 10 else ""
             problems.append(f"{text!r} matches several tracks{more}; give one as artist|||track:\n{listed}")
     return tracks, problems
@@ -126,13 +135,13 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
     result = model.recommender().recommend(tracks, args.k)
-    print(f"Model {model.config_key} ({model.strategy.label}); query: {result.query}")
+    print(printable(f"Model {model.config_key} ({model.strategy.label}); query: {result.query}"))
     if result.unknown_tracks:
-        print(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}")
+        print(printable(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}"))
     print(f"{'rank':>4}  {'score':>7}  artist — track")
     for rank, (track, score) in enumerate(result.tracks, start=1):
         artist, name = split_track_id(track)
-        print(f"{rank:>4}  {score:>7.3f}  {artist} — {name}")
+        print(f"{rank:>4}  {score:>7.3f}  {printable(artist)} — {printable(name)}")
     return 0
 
 

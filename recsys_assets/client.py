@@ -77,10 +77,19 @@ def _version_row(
 ) -> dict[str, Any]:
     if len(version) < 8:
         raise VersionNotFound(f"version {version!r}: give at least the first 8 characters of a run id")
-    for row in model_versions(asset, partition, instance):
-        if row["version"].startswith(version) and "promoted_from" not in row and row.get("path"):
-            return row
-    raise VersionNotFound(f"no version {version!r} of {asset}{f' [{partition}]' if partition else ''}")
+    matching = [
+        row
+        for row in model_versions(asset, partition, instance)
+        if row["version"].startswith(version) and "promoted_from" not in row and row.get("path")
+    ]
+    if len(matching) > 1:
+        raise VersionNotFound(
+            f"version {version!r} is the start of {len(matching)} run ids"
+            f" ({', '.join(row['version'] for row in matching)}): give more characters"
+        )
+    if not matching:
+        raise VersionNotFound(f"no version {version!r} of {asset}{f' [{partition}]' if partition else ''}")
+    return matching[0]
 
 
 def promote(

@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from recsys_assets.cli import main
+from recsys_assets.cli import main, printable
 from recsys_assets.client import load_best_model
 from recsys_assets.core.track_ids import split_track_id
 from recsys_assets.core.track_search import TrackNameIndex
@@ -215,3 +215,11 @@ def test_retrain_says_which_training_mode_ran(environment, monkeypatch, capsys):
     assert {metadata["word2vec_threads"] for metadata in trained} == {1}
     assert main(["retrain", "--force", "--workers", "2"]) == 0
     assert "Training mode: fast: 2 Word2Vec threads per config" in capsys.readouterr().out
+
+
+def test_names_from_the_data_cannot_drive_the_terminal(retrained, capsys):
+    assert printable("Red\x1b[31m \u202eevil ünï ♪") == "Red\\u001b[31m \\u202eevil ünï ♪"
+    assert main(["recommend", "Bad\x1b]0;owned\x07|||Name", "-k", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\x07" not in out
+    assert "Bad\\u001b]0;owned\\u0007|||Name" in out

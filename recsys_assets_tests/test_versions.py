@@ -115,3 +115,17 @@ def test_a_served_model_damaged_in_place_leaves_its_version_whole_and_is_rebuilt
         retrain(settings, instance)
         assert "Retraining: the served model file is damaged" in capsys.readouterr().out
         assert load_best_model(instance, settings).config_key == "small"
+
+
+def test_a_prefix_of_two_run_ids_is_refused_as_ambiguous(monkeypatch):
+    import recsys_assets.client as client
+
+    rows = [
+        {"version": "abcdef01" + "1" * 24, "path": "/m/new.npz"},
+        {"version": "abcdef01" + "2" * 24, "path": "/m/old.npz"},
+    ]
+    monkeypatch.setattr(client, "model_versions", lambda *args: rows)
+    with pytest.raises(VersionNotFound, match="'abcdef01' is the start of 2 run ids"):
+        client.load_model_version("abcdef01")
+    monkeypatch.setattr(client, "read_model", lambda path: path)
+    assert client.load_model_version("abcdef012") == "/m/old.npz"
