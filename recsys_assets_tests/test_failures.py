@@ -275,3 +275,40 @@ def test_a_write_removes_the_temporary_files_of_dead_writers_only(tmp_path: Path
         live.kill()
     assert live_file.exists() and not dead_file.exists()
     assert path.read_bytes() == b"whole"
+
+
+TABLE_DIGEST = "SELECT count(*), sum(hash(track_sequence)) FROM playlists"
+
+
+def test_a_source_rewritten_while_the_build_reads_it_replaces_nothing(
+    small_settings: Settings, tmp_path: Path, monkeypatch
+):
+    """The data version names what was read: a source that changes between its fingerprint and
+    the end of the read fails the build, and the tables and the build record stay as they were."""
+    import recsys_assets.graph.data as data_assets
+
+    source = write_demo_rows(tmp_path / "a", SMALL_SPEC)
+    other = write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8))
+    settings = replace(small_settings, playlists_path=source)
+    defs = build_definitions(settings)
+    with dg.instance_for_test() as instance:
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        tables = PlaylistDatabase(database=str(settings.duckdb_path))
+        with tables.read_connection() as conn:
+            before = conn.execute(TABLE_DIGEST).fetchall()
+        old_build = defs.resources["training_files"].current()
+        build_tables = data_assets.build_playlist_tables
+
+        def rewrite_then_build(conn, path, **options):
+            source.write_bytes(other.read_bytes())
+            return build_tables(conn, path, **options)
+
+        monkeypatch.setattr(data_assets, "build_playlist_tables", rewrite_then_build)
+        build = defs.resolve_job_def("prepare_data").execute_in_process(
+            instance=instance, raise_on_error=False
+        )
+        assert not build.success
+        assert "changed while it was read" in str(build.get_step_failure_events()[0].step_failure_data.error)
+        with tables.read_connection() as conn:
+            assert conn.execute(TABLE_DIGEST).fetchall() == before
+        assert defs.resources["training_files"].current() == old_build

@@ -123,6 +123,12 @@ def playlist_tables(
     last_good = {current.data_version} if (current := training_files.current()) else set()
 
     def publish(conn: duckdb.DuckDBPyConnection) -> None:
+        if playlist_source.fingerprint() != fingerprint:
+            raise dg.Failure(
+                f"{source} changed while it was read, so the tables built from it may match"
+                " neither version; nothing was replaced. Build the data again once the file is"
+                " written whole (write it elsewhere, then move it into place)."
+            )
         if split_files.enabled:
             context.log.info(f"Writing the splits as Parquet to {split_files.url}")
             split_files.publish(conn, SPLIT_TABLES, data_version.value, keep=last_good)
