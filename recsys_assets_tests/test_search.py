@@ -288,7 +288,7 @@ def test_failures_and_repeats_in_a_row_are_read_from_the_study_since_a_time(tmp_
 
 @pytest.mark.parametrize("damage", ["not a database", "read-only", "no such folder"])
 def test_a_study_database_that_cannot_be_used_stops_the_retrain_with_one_error_before_training(
-    search_settings: Settings, tmp_path: Path, damage: str, capsys
+    search_settings: Settings, tmp_path: Path, damage: str
 ):
     study_file = tmp_path / "study.db"
     url = {

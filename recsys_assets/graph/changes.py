@@ -101,8 +101,7 @@ def decide(
     return RetrainDecision(
         False,
         f"Nothing changed since the retrain of {_when(selected)} (source, search space, code and"
-        " storage settings):"
-        " training skipped; --force retrains anyway.",
+        " storage settings): training skipped; --force retrains anyway.",
         inputs,
         selected,
     )

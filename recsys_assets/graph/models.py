@@ -208,8 +208,8 @@ def best_model(
     """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
     strategy chosen for it; ties: smallest config key), compared with every config trained on the
     current data build and with the popularity and transition baselines. When every config was
-    compared, it records what the retrain depended on (data version, search space, code, storage), so an
-    unchanged retrain is skipped."""
+    compared, it records what the retrain depended on (data version, search space, code, storage),
+    so an unchanged retrain is skipped."""
     models = {
         key: summary
         for key, summary in embedding_model.summaries.items()

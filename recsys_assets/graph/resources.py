@@ -279,7 +279,6 @@ class ModelStore(dg.ConfigurableResource):
 
     url: str = Field(description="The models folder: a local path or any fsspec URL.")
     storage: str = Field(
-        default="",
         description="Fingerprint of where the tables, splits, training files, models and asset values"
         " are stored: a retrain after a change of storage settings is not skipped.",
     )
