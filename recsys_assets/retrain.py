@@ -25,6 +25,7 @@ from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
 from recsys_assets.graph.history import (
+    DATA_VERSION_TAG,
     latest_data_build,
     latest_good_data_build,
     latest_materialization,
@@ -152,7 +153,28 @@ def retrain(
             confirm_current(instance, decision)
             return _test_evaluation(defs, instance)
         print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
-        return _retrain(defs, settings, instance, space, read, resume, workers)
+        data_version = decision.inputs.data if decision.inputs else None
+        return _retrain(defs, settings, instance, space, read, data_version, resume, workers)
+
+
+def _resumable_data_build(
+    defs: dg.Definitions, instance: dg.DagsterInstance, data_version: str | None
+) -> dg.EventLogRecord | None:
+    """The last data build if --resume may keep it: its run succeeded with its baselines, it is
+    of the source as it is now (`data_version`), and the tables and training files are its own
+    (no later build was cut off between publishing and recording)."""
+    data = latest_good_data_build(instance)
+    if data is None or not trained_on(latest_materialization(instance, "baselines"), data):
+        return None
+    build = defs.resources["training_files"].current()
+    if data_version is None or build is None:
+        return None
+    built = {
+        data.asset_materialization.tags.get(DATA_VERSION_TAG),
+        build.data_version,
+        defs.resources["playlist_db"].built_data_version(),
+    }
+    return data if built == {data_version} else None
 
 
 def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> TestEvaluation:
@@ -220,6 +242,7 @@ def _retrain(
     instance: dg.DagsterInstance,
     space: SearchSpace,
     read: SearchSpaceFile,
+    data_version: str | None,
     resume: bool,
     workers: int,
 ) -> TestEvaluation:
@@ -234,12 +257,15 @@ def _retrain(
     if removed:
         print(f"Removed config partitions no longer in the search space: {', '.join(removed)}")
 
-    data = latest_good_data_build(instance) if resume else None
-    if data and not trained_on(latest_materialization(instance, "baselines"), data):
-        data = None
+    data = _resumable_data_build(defs, instance, data_version) if resume else None
     if data:
         print(f"-> {prepare_data.name}: kept (--resume, the last build passed its checks)")
     else:
+        if resume:
+            print(
+                "--resume: no data build of the source as it is now passed its checks; building it",
+                flush=True,
+            )
         _run_job(defs, instance, retrain_id, prepare_data.name)
         data = latest_data_build(instance)
     failures = []

@@ -15,13 +15,14 @@ from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.core.model import TrainedModel, load_model, save_model
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph import io_managers
 from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.changes import decide
 from recsys_assets.graph.history import latest_metadata
-from recsys_assets.graph.io_managers import ModelFiles
+from recsys_assets.graph.io_managers import AssetValueFiles, ModelFiles
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.graph.resources import PlaylistDatabase
-from recsys_assets.retrain import ConfigsFailed, retrain
+from recsys_assets.graph.resources import PlaylistDatabase, TrainingFiles
+from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import SMALL_SPEC, write_search_space
 from recsys_assets_tests.training_data import train_on
@@ -232,12 +233,13 @@ def test_a_data_build_that_fails_while_publishing_leaves_the_tables_and_the_buil
     small_settings: Settings, tmp_path: Path
 ):
     """The tables, the training files and the record are one unit: a failure writing the training
-    files rolls the tables back, and --resume then trains and evaluates on one build."""
+    files rolls the tables back, and --resume, once the fault is gone, builds, trains and
+    evaluates on the new data."""
     settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
     on_b = replace(settings, playlists_path=write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8)))
     defs = build_definitions(on_b)
     with dg.instance_for_test() as instance:
-        first = retrain(settings, instance)
+        retrain(settings, instance)
         tables = PlaylistDatabase(database=str(settings.duckdb_path))
         with tables.read_connection() as conn:
             before = conn.execute("SELECT count(*) FROM playlists").fetchall()
@@ -251,8 +253,11 @@ def test_a_data_build_that_fails_while_publishing_leaves_the_tables_and_the_buil
         with tables.read_connection() as conn:
             assert conn.execute("SELECT count(*) FROM playlists").fetchall() == before
         assert defs.resources["training_files"].current() == old_build
+        Path(settings.training_files_location, new_version).unlink()
         resumed = retrain(on_b, instance, resume=True)
-        assert resumed.test_rows == first.test_rows, "trained and evaluated on the last good build"
+        assert defs.resources["training_files"].current().data_version == new_version
+        assert latest_metadata(instance, "best_model")["data_fingerprint"] == new_version
+        assert resumed.test_rows > 0
 
 
 def test_a_write_removes_the_temporary_files_of_dead_writers_only(tmp_path: Path):
@@ -312,3 +317,91 @@ def test_a_source_rewritten_while_the_build_reads_it_replaces_nothing(
         with tables.read_connection() as conn:
             assert conn.execute(TABLE_DIGEST).fetchall() == before
         assert defs.resources["training_files"].current() == old_build
+
+
+def _fails_for(original, asset: str, names_asset):
+    """`original`, except that it raises an injected failure when called for `asset`."""
+
+    def failing(*args, **kwargs):
+        if names_asset(asset, *args, *kwargs.values()):
+            raise OSError(f"injected failure for {asset}")
+        return original(*args, **kwargs)
+
+    return failing
+
+
+def _path_of(asset: str, *args) -> bool:
+    return any((isinstance(arg, Path) and arg.stem == asset) or asset in str(arg) for arg in args)
+
+
+def _context_of(asset: str, *args) -> bool:
+    return any(isinstance(arg, dg.OutputContext) and arg.asset_key.path[-1] == asset for arg in args)
+
+
+SELECTION_PUBLISH_STEPS = {
+    "keeping the version file": (io_managers, "save_model", "best_model", _path_of),
+    "serving it": (io_managers, "publish", "best_model", _path_of),
+    "recording the selection": (ModelFiles, "get_metadata", "best_model", _context_of),
+    "keeping the test evaluation": (AssetValueFiles, "dump_to_path", "test_evaluation", _context_of),
+}
+
+
+@pytest.mark.parametrize("step", SELECTION_PUBLISH_STEPS)
+def test_a_selection_failing_at_any_publish_step_is_not_skipped_and_resume_finishes_it(
+    small_settings: Settings, tmp_path: Path, monkeypatch, step: str
+):
+    """New data, then a failure at one publish step of selection: the served model is the last
+    recorded one or the new build's (never a mix), the next retrain does not skip, and --resume
+    selects and evaluates again without training."""
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
+    on_b = replace(settings, playlists_path=write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8)))
+    defs = build_definitions(on_b)
+    served = settings.models_dir / "best_model.npz"
+    owner, name, asset, names_asset = SELECTION_PUBLISH_STEPS[step]
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        before = served.read_bytes()
+        with monkeypatch.context() as patch:
+            patch.setattr(owner, name, _fails_for(getattr(owner, name), asset, names_asset))
+            with pytest.raises(RetrainStopped, match=f"injected failure for {asset}"):
+                retrain(on_b, instance)
+        if step in ("keeping the version file", "serving it"):
+            assert served.read_bytes() == before
+        decision = decide(instance, *(defs.resources[name] for name in DECISION_RESOURCES), 42)
+        assert decision.needed, decision.reason
+        trained = runs_of(instance, "train_models")
+        retrain(on_b, instance, resume=True)
+        assert runs_of(instance, "train_models") == trained
+        record = latest_metadata(instance, "best_model")
+        assert record["data_fingerprint"] == defs.resources["playlist_source"].data_version(42)
+        assert load_model(served).summary() == load_model(Path(record["path"])).summary()
+        after = decide(instance, *(defs.resources[name] for name in DECISION_RESOURCES), 42)
+        assert not after.needed, after.reason
+
+
+DATA_PUBLISH_STEPS = ("publish", "load", "record")
+"""The training-files steps of a data build: before its commit, then after it, then its record."""
+
+
+@pytest.mark.parametrize("step", DATA_PUBLISH_STEPS)
+def test_a_data_build_failing_at_any_publish_step_is_rebuilt_by_resume(
+    small_settings: Settings, tmp_path: Path, monkeypatch, step: str
+):
+    """New data, then a failure at one publish step of the data build: the next retrain does not
+    skip, and --resume rebuilds the data instead of keeping a build whose tables were replaced."""
+    settings = replace(small_settings, search_space_path=write_search_space(tmp_path, GOOD))
+    on_b = replace(settings, playlists_path=write_demo_rows(tmp_path / "b", replace(SMALL_SPEC, seed=8)))
+    defs = build_definitions(on_b)
+    new_version = defs.resources["playlist_source"].data_version(42)
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        with monkeypatch.context() as patch:
+            patch.setattr(TrainingFiles, step, _fails_for(getattr(TrainingFiles, step), "", lambda *_: True))
+            with pytest.raises(RetrainStopped, match="injected failure"):
+                retrain(on_b, instance)
+        decision = decide(instance, *(defs.resources[name] for name in DECISION_RESOURCES), 42)
+        assert decision.needed, decision.reason
+        result = retrain(on_b, instance, resume=True)
+        assert defs.resources["training_files"].current().data_version == new_version
+        assert latest_metadata(instance, "best_model")["data_fingerprint"] == new_version
+        assert result.test_rows > 0

@@ -61,9 +61,10 @@ def test_a_source_without_enough_playlists_leaves_the_last_good_data_and_models(
         assert table_sizes(small_settings) == tables and all(tables.values())
         assert model_files(small_settings) == models
 
-        resumed = retrain(broken, instance, resume=True)
-        assert len(runs_of(instance, "prepare_data")) == 2, "the failed build was not kept"
-        assert resumed == first and resumed.test_rows > 0
+        with pytest.raises(RetrainStopped, match="only 0 of 200 playlists"):
+            retrain(broken, instance, resume=True)
+        assert table_sizes(small_settings) == tables
+        assert retrain(small_settings, instance) == first, "the source as it was: nothing to retrain"
 
 
 def test_a_partition_key_that_is_no_config_key_never_becomes_a_path(small_settings: Settings, tmp_path: Path):

@@ -26,6 +26,7 @@ from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
 from recsys_assets.core.model import ModelSummary, read_summary
 from recsys_assets.core.model_files import served_model_location
+from recsys_assets.core.playlists import recorded_data_version
 from recsys_assets.core.search import finish, open_study, propose, report, trial_configs, warm_start
 from recsys_assets.core.search_space import (
     ModelConfig,
@@ -61,6 +62,13 @@ class PlaylistDatabase(DuckDBResource):
                 yield conn
             finally:
                 conn.close()
+
+    def built_data_version(self) -> str | None:
+        """The data version the tables were last built as, or None before the first build."""
+        if not Path(self.database).exists():
+            return None
+        with self.read_connection() as conn:
+            return recorded_data_version(conn)
 
     @contextmanager
     def read_connection(self, attempts: int = 8) -> Iterator[duckdb.DuckDBPyConnection]:
