@@ -60,3 +60,21 @@ def read_corpus_manifest(folder: Path) -> dict[str, int]:
             " rebuild the data assets to write it again"
         ) from error
     return manifest
+
+
+def corpus_codes(corpus: Corpus) -> tuple[np.ndarray, np.ndarray]:
+    """The corpus file's track codes one line after another, shape (words,), and each line's
+    length, shape (lines,). A playlist cut into pieces reads as its pieces."""
+    data = corpus.path.read_bytes()
+    codes = np.array(data.split(), dtype=np.int32)
+    text = np.frombuffer(data, dtype=np.uint8)
+    ends = np.flatnonzero(text == ord("\n"))
+    separators = np.concatenate([[0], np.cumsum(text == ord(" "))])
+    spaces = np.diff(np.concatenate([[0], separators[ends]]))
+    lengths = spaces + 1
+    if lengths.sum() != len(codes) or len(lengths) != corpus.lines:
+        raise ValueError(
+            f"{corpus.path}: expected {corpus.lines} lines of codes separated by single spaces;"
+            " rebuild the data assets to write it again"
+        )
+    return codes, lengths

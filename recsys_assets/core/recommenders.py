@@ -56,7 +56,7 @@ class Recommender(Protocol):
         ...
 
 
-def _check_request(tracks: Sequence[str], k: int) -> None:
+def check_request(tracks: Sequence[str], k: int) -> None:
     if not tracks:
         raise ValueError("give at least one track")
     if k < 1:
@@ -115,7 +115,7 @@ class PopularityRecommender:
         )
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
-        _check_request(tracks, k)
+        check_request(tracks, k)
         statistics = self.statistics
         found = _most_popular(statistics.tracks, statistics.by_popularity, statistics.plays, k)
         unknown = [
@@ -160,7 +160,7 @@ class FollowersRecommender:
         return _lists_coverage(lists, len(statistics.tracks))
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
-        _check_request(tracks, k)
+        check_request(tracks, k)
         statistics = self.statistics
         first = followers_of(statistics.successors, tracks[-1], self.min_count)
         rest = _most_popular(statistics.tracks, statistics.by_popularity, statistics.plays, k + len(first))
@@ -218,7 +218,7 @@ class EmbeddingRecommender:
         """Scores are cosine similarities; when the strategy falls back on the most popular
         tracks, plays in training; successors score the times they followed the last track.
         Tracks the query uses are left out of the embedding's part."""
-        _check_request(tracks, k)
+        check_request(tracks, k)
         strategy, embedding = self.strategy, self.embedding
         if strategy.successors_first and self.successors is None:
             raise ValueError("the strategy ranks successors first, but the model has no successor lists")

@@ -1,0 +1,101 @@
+"""Sequential rules against the item-to-item baseline on validation and test, with fit and
+scoring time and peak memory.
+
+Generates the demo data, builds the tables and training files as a data build does, fits each
+rules variant from the corpus file and scores it on both splits through the one scoring path.
+
+    python benchmarks/families.py [--size small] [--work /tmp/recsys-families]
+"""
+
+import argparse
+import time
+from pathlib import Path
+
+import duckdb
+from measure import peak_mib
+
+from recsys_assets.core.corpus import corpus_codes
+from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.evaluation import evaluate
+from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
+from recsys_assets.core.recommenders import baselines
+from recsys_assets.core.rules import SequentialRules, fit_rules
+from recsys_assets.core.training_files import read_training_data, write_training_files
+
+RULES_VARIANTS = {
+    "rules, last track, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 1},
+    "rules, last 3 tracks, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 3},
+    "rules, last 3 tracks, steps 20, 1/d^2": {"steps": 20, "weighting": "quadratic", "last_n": 3},
+}
+
+
+def _row(name: str, validation: dict[str, float], test: dict[str, float], k: int, seconds: str) -> str:
+    cells = [
+        metrics[metric_name(metric, cutoff)]
+        for metrics in (validation, test)
+        for metric, cutoff in (("hit_rate", 10), ("hit_rate", k), ("mrr", k))
+    ]
+    return f"{name:<42}" + "".join(f"{cell:>13.4f}" for cell in cells) + f"{seconds:>16}"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--size", default="small", choices=sorted(DEMO_SIZES))
+    parser.add_argument("--k", type=int, default=100)
+    parser.add_argument("--work", type=Path, default=Path("/tmp/recsys-families"))
+    args = parser.parse_args()
+    k, seed = args.k, 42
+
+    started = time.perf_counter()
+    source = write_demo_rows(args.work / "demo", DEMO_SIZES[args.size])
+    database = args.work / f"{args.size}.duckdb"
+    database.unlink(missing_ok=True)
+    with duckdb.connect(str(database)) as conn:
+        build_playlist_tables(conn, source, seed=seed)
+        splits = {name: evaluation_cases(conn, f"{name}_playlists") for name in ("validate", "test")}
+        write_training_files(conn, args.work / "training")
+    training = read_training_data(args.work / "training")
+    train = training.statistics
+    print(
+        f"{args.size} demo: {training.corpus.lines} training lines, {len(splits['validate'])} validation"
+        f" and {len(splits['test'])} test rows; data ready in {time.perf_counter() - started:.0f} s"
+    )
+    columns = [f"{split} {m}" for split in ("val", "test") for m in ("hit@10", f"hit@{k}", f"mrr@{k}")]
+    print(f"\n{'model':<42}" + "".join(f"{c:>13}" for c in columns) + f"{'fit / val s':>16}")
+    hit_rate = metric_name("hit_rate", k)
+    results = {}
+    for name, recommender in baselines(train).items():
+        started = time.perf_counter()
+        validation = evaluate(recommender, splits["validate"], k)
+        scored = time.perf_counter() - started
+        test = evaluate(recommender, splits["test"], k)
+        results[name] = test
+        print(_row(f"baseline: {name}", validation, test, k, f"- / {scored:.1f}"))
+
+    started = time.perf_counter()
+    codes, lengths = corpus_codes(training.corpus)
+    read = time.perf_counter() - started
+    for name, params in RULES_VARIANTS.items():
+        started = time.perf_counter()
+        rules = fit_rules(codes, lengths, len(train.tracks), params["steps"], params["weighting"])
+        model = SequentialRules(rules, train, last_n=params["last_n"])
+        fitted = time.perf_counter() - started
+        started = time.perf_counter()
+        validation = evaluate(model, splits["validate"], k)
+        scored = time.perf_counter() - started
+        test = evaluate(model, splits["test"], k)
+        results[name] = test
+        print(_row(name, validation, test, k, f"{fitted:.1f} / {scored:.1f}"))
+    best = max((name for name in results if name.startswith("rules")), key=lambda n: results[n][hit_rate])
+    print(
+        f"\nCorpus codes read in {read:.1f} s. Best rules variant on test: {best},"
+        f" hit rate@{k} {results[best][hit_rate]:.4f} against item-to-item"
+        f" {results['item_to_item'][hit_rate]:.4f}"
+        f" ({results[best][hit_rate] / results['item_to_item'][hit_rate]:.2f}x)."
+        f" Peak memory {peak_mib()} MiB."
+    )
+
+
+if __name__ == "__main__":
+    main()
