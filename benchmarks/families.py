@@ -1,8 +1,9 @@
-"""Sequential rules against the item-to-item baseline on validation and test, with fit and
-scoring time and peak memory.
+"""Sequential rules and session kNN against the baselines on validation and test, with fit
+and scoring time and peak memory.
 
 Generates the demo data, builds the tables and training files as a data build does, fits each
-rules variant from the corpus file and scores it on both splits through the one scoring path.
+rules and session kNN variant from the corpus file and scores it on both splits through the one
+scoring path.
 
     python benchmarks/families.py [--size small] [--work /tmp/recsys-families]
 """
@@ -17,10 +18,12 @@ from measure import peak_mib
 from recsys_assets.core.corpus import corpus_codes
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.evaluation import evaluate
+from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import metric_name
 from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
 from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.rules import SequentialRules, fit_rules
+from recsys_assets.core.session_knn import SessionKnn, playlist_matrix
 from recsys_assets.core.training_files import read_training_data, write_training_files
 
 RULES_VARIANTS = {
@@ -28,6 +31,14 @@ RULES_VARIANTS = {
     "rules, last 3 tracks, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 3},
     "rules, last 3 tracks, steps 20, 1/d^2": {"steps": 20, "weighting": "quadratic", "last_n": 3},
 }
+
+KNN_VARIANTS = {
+    "session kNN, k 100, p/L": {"k": 100, "weighting": "linear"},
+    "session kNN, k 100, 1/distance, idf": {"k": 100, "weighting": "div", "idf_weight": 1.0},
+}
+
+HYBRID_RULES_WEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""The rules' weights the hybrid grid tries (the kNN's is the rest), chosen on validation."""
 
 
 def _row(name: str, validation: dict[str, float], test: dict[str, float], k: int, seconds: str) -> str:
@@ -64,7 +75,7 @@ def main() -> None:
     columns = [f"{split} {m}" for split in ("val", "test") for m in ("hit@10", f"hit@{k}", f"mrr@{k}")]
     print(f"\n{'model':<42}" + "".join(f"{c:>13}" for c in columns) + f"{'fit / val s':>16}")
     hit_rate = metric_name("hit_rate", k)
-    results = {}
+    results: dict[str, dict[str, float]] = {}
     for name, recommender in baselines(train).items():
         started = time.perf_counter()
         validation = evaluate(recommender, splits["validate"], k)
@@ -87,9 +98,32 @@ def main() -> None:
         test = evaluate(model, splits["test"], k)
         results[name] = test
         print(_row(name, validation, test, k, f"{fitted:.1f} / {scored:.1f}"))
-    best = max((name for name in results if name.startswith("rules")), key=lambda n: results[n][hit_rate])
+    matrix = playlist_matrix(codes, lengths, len(train.tracks))
+    for name, params in KNN_VARIANTS.items():
+        started = time.perf_counter()
+        model = SessionKnn(matrix, train, **params)
+        validation = evaluate(model, splits["validate"], k)
+        scored = time.perf_counter() - started
+        test = evaluate(model, splits["test"], k)
+        results[name] = test
+        print(_row(name, validation, test, k, f"- / {scored:.1f}"))
+    rules_part = SequentialRules(fit_rules(codes, lengths, len(train.tracks), 10, "div"), train, last_n=3)
+    knn_part = SessionKnn(matrix, train, k=100, weighting="div", idf_weight=1.0)
+    chosen, chosen_validation = None, None
+    started = time.perf_counter()
+    for weight in HYBRID_RULES_WEIGHTS:
+        model = Hybrid((rules_part, knn_part), (weight, 1 - weight), train)
+        validation = evaluate(model, splits["validate"], k)
+        if chosen_validation is None or validation[hit_rate] > chosen_validation[hit_rate]:
+            chosen, chosen_validation = weight, validation
+    searched = time.perf_counter() - started
+    name = f"hybrid {chosen:.1f} rules + {1 - chosen:.1f} kNN"
+    test = evaluate(Hybrid((rules_part, knn_part), (chosen, 1 - chosen), train), splits["test"], k)
+    results[name] = test
+    print(_row(name, chosen_validation, test, k, f"grid {searched:.1f}"))
+    best = max([*RULES_VARIANTS, *KNN_VARIANTS, name], key=lambda n: results[n][hit_rate])
     print(
-        f"\nCorpus codes read in {read:.1f} s. Best rules variant on test: {best},"
+        f"\nCorpus codes read in {read:.1f} s. Best on test: {best},"
         f" hit rate@{k} {results[best][hit_rate]:.4f} against item-to-item"
         f" {results['item_to_item'][hit_rate]:.4f}"
         f" ({results[best][hit_rate] / results['item_to_item'][hit_rate]:.2f}x)."

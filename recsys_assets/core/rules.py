@@ -9,10 +9,7 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
-from recsys_assets.core.recommenders import Recommendations, check_request
-from recsys_assets.core.score_ranking import scored_ranks, top_tracks
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
 from recsys_assets.core.statistics import TrainStatistics
 
 STEP_WEIGHTS = {
@@ -27,8 +24,6 @@ RECENCY_WEIGHTS = {
     "exponential": lambda j: np.exp(1.0 - j),
 }
 """The weight of the input track `j` places from the end (1 is the last), by name."""
-ROWS_PER_BATCH = 2_048
-"""Query rows scored at once."""
 
 
 def fit_rules(
@@ -62,7 +57,7 @@ def fit_rules(
 
 
 @dataclass(frozen=True)
-class SequentialRules:
+class SequentialRules(TrackScorer):
     """A fitted rules model over the training tracks of `statistics`.
 
     `rules` (tracks, tracks) is `fit_rules`'s matrix; a playlist scores track b by the sum over
@@ -89,52 +84,13 @@ class SequentialRules:
         n = len(self.statistics.tracks)
         query = sp.csr_matrix((values, (rows, columns)), shape=(len(inputs), n))
         scored = (query @ self.rules).tocsr()
+        scored.data = np.round(scored.data, SCORE_DECIMALS)
         scored.eliminate_zeros()
         return scored
 
-    def rank(self, cases: EvaluationCases, k: int, on_progress: ProgressCallback | None = None) -> Ranking:
-        statistics = self.statistics
-        targets = statistics.index_of(cases.targets)
-        ranks = np.empty(len(cases), dtype=np.int64)
-        for start in range(0, len(cases), ROWS_PER_BATCH):
-            stop = min(start + ROWS_PER_BATCH, len(cases))
-            ranks[start:stop] = scored_ranks(
-                self.scores(cases.inputs[start:stop]), targets[start:stop], statistics.popularity_rank
-            )
-            if on_progress:
-                on_progress("scored playlists", stop, len(cases))
-        return Ranking(
-            ranks=ranks,
-            query_in_vocabulary=statistics.index_of([inputs[-1] for inputs in cases.inputs]) >= 0,
-            target_in_vocabulary=targets >= 0,
-            coverage=self._coverage(cases, k),
-        )
-
-    def _coverage(self, cases: EvaluationCases, k: int) -> float:
-        """The share of tracks in the top-`k` lists of up to `COVERAGE_QUERIES` sampled rows."""
-        statistics = self.statistics
-        n = len(statistics.tracks)
-        if not n or not len(cases):
-            return 0.0
-        sample = np.random.default_rng(0).permutation(len(cases))[:COVERAGE_QUERIES]
-        scores = self.scores([cases.inputs[row] for row in sample])
-        covered = np.zeros(n, dtype=bool)
-        for row in range(scores.shape[0]):
-            covered[top_tracks(scores[row], k, statistics.by_popularity, statistics.popularity_rank)] = True
-        return float(covered.mean())
-
-    def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
-        """Scores are summed rule weights; tracks no rule reaches follow by plays, scored 0."""
-        check_request(tracks, k)
-        statistics = self.statistics
-        row = self.scores([tracks])
-        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)
-        values = row.toarray()[0]
-        unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]
+    def describe(self, reached: int, tracks: Sequence[str]) -> str:
         used = min(self.last_n, len(tracks))
-        reached = int(np.count_nonzero(values[top]))
-        query = (
+        return (
             f"{reached} track(s) that followed the last {used} track(s) in training (rule weight),"
             " then the most played"
         )
-        return Recommendations([(str(statistics.tracks[i]), float(values[i])) for i in top], query, unknown)

@@ -5,10 +5,19 @@ unscored tracks by popularity."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 import numpy as np
 import scipy.sparse as sp
 
+from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.metrics import MISSED
+from recsys_assets.core.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
+from recsys_assets.core.recommenders import Recommendations, check_request
+from recsys_assets.core.statistics import TrainStatistics
+
+SCORE_DECIMALS = 9
+"""Decimals scores are rounded to, so that sums equal but for rounding (1/3 + 2/3 and 1) tie."""
 
 
 def scored_ranks(scores: sp.csr_matrix, targets: np.ndarray, popularity_rank: np.ndarray) -> np.ndarray:
@@ -46,3 +55,72 @@ def top_tracks(
         return first
     fill = by_popularity[~np.isin(by_popularity, first, assume_unique=True)]
     return np.concatenate([first, fill[: k - len(first)]])
+
+
+class TrackScorer:
+    """A model that scores training tracks directly; a family implements `scores` (and says
+    what its scores are in `describe`), and ranking, coverage and recommending follow here.
+
+    Subclasses have a `statistics` (TrainStatistics) attribute and score `rows_per_batch` rows
+    at once.
+    """
+
+    statistics: TrainStatistics
+    rows_per_batch: int = 2_048
+
+    def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """The playlists' scores, shape (playlists, tracks), positive where scored."""
+        raise NotImplementedError
+
+    def describe(self, reached: int, tracks: Sequence[str]) -> str:
+        """What a list for `tracks` is, given that `reached` of its tracks were scored."""
+        raise NotImplementedError
+
+    def _batches(self, inputs: Sequence[Sequence[str]]):
+        for start in range(0, len(inputs), self.rows_per_batch):
+            stop = min(start + self.rows_per_batch, len(inputs))
+            yield start, stop, self.scores(inputs[start:stop])
+
+    def rank(self, cases: EvaluationCases, k: int, on_progress: ProgressCallback | None = None) -> Ranking:
+        statistics = self.statistics
+        targets = statistics.index_of(cases.targets)
+        ranks = np.empty(len(cases), dtype=np.int64)
+        for start, stop, scores in self._batches(cases.inputs):
+            ranks[start:stop] = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
+            if on_progress:
+                on_progress("scored playlists", stop, len(cases))
+        return Ranking(
+            ranks=ranks,
+            query_in_vocabulary=statistics.index_of([inputs[-1] for inputs in cases.inputs]) >= 0,
+            target_in_vocabulary=targets >= 0,
+            coverage=self._coverage(cases, k),
+        )
+
+    def _coverage(self, cases: EvaluationCases, k: int) -> float:
+        """The share of tracks in the top-`k` lists of up to `COVERAGE_QUERIES` sampled rows."""
+        statistics = self.statistics
+        n = len(statistics.tracks)
+        if not n or not len(cases):
+            return 0.0
+        sample = np.random.default_rng(0).permutation(len(cases))[:COVERAGE_QUERIES]
+        covered = np.zeros(n, dtype=bool)
+        for _, _, scores in self._batches([cases.inputs[row] for row in sample]):
+            for row in range(scores.shape[0]):
+                covered[top_tracks(scores[row], k, statistics.by_popularity, statistics.popularity_rank)] = (
+                    True
+                )
+        return float(covered.mean())
+
+    def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
+        """The scored tracks first, by score; tracks the model does not reach follow by plays,
+        scored 0."""
+        check_request(tracks, k)
+        statistics = self.statistics
+        row = self.scores([tracks])
+        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)
+        values = row.toarray()[0]
+        unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]
+        described = self.describe(int(np.count_nonzero(values[top])), tracks)
+        return Recommendations(
+            [(str(statistics.tracks[i]), float(values[i])) for i in top], described, unknown
+        )

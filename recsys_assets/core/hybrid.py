@@ -1,0 +1,60 @@
+"""The hybrid: a weighted sum of other fitted models' scores, each row divided by its largest
+score so that the parts weigh what their weights say."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
+from recsys_assets.core.statistics import TrainStatistics
+
+
+def row_normalised(scores: sp.csr_matrix) -> sp.csr_matrix:
+    """Each row divided by its largest entry (an empty row stays empty)."""
+    scores = scores.tocsr()
+    largest = scores.max(axis=1).toarray().reshape(-1)
+    scale = np.divide(1.0, largest, out=np.zeros_like(largest, dtype=np.float64), where=largest > 0)
+    return sp.diags(scale) @ scores
+
+
+@dataclass(frozen=True)
+class Hybrid(TrackScorer):
+    """`parts` (fitted models over the same training tracks) fused: a track scores the sum over
+    parts of weight times its row-normalised score there.
+
+    `weights` (parts,) are non-negative and not all zero.
+    """
+
+    parts: tuple[TrackScorer, ...]
+    weights: tuple[float, ...]
+    statistics: TrainStatistics
+    rows_per_batch: int = 256
+
+    def __post_init__(self) -> None:
+        if len(self.parts) != len(self.weights) or not self.parts:
+            raise ValueError(
+                f"give one weight per part: {len(self.parts)} part(s), {len(self.weights)} weight(s)"
+            )
+        if not all(np.isfinite(w) and w >= 0 for w in self.weights) or not any(self.weights):
+            raise ValueError(
+                f"weights must be finite, non-negative and not all zero, got {list(self.weights)}"
+            )
+
+    def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        fused = sp.csr_matrix((len(inputs), len(self.statistics.tracks)), dtype=np.float64)
+        for part, weight in zip(self.parts, self.weights, strict=True):
+            if weight:
+                fused = fused + weight * row_normalised(part.scores(inputs))
+        fused = fused.tocsr()
+        fused.data = np.round(fused.data, SCORE_DECIMALS)
+        fused.eliminate_zeros()
+        return fused
+
+    def describe(self, reached: int, tracks: Sequence[str]) -> str:
+        return (
+            f"{reached} track(s) scored by {len(self.parts)} fused models (fused score), then the most played"
+        )

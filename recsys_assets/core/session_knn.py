@@ -1,0 +1,117 @@
+"""Session kNN (V-SKNN): the training playlists most similar to a playlist's tracks, weighted
+toward its last ones, vote for the tracks they hold."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
+from recsys_assets.core.statistics import TrainStatistics
+
+POSITION_WEIGHTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
+    "linear": lambda p, n: p / n,
+    "div": lambda p, n: 1.0 / (n - p + 1),
+    "quadratic": lambda p, n: 1.0 / (n - p + 1) ** 2,
+    "log": lambda p, n: 1.0 / np.log10(n - p + 2.7),
+}
+"""The weight of an input track at 1-based position `p` of `n`, by name (the last track is p = n)."""
+
+
+def playlist_matrix(codes: np.ndarray, lengths: np.ndarray, tracks: int) -> sp.csr_matrix:
+    """Which training playlist holds which track, shape (playlists, tracks), entries 1.
+
+    `codes` (words,) are the playlists' track indices one after another, `lengths` (playlists,)
+    their lengths."""
+    playlist = np.repeat(np.arange(len(lengths), dtype=np.int32), lengths)
+    matrix = sp.csr_matrix(
+        (np.ones(len(codes), dtype=np.float64), (playlist, np.asarray(codes, dtype=np.int32))),
+        shape=(len(lengths), tracks),
+    )
+    matrix.data[:] = 1.0
+    return matrix
+
+
+def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
+    """Each row's `k` largest entries (ties toward the later column), the rest dropped."""
+    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
+    order = np.lexsort((-matrix.indices, -matrix.data, row_of))
+    within = np.arange(len(order)) - matrix.indptr[row_of[order]]
+    kept = order[within < k]
+    return sp.csr_matrix((matrix.data[kept], (row_of[kept], matrix.indices[kept])), shape=matrix.shape)
+
+
+@dataclass(frozen=True)
+class SessionKnn(TrackScorer):
+    """A fitted V-SKNN model over the training tracks of `statistics`.
+
+    `playlists` (playlists, tracks) marks the tracks of each training playlist. A playlist's
+    neighbours are the `k` training playlists with the largest similarity, the sum of its
+    tracks' `weighting` weights over the tracks they share; each neighbour adds its similarity
+    to every track it holds, times (1 + `idf_weight` * idf) of the track.
+    """
+
+    playlists: sp.csr_matrix
+    statistics: TrainStatistics
+    k: int = 100
+    weighting: str = "linear"
+    idf_weight: float = 0.0
+    rows_per_batch: int = 256
+    """Rows scored at once: each may share tracks with thousands of training playlists."""
+
+    @cached_property
+    def _track_factor(self) -> np.ndarray:
+        """(1 + idf_weight * log(playlists / playlists holding the track)), shape (tracks,)."""
+        holding = np.bincount(self.playlists.indices, minlength=self.playlists.shape[1])
+        idf = np.log(self.playlists.shape[0] / np.maximum(holding, 1))
+        return 1.0 + self.idf_weight * idf
+
+    def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """The playlists' scores (playlists, tracks)."""
+        weight = POSITION_WEIGHTS[self.weighting]
+        rows, columns, values = [], [], []
+        for row, tracks in enumerate(inputs):
+            found = self.statistics.index_of(list(tracks))
+            positions = np.arange(1, len(found) + 1, dtype=np.float64)
+            known = found >= 0
+            rows.append(np.full(int(known.sum()), row))
+            columns.append(found[known])
+            values.append(weight(positions[known], float(len(found))))
+        n = len(self.statistics.tracks)
+        query = _max_duplicates(
+            np.concatenate(rows or [[]]).astype(np.int64),
+            np.concatenate(columns or [[]]).astype(np.int64),
+            np.concatenate(values or [[]]),
+            (len(inputs), n),
+        )
+        similarity = (query @ self.playlists.T).tocsr()
+        similarity.data = np.round(similarity.data, SCORE_DECIMALS)
+        neighbours = _top_per_row(similarity, self.k)
+        scored = (neighbours @ self.playlists).tocsr()
+        if self.idf_weight:
+            scored = scored.multiply(self._track_factor[None, :]).tocsr()
+        scored.data = np.round(scored.data, SCORE_DECIMALS)
+        scored.eliminate_zeros()
+        return scored
+
+    def describe(self, reached: int, tracks: Sequence[str]) -> str:
+        return (
+            f"{reached} track(s) of the {self.k} most similar training playlists (similarity),"
+            " then the most played"
+        )
+
+
+def _max_duplicates(
+    row: np.ndarray, col: np.ndarray, data: np.ndarray, shape: tuple[int, int]
+) -> sp.csr_matrix:
+    """A matrix of the entries, a repeated (row, column) kept once at its largest value: a track
+    played twice counts at its most recent position."""
+    order = np.lexsort((-data, col, row))
+    row, col, data = row[order], col[order], data[order]
+    first = np.ones(len(row), dtype=bool)
+    first[1:] = (row[1:] != row[:-1]) | (col[1:] != col[:-1])
+    return sp.csr_matrix((data[first], (row[first], col[first])), shape=shape)

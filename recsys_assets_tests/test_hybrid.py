@@ -1,0 +1,57 @@
+"""The hybrid against a dense numpy fusion of its parts on tiny playlists."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.hybrid import Hybrid
+from recsys_assets.core.metrics import MISSED
+from recsys_assets_tests import test_rules, test_session_knn
+from recsys_assets_tests.test_rules import random_playlists
+
+TRAIN = random_playlists(7, playlists=60, tracks=30)
+RULES = test_rules.fitted(TRAIN, 5, "div", last_n=3)
+KNN = test_session_knn.fitted(TRAIN, k=10, weighting="div", idf_weight=1.0)
+HELD_OUT = random_playlists(8, playlists=40, tracks=33)
+CASES = EvaluationCases(
+    inputs=[p[:-1] for p in HELD_OUT], last_artists=["a"] * len(HELD_OUT), targets=[p[-1] for p in HELD_OUT]
+)
+
+
+def dense_ranks(weights: tuple[float, float]) -> list[int]:
+    """Ranks from the parts' scores as dense arrays, each row over its maximum, summed in numpy."""
+    statistics = RULES.statistics
+    fused = np.zeros((len(CASES), len(statistics.tracks)))
+    for part, weight in zip((RULES, KNN), weights, strict=True):
+        dense = part.scores(CASES.inputs).toarray()
+        largest = dense.max(axis=1, keepdims=True)
+        fused += weight * np.divide(dense, largest, out=np.zeros_like(dense), where=largest > 0)
+    fused = np.round(fused, 9)
+    ranks = []
+    for row, target in enumerate(CASES.targets):
+        order = np.lexsort((statistics.popularity_rank, -fused[row]))
+        listed = [str(statistics.tracks[i]) for i in order]
+        ranks.append(listed.index(target) if target in listed else MISSED)
+    return ranks
+
+
+@pytest.mark.parametrize("weights", [(0.7, 0.3), (0.5, 0.5), (0.2, 0.8)])
+def test_ranks_match_a_dense_fusion_of_the_parts(weights):
+    hybrid = Hybrid((RULES, KNN), weights, RULES.statistics)
+    assert hybrid.rank(CASES, 10).ranks.tolist() == dense_ranks(weights)
+
+
+def test_a_single_weighted_part_ranks_as_that_part():
+    hybrid = Hybrid((RULES, KNN), (1.0, 0.0), RULES.statistics)
+    assert hybrid.rank(CASES, 10).ranks.tolist() == RULES.rank(CASES, 10).ranks.tolist()
+    assert [t for t, _ in hybrid.recommend(CASES.inputs[0], 5).tracks] == [
+        t for t, _ in RULES.recommend(CASES.inputs[0], 5).tracks
+    ]
+
+
+@pytest.mark.parametrize("weights", [(-1.0, 1.0), (float("nan"), 1.0), (0.0, 0.0), (1.0,)])
+def test_bad_weights_are_refused(weights):
+    with pytest.raises(ValueError, match="weight"):
+        Hybrid((RULES, KNN), weights, RULES.statistics)

@@ -1,0 +1,72 @@
+"""Session kNN against brute-force Python on tiny playlists."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pytest
+
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.metrics import MISSED
+from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
+from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets_tests.reference import statistics_of
+from recsys_assets_tests.test_rules import random_playlists
+
+
+def fitted(train: list[list[str]], **params) -> SessionKnn:
+    statistics = statistics_of(train)
+    codes = statistics.index_of([track for playlist in train for track in playlist])
+    lengths = np.array([len(playlist) for playlist in train])
+    return SessionKnn(playlist_matrix(codes, lengths, len(statistics.tracks)), statistics, **params)
+
+
+def brute_force_list(
+    train: list[list[str]], statistics: TrainStatistics, inputs: list[str], k: int, weighting: str, idf_weight
+) -> list[str]:
+    """Every training track in the order V-SKNN lists it, neighbour by neighbour."""
+    n = len(inputs)
+    weight: dict[str, float] = {}
+    for p, track in enumerate(inputs, start=1):
+        value = float(POSITION_WEIGHTS[weighting](np.float64(p), float(n)))
+        weight[track] = max(weight.get(track, 0.0), value)
+    similarity = {
+        s: round(sum(weight.get(t, 0.0) for t in set(playlist)), 9) for s, playlist in enumerate(train)
+    }
+    ranked = sorted((s for s in similarity if similarity[s] > 0), key=lambda s: (-similarity[s], -s))
+    scores: dict[str, float] = {}
+    for s in ranked[:k]:
+        for track in set(train[s]):
+            scores[track] = scores.get(track, 0.0) + similarity[s]
+    holding = {str(t): sum(str(t) in playlist for playlist in train) for t in statistics.tracks}
+    for track in scores:
+        scores[track] *= 1 + idf_weight * math.log(len(train) / holding[track])
+    popularity = {str(t): int(r) for t, r in zip(statistics.tracks, statistics.popularity_rank, strict=True)}
+    return sorted(popularity, key=lambda t: (-round(scores.get(t, 0.0), 9), popularity[t]))
+
+
+@pytest.mark.parametrize(
+    ("k", "weighting", "idf_weight"),
+    [(5, "linear", 0.0), (10, "div", 0.0), (3, "quadratic", 1.0), (50, "log", 0.5), (1, "linear", 0.0)],
+)
+def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight):
+    train = random_playlists(5, playlists=60, tracks=30)
+    model = fitted(train, k=k, weighting=weighting, idf_weight=idf_weight)
+    held_out = random_playlists(6, playlists=30, tracks=33)
+    cases = EvaluationCases(
+        inputs=[p[:-1] for p in held_out],
+        last_artists=["a"] * len(held_out),
+        targets=[p[-1] for p in held_out],
+    )
+    expected_lists = [
+        brute_force_list(train, model.statistics, inputs, k, weighting, idf_weight) for inputs in cases.inputs
+    ]
+    expected = [
+        ordered.index(target) if target in ordered else MISSED
+        for ordered, target in zip(expected_lists, cases.targets, strict=True)
+    ]
+    assert model.rank(cases, 10).ranks.tolist() == expected
+    assert MISSED in expected, "the data holds held-out tracks outside training"
+    for inputs, ordered in zip(cases.inputs[:5], expected_lists[:5], strict=True):
+        assert [track for track, _ in model.recommend(inputs, 7).tracks] == ordered[:7]
