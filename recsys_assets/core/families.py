@@ -1,0 +1,137 @@
+"""The model families that score tracks directly (sequential rules, session kNN): each one's
+parameters with their bounds and defaults, its readable config key, and its fit from a data
+build's training files."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from recsys_assets.core.rules import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
+from recsys_assets.core.score_ranking import TrackScorer
+from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
+from recsys_assets.core.statistics import TrainStatistics
+
+
+class FamilyConfigError(ValueError):
+    """A family config that cannot be fitted as written."""
+
+
+@dataclass(frozen=True)
+class FamilyParameter:
+    """One parameter of a family: its default, its bounds or its named choices, and how it reads
+    in a config key."""
+
+    default: Any
+    key: Callable[[Any], str]
+    minimum: float | None = None
+    maximum: float | None = None
+    choices: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Family:
+    """A family: its key prefix, its parameters and how to fit it."""
+
+    prefix: str
+    parameters: dict[str, FamilyParameter]
+    fit: Callable[[dict[str, Any], TrainStatistics, np.ndarray, np.ndarray], TrackScorer]
+
+
+def _fit_rules(params: dict[str, Any], statistics: TrainStatistics, codes, lengths) -> SequentialRules:
+    rules = fit_rules(codes, lengths, len(statistics.tracks), params["steps"], params["weighting"])
+    return SequentialRules(rules, statistics, last_n=params["last_n"], recency=params["recency"])
+
+
+def _fit_knn(params: dict[str, Any], statistics: TrainStatistics, codes, lengths) -> SessionKnn:
+    matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
+    return SessionKnn(
+        matrix, statistics, k=params["k"], weighting=params["weighting"], idf_weight=params["idf_weight"]
+    )
+
+
+FAMILIES: dict[str, Family] = {
+    "rules": Family(
+        "rules",
+        {
+            "weighting": FamilyParameter("div", str, choices=tuple(STEP_WEIGHTS)),
+            "last_n": FamilyParameter(3, lambda v: f"last{v}", 1, 100),
+            "recency": FamilyParameter("div", lambda v: f"recency{v}", choices=tuple(RECENCY_WEIGHTS)),
+            "steps": FamilyParameter(10, lambda v: f"steps{v}", 1, 100),
+        },
+        _fit_rules,
+    ),
+    "session_knn": Family(
+        "knn",
+        {
+            "k": FamilyParameter(100, lambda v: f"k{v}", 1, 10_000),
+            "weighting": FamilyParameter("div", str, choices=tuple(POSITION_WEIGHTS)),
+            "idf_weight": FamilyParameter(1.0, lambda v: f"idf{v:g}", 0, 100),
+        },
+        _fit_knn,
+    ),
+}
+"""Every family that scores tracks directly, by the `model` name a config gives."""
+
+
+def family_params(where: str, family: str, given: Mapping[str, Any]) -> dict[str, Any]:
+    """The config's parameters checked and completed with the family's defaults;
+    FamilyConfigError naming `where` and the parameter otherwise."""
+    if family not in FAMILIES:
+        raise FamilyConfigError(
+            f"{where}: unknown model {family!r}; expected one of: word2vec, {', '.join(FAMILIES)}"
+        )
+    spec = FAMILIES[family].parameters
+    unknown = sorted(set(given) - set(spec))
+    if unknown:
+        raise FamilyConfigError(
+            f"{where}: unknown {family} parameter {unknown[0]!r}; expected one of: {', '.join(sorted(spec))}"
+        )
+    params = {}
+    for name, parameter in spec.items():
+        value = given.get(name, parameter.default)
+        params[name] = _checked(where, family, name, parameter, value)
+    return params
+
+
+def _checked(where: str, family: str, name: str, parameter: FamilyParameter, value: Any) -> Any:
+    what = f"{where}: {family} parameter {name!r}"
+    if parameter.choices:
+        if value not in parameter.choices:
+            raise FamilyConfigError(f"{what} must be one of {', '.join(parameter.choices)}, got {value!r}")
+        return value
+    expected = type(parameter.default)
+    if isinstance(value, bool) or not isinstance(value, (int, float) if expected is float else int):
+        raise FamilyConfigError(f"{what} must be {expected.__name__}, got {value!r} ({type(value).__name__})")
+    value = expected(value)
+    if not math.isfinite(value):
+        raise FamilyConfigError(f"{what} must be a finite number, got {value!r}")
+    if parameter.minimum is not None and value < parameter.minimum:
+        raise FamilyConfigError(f"{what} must be >= {parameter.minimum:g}, got {value!r}")
+    if parameter.maximum is not None and value > parameter.maximum:
+        raise FamilyConfigError(f"{what} must be <= {parameter.maximum:g}, got {value!r}")
+    return value
+
+
+def family_key(family: str, params: Mapping[str, Any]) -> str:
+    """A readable config key, e.g. `rules-div-last3-recencydiv-steps10` or `knn-k100-div-idf1`."""
+    spec = FAMILIES[family]
+    return "-".join(
+        [spec.prefix, *(parameter.key(params[name]) for name, parameter in spec.parameters.items())]
+    )
+
+
+def fit_family(
+    family: str,
+    params: Mapping[str, Any],
+    statistics: TrainStatistics,
+    codes: np.ndarray,
+    lengths: np.ndarray,
+) -> TrackScorer:
+    """The family fitted on the training playlists: `codes` (words,) their track indices into
+    `statistics.tracks` one after another, `lengths` (playlists,) their lengths."""
+    return FAMILIES[family].fit(dict(params), statistics, codes, lengths)

@@ -1,0 +1,62 @@
+"""Family configs: defaults, readable keys, refused parameters, and fits equal to the models
+built by hand."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.families import FamilyConfigError, family_key, family_params, fit_family
+from recsys_assets_tests import test_rules, test_session_knn
+from recsys_assets_tests.reference import statistics_of
+from recsys_assets_tests.test_rules import random_playlists
+
+WHERE = "search_space.toml, config #2"
+
+
+def test_defaults_complete_a_config_and_name_it_readably():
+    rules = family_params(WHERE, "rules", {"steps": 20})
+    assert rules == {"weighting": "div", "last_n": 3, "recency": "div", "steps": 20}
+    assert family_key("rules", rules) == "rules-div-last3-recencydiv-steps20"
+    knn = family_params(WHERE, "session_knn", {"weighting": "linear"})
+    assert family_key("session_knn", knn) == "knn-k100-linear-idf1"
+
+
+@pytest.mark.parametrize(
+    ("family", "given", "message"),
+    [
+        ("rules", {"steps": 0}, "rules parameter 'steps' must be >= 1, got 0"),
+        ("session_knn", {"k": 0}, "session_knn parameter 'k' must be >= 1, got 0"),
+        ("session_knn", {"idf_weight": -1.0}, "'idf_weight' must be >= 0, got -1.0"),
+        ("session_knn", {"idf_weight": float("nan")}, "'idf_weight' must be a finite number"),
+        ("rules", {"weighting": "cubic"}, "'weighting' must be one of div, quadratic, log, linear"),
+        ("rules", {"steps": 2.5}, "'steps' must be int, got 2.5"),
+        ("rules", {"steps": True}, "'steps' must be int, got True"),
+        ("rules", {"window": 3}, "unknown rules parameter 'window'"),
+        ("bayes", {}, "unknown model 'bayes'; expected one of: word2vec, rules, session_knn"),
+    ],
+)
+def test_bad_parameters_are_refused_naming_file_config_and_parameter(family, given, message):
+    with pytest.raises(FamilyConfigError) as error:
+        family_params(WHERE, family, given)
+    assert str(error.value).startswith(f"{WHERE}: ") and message in str(error.value)
+
+
+def test_a_fit_equals_the_model_built_by_hand():
+    train = random_playlists(9)
+    statistics = statistics_of(train)
+    codes = statistics.index_of([track for playlist in train for track in playlist])
+    lengths = np.array([len(playlist) for playlist in train])
+    held_out = random_playlists(10)
+    cases = EvaluationCases(
+        inputs=[p[:-1] for p in held_out],
+        last_artists=["a"] * len(held_out),
+        targets=[p[-1] for p in held_out],
+    )
+    rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
+    by_hand = test_rules.fitted(train, 4, "div", last_n=3)
+    assert rules.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
+    knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
+    by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0)
+    assert knn.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
