@@ -60,3 +60,46 @@ def test_a_fit_equals_the_model_built_by_hand():
     knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
     by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0)
     assert knn.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
+
+
+def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path):
+    from recsys_assets.core.hybrid import Hybrid
+    from recsys_assets.core.model import TrainedModel, load_model, read_summary, save_model
+    from recsys_assets.core.strategies import QueryStrategy
+
+    train = random_playlists(11)
+    statistics = statistics_of(train)
+    codes = statistics.index_of([track for playlist in train for track in playlist])
+    lengths = np.array([len(playlist) for playlist in train])
+    held_out = random_playlists(12)
+    cases = EvaluationCases(
+        inputs=[p[:-1] for p in held_out],
+        last_artists=["a"] * len(held_out),
+        targets=[p[-1] for p in held_out],
+    )
+    rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
+    knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
+    for family, scorer in (
+        ("rules", rules),
+        ("session_knn", knn),
+        ("hybrid", Hybrid((rules, knn), (0.7, 0.3), statistics)),
+    ):
+        model = TrainedModel(
+            config_key=family,
+            params={},
+            seed=1,
+            k=10,
+            strategy=QueryStrategy(),
+            validation={"hit_rate@10": 0.5},
+            validation_rows=len(cases),
+            train_seconds=0.1,
+            family=family,
+            scorer=scorer,
+        )
+        path = tmp_path / f"{family}.npz"
+        save_model(model, path)
+        loaded = load_model(path)
+        assert loaded.family == family == read_summary(str(path)).family
+        assert loaded.summary() == model.summary()
+        assert loaded.recommender().rank(cases, 10).ranks.tolist() == scorer.rank(cases, 10).ranks.tolist()
+        assert loaded.recommender().recommend(cases.inputs[0], 6) == scorer.recommend(cases.inputs[0], 6)

@@ -1,4 +1,4 @@
-"""A trained embedding model with its config and validation result, and its file format."""
+"""A trained model of any family with its config and validation result, and its file format."""
 
 from __future__ import annotations
 
@@ -17,13 +17,16 @@ from gensim.models.keyedvectors import KeyedVectors
 from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.files import is_local, local_path, write_bytes_atomically
 from recsys_assets.core.metrics import metric_name
-from recsys_assets.core.recommenders import EmbeddingRecommender
+from recsys_assets.core.recommenders import EmbeddingRecommender, Recommender
+from recsys_assets.core.score_ranking import TrackScorer
+from recsys_assets.core.scorer_files import scorer_arrays, scorer_from_arrays
 from recsys_assets.core.statistics import Successors, TrainStatistics
 from recsys_assets.core.strategies import QueryStrategy
 
-FORMAT_VERSION = 3
-READABLE_FORMATS = (2, 3)
-"""Format 2 files (before successor lists) still load: no successors, the strategy's defaults."""
+FORMAT_VERSION = 4
+READABLE_FORMATS = (2, 3, 4)
+"""Format 2 files (before successor lists) still load: no successors, the strategy's defaults;
+format 3 files (before families) load as Word2Vec models."""
 SUCCESSORS_PER_TRACK = 1_000
 """The most successors of one track a model file keeps: more than any recommendation list uses."""
 
@@ -45,6 +48,8 @@ class ModelRecord:
     data_version: str | None = None
     """The data build the model was trained and validated on (None in files written before it
     was recorded)."""
+    family: str = "word2vec"
+    """The model family: word2vec, rules, session_knn or hybrid."""
 
     @property
     def validation_hit_rate(self) -> float:
@@ -61,10 +66,16 @@ class ModelSummary(ModelRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainedModel(ModelRecord):
-    """Track vectors of one config, how they were trained and how they scored on validation."""
+    """One config's fitted model, how it was trained and how it scored on validation: track
+    vectors (and successors) for Word2Vec, a track scorer for the other families."""
 
-    vectors: KeyedVectors
+    vectors: KeyedVectors | None = None
     successors: Successors | None = None
+    scorer: TrackScorer | None = None
+
+    def __post_init__(self) -> None:
+        if (self.vectors is None) == (self.scorer is None):
+            raise ValueError(f"{self.config_key}: a model holds either vectors or a scorer")
 
     @cached_property
     def embedding(self) -> TrackEmbedding:
@@ -73,9 +84,12 @@ class TrainedModel(ModelRecord):
 
     def recommender(
         self, statistics: TrainStatistics | None = None, strategy: QueryStrategy | None = None
-    ) -> EmbeddingRecommender:
+    ) -> Recommender:
         """The model under its strategy (or `strategy`): for evaluation with the data build's
-        `statistics`, for serving (None) with the successors its file keeps."""
+        `statistics`, for serving (None) with the successors its file keeps. A scorer family has
+        no strategy and ranks the same either way."""
+        if self.scorer is not None:
+            return self.scorer
         return EmbeddingRecommender(
             self.embedding, strategy or self.strategy, self.seed, statistics, self.successors
         )
@@ -83,7 +97,10 @@ class TrainedModel(ModelRecord):
     def summary(self) -> ModelSummary:
         """Everything but the vectors and successors."""
         record = {item.name: getattr(self, item.name) for item in fields(ModelRecord)}
-        return ModelSummary(**record, vocabulary_size=len(self.vectors.index_to_key))
+        size = (
+            len(self.vectors.index_to_key) if self.vectors is not None else len(self.scorer.statistics.tracks)
+        )
+        return ModelSummary(**record, vocabulary_size=size)
 
     def describe(self) -> dict[str, Any]:
         """Everything but the vectors, as JSON-ready values."""
@@ -107,16 +124,18 @@ class ConfigModels:
 
 def model_bytes(model: TrainedModel) -> bytes:
     """The model as the bytes of one .npz file: the vectors and a JSON manifest of the rest."""
-    manifest = {
-        "format_version": FORMAT_VERSION,
-        **model.describe(),
-        "keys": model.vectors.index_to_key,
-        "counts": [int(count) for count in model.vectors.expandos.get("count", [])],
-    }
-    arrays = {
-        "vectors": np.asarray(model.vectors.vectors, dtype=np.float32),
-        "manifest": _json_bytes(manifest),
-    }
+    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **model.describe()}
+    if model.scorer is not None:
+        arrays = {"manifest": _json_bytes(manifest), **scorer_arrays(model.scorer)}
+    else:
+        manifest |= {
+            "keys": model.vectors.index_to_key,
+            "counts": [int(count) for count in model.vectors.expandos.get("count", [])],
+        }
+        arrays = {
+            "vectors": np.asarray(model.vectors.vectors, dtype=np.float32),
+            "manifest": _json_bytes(manifest),
+        }
     if model.successors is not None:
         arrays |= {
             "successor_tracks": _json_bytes(model.successors.tracks.tolist()),
@@ -157,6 +176,7 @@ def _summary(manifest: dict[str, Any]) -> ModelSummary:
         vocabulary_size=manifest["vocabulary_size"],
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
         data_version=manifest.get("data_version"),
+        family=manifest.get("family", "word2vec"),
     )
 
 
@@ -184,6 +204,10 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
     """The model in bytes written by `model_bytes`; `source` names them in errors."""
     with _archive(io.BytesIO(data), source) as archive:
         manifest = _manifest(archive, source)
+        summary = _summary(manifest)
+        record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
+        if "vectors" not in archive:
+            return TrainedModel(**record, scorer=scorer_from_arrays(archive))
         vectors = archive["vectors"]
         successors = _successors(archive)
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
@@ -191,8 +215,6 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
     if manifest["counts"]:
         keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
         keyed.expandos["count"][:] = manifest["counts"]
-    summary = _summary(manifest)
-    record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
     return TrainedModel(**record, vectors=keyed, successors=successors)
 
 
