@@ -48,7 +48,7 @@ def main() -> None:
     scanned = [scan(vectors, query, 11) for query in queries]
     scan_seconds = time.perf_counter() - started
     started = time.perf_counter()
-    index = TrackNameIndex(vectors)
+    index = TrackNameIndex(vectors.index_to_key)
     indexed = [index.search(query, 11) for query in queries]
     index_seconds = time.perf_counter() - started
     print(f"{args.queries} word queries over {args.tracks} tracks")

@@ -10,13 +10,9 @@ import os
 import sys
 import unicodedata
 from collections.abc import Sequence
-from typing import TYPE_CHECKING
 
 from recsys_assets.core.search_space import SearchSpaceError
 from recsys_assets.settings import Settings, SettingsError, load_settings
-
-if TYPE_CHECKING:
-    from gensim.models.keyedvectors import KeyedVectors
 
 
 def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -47,13 +43,14 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
         return 1
     except ConfigsFailed as error:
         failure, result = error, error.result
-    k = result.k
+    k, seed_rate = result.k, result.test_hit_rate_seed_strategy
     print(
         f"\nBest config: {result.config_key}\n"
-        f"  strategy: {result.strategy} (chosen on validation)\n"
+        f"  {'strategy' if seed_rate is not None else 'family'}: {result.strategy} (chosen on validation)\n"
         f"  validation hit rate@{k}: {result.validation_hit_rate:.4f}\n"
         f"  test hit rate@{k}:       {result.test_hit_rate:.4f}"
-        f" (the seed's strategy: {result.test_hit_rate_seed_strategy:.4f})\n"
+        + (f" (the seed's strategy: {seed_rate:.4f})" if seed_rate is not None else "")
+        + "\n"
         f"  baselines on test: most popular {result.baseline_hit_rates['most_popular']:.4f},"
         f" item-to-item {result.baseline_hit_rates['item_to_item']:.4f}\n"
         f"  {result.verdict}\n"
@@ -75,13 +72,13 @@ def printable(text: str) -> str:
     )
 
 
-def resolve_tracks(vectors: KeyedVectors, queries: Sequence[str]) -> tuple[list[str], list[str]]:
+def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
     from recsys_assets.core.track_ids import TRACK_ID_SEPARATOR
     from recsys_assets.core.track_search import TrackNameIndex
 
     tracks, problems = [], []
-    names = TrackNameIndex(vectors)
+    names = TrackNameIndex(keys)
     for text in queries:
         if TRACK_ID_SEPARATOR in text:
             tracks.append(text)
@@ -130,12 +127,12 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
                 file=sys.stderr,
             )
             return 1
-    tracks, problems = resolve_tracks(model.vectors, args.tracks)
+    tracks, problems = resolve_tracks(model.track_keys, args.tracks)
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
     result = model.recommender().recommend(tracks, args.k)
-    print(printable(f"Model {model.config_key} ({model.strategy.label}); query: {result.query}"))
+    print(printable(f"Model {model.config_key} ({model.method}); query: {result.query}"))
     if result.unknown_tracks:
         print(printable(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}"))
     print(f"{'rank':>4}  {'score':>7}  artist — track")

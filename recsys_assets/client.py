@@ -112,7 +112,7 @@ def promote(
                 "promoted_from": row["version"],
                 "reason": reason,
                 "winner": model.config_key,
-                "strategy": model.strategy.label,
+                "strategy": model.method,
                 "validation_hit_rate": round(model.validation_hit_rate, 4),
             },
         )

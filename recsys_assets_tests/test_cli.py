@@ -108,8 +108,8 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
 
     artist, name = split_track_id(second)
     words = f"{artist.upper()} {name.lower()}"
-    assert second in TrackNameIndex(retrained.vectors).search(words)
-    unique = len(TrackNameIndex(retrained.vectors).search(words)) == 1
+    assert second in TrackNameIndex(retrained.vectors.index_to_key).search(words)
+    unique = len(TrackNameIndex(retrained.vectors.index_to_key).search(words)) == 1
     assert main(["recommend", words, "-k", "2"]) == (0 if unique else 2)
     assert (second in capsys.readouterr().out) == unique
 

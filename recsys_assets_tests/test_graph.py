@@ -376,3 +376,58 @@ def test_every_stored_thing_is_an_asset_with_its_lineage(small_settings: Setting
     assert upstream("embedding_model") == {"training_statistics", "validate_playlists"}
     assert upstream("best_model") == {"embedding_model", "baselines"}, "selection reads no split"
     assert upstream("test_evaluation") == {"best_model", "baselines", "training_statistics", "test_playlists"}
+
+
+OTHER_FAMILIES = """
+[[config]]
+model = "rules"
+steps = 5
+
+[[config]]
+model = "session_knn"
+k = 50
+
+[[config]]
+model = "hybrid"
+rules_steps = 5
+knn_k = 50
+"""
+
+
+def test_every_family_trains_as_a_partition_and_the_best_of_all_is_served(
+    small_settings: Settings, tmp_path: Path
+):
+    """Word2Vec, rules, session kNN and the hybrid are partitions of one fan-out; best_model
+    compares them all on validation, and the served model of any family evaluates and
+    recommends."""
+    from recsys_assets.core.model import read_summary
+    from recsys_assets_tests.conftest import FAST_CONFIGS
+
+    settings = replace(
+        small_settings, search_space_path=write_search_space(tmp_path, FAST_CONFIGS + OTHER_FAMILIES)
+    )
+    with dg.instance_for_test() as instance:
+        result = retrain(settings, instance)
+        selected = latest_metadata(instance, "best_model")
+        keys = [config.key for config in load_search_space(settings.search_space_path)]
+        assert sorted(selected["configs_compared"]) == sorted(keys)
+        assert {"rules-div-last3-recencydiv-steps5", "knn-k50-div-idf1", "hybrid-steps5-last3-k50"} <= set(
+            keys
+        )
+        summaries = {
+            key: read_summary(str(settings.models_dir / "embedding_model" / f"{key}.npz")) for key in keys
+        }
+        assert {summary.family for summary in summaries.values()} == {
+            "word2vec",
+            "rules",
+            "session_knn",
+            "hybrid",
+        }
+        assert selected["winner"] == select_best(summaries).config_key
+        served = load_best_model(instance, settings)
+        assert served.family == summaries[served.config_key].family
+        assert result.config_key == served.config_key and result.test_rows > 0
+        listed = served.recommender().recommend(served.track_keys[:3], 10)
+        assert len(listed.tracks) == 10
+        hybrid = summaries["hybrid-steps5-last3-k50"]
+        assert hybrid.params["rules_weight"] + hybrid.params["session_knn_weight"] == pytest.approx(1.0)

@@ -195,7 +195,8 @@ class TestEvaluation:
     strategy: str
     k: int
     metrics: dict[str, float]
-    seed_strategy_metrics: dict[str, float]
+    seed_strategy_metrics: dict[str, float] | None
+    """The same vectors under the tutorial flow's strategy; None for a model without vectors."""
     test_rows: int
     validation_hit_rate: float
     baseline_hit_rates: dict[str, float]
@@ -206,6 +207,8 @@ class TestEvaluation:
         return self.metrics[metric_name("hit_rate", self.k)]
 
     @property
-    def test_hit_rate_seed_strategy(self) -> float:
-        """The hit rate under the tutorial flow's strategy."""
+    def test_hit_rate_seed_strategy(self) -> float | None:
+        """The hit rate under the tutorial flow's strategy (None for a model without vectors)."""
+        if self.seed_strategy_metrics is None:
+            return None
         return self.seed_strategy_metrics[metric_name("hit_rate", self.k)]

@@ -39,7 +39,7 @@ class Family:
 
     prefix: str
     parameters: dict[str, FamilyParameter]
-    fit: Callable[[dict[str, Any], TrainStatistics, np.ndarray, np.ndarray], TrackScorer]
+    fit: Callable[[dict[str, Any], TrainStatistics, np.ndarray, np.ndarray], TrackScorer] | None
 
 
 def _fit_rules(params: dict[str, Any], statistics: TrainStatistics, codes, lengths) -> SequentialRules:
@@ -75,7 +75,29 @@ FAMILIES: dict[str, Family] = {
         _fit_knn,
     ),
 }
-"""Every family that scores tracks directly, by the `model` name a config gives."""
+FAMILIES["hybrid"] = Family(
+    "hybrid",
+    {
+        "rules_steps": FamilyParameter(10, lambda v: f"steps{v}", 1, 100),
+        "rules_last_n": FamilyParameter(3, lambda v: f"last{v}", 1, 100),
+        "knn_k": FamilyParameter(100, lambda v: f"k{v}", 1, 10_000),
+    },
+    None,
+)
+"""Every family that scores tracks directly, by the `model` name a config gives. The hybrid fuses
+a rules model and a session kNN model (their other parameters at their defaults) with weights
+chosen on validation, so its fit lives with validation (`fitting.fit_hybrid`)."""
+HYBRID_RULES_WEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""The rules' weights a hybrid tries on validation (the session kNN's is the rest)."""
+
+
+def hybrid_parts(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rules and session kNN params a hybrid config's `params` name."""
+    rules = {name: parameter.default for name, parameter in FAMILIES["rules"].parameters.items()}
+    knn = {name: parameter.default for name, parameter in FAMILIES["session_knn"].parameters.items()}
+    rules |= {"steps": params["rules_steps"], "last_n": params["rules_last_n"]}
+    knn |= {"k": params["knn_k"]}
+    return {"rules": rules, "session_knn": knn}
 
 
 def family_params(where: str, family: str, given: Mapping[str, Any]) -> dict[str, Any]:

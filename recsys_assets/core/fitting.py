@@ -1,5 +1,5 @@
-"""Fitting one Word2Vec config and validating it: the vectors, the learning curve, the query
-strategy it ships with, all in one typed report."""
+"""Fitting one config and validating it: for Word2Vec the vectors, the learning curve and the
+query strategy it ships with, in one typed report; for the other families their track scorer."""
 
 from __future__ import annotations
 
@@ -10,23 +10,27 @@ from dataclasses import dataclass
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.corpus import Corpus
+from recsys_assets.core.corpus import Corpus, corpus_codes
 from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.evaluation import (
     CURVE_EVERY,
     CURVE_ROWS,
     CURVE_STRATEGY,
+    STRATEGY_ROWS,
     StrategyResult,
     choose_on_sample,
     evaluate,
     sample_cases,
 )
+from recsys_assets.core.families import HYBRID_RULES_WEIGHTS, fit_family, hybrid_parts
+from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import metric_name
 from recsys_assets.core.model import SUCCESSORS_PER_TRACK, TrainedModel
 from recsys_assets.core.ranking import ProgressCallback
 from recsys_assets.core.recommenders import EmbeddingRecommender
 from recsys_assets.core.search_space import ModelConfig
 from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import EpochCallback, train_embeddings
 
 CurvePoint = Callable[[int, float], bool]
@@ -119,4 +123,52 @@ def fit_word2vec(
         compared_rows=compared_rows,
         stopped_at_epoch=stopped[0] if stopped else None,
         evaluation_seconds=time.perf_counter() - started - train_seconds,
+    )
+
+
+def fit_track_scorer(
+    config: ModelConfig,
+    corpus: Corpus,
+    statistics: TrainStatistics,
+    cases: EvaluationCases,
+    seed: int,
+    k: int,
+    data_version: str,
+    on_progress: ProgressCallback | None = None,
+) -> TrainedModel:
+    """Fit a rules, session kNN or hybrid `config` on the corpus and score it on `cases`; a
+    hybrid's rules weight is chosen on a seeded sample of `cases` and recorded in its params."""
+    started = time.perf_counter()
+    codes, lengths = corpus_codes(corpus)
+    params = dict(config.params)
+    if config.family == "hybrid":
+        parts = {
+            family: fit_family(family, part, statistics, codes, lengths)
+            for family, part in hybrid_parts(params).items()
+        }
+        sample = sample_cases(cases, STRATEGY_ROWS, seed)
+        hit_rate = metric_name("hit_rate", k)
+
+        def fused(weight: float) -> Hybrid:
+            return Hybrid((parts["rules"], parts["session_knn"]), (weight, 1 - weight), statistics)
+
+        tried = {weight: evaluate(fused(weight), sample, k)[hit_rate] for weight in HYBRID_RULES_WEIGHTS}
+        weight = max(HYBRID_RULES_WEIGHTS, key=lambda w: (tried[w], -w))
+        scorer = fused(weight)
+        params |= {"rules_weight": weight, "session_knn_weight": round(1 - weight, 10)}
+    else:
+        scorer = fit_family(config.family, params, statistics, codes, lengths)
+    fitted = time.perf_counter() - started
+    return TrainedModel(
+        config_key=config.key,
+        params=params,
+        seed=seed,
+        k=k,
+        strategy=QueryStrategy(),
+        validation=evaluate(scorer, cases, k, on_progress),
+        validation_rows=len(cases),
+        train_seconds=fitted,
+        data_version=data_version,
+        family=config.family,
+        scorer=scorer,
     )

@@ -27,6 +27,12 @@ FORMAT_VERSION = 4
 READABLE_FORMATS = (2, 3, 4)
 """Format 2 files (before successor lists) still load: no successors, the strategy's defaults;
 format 3 files (before families) load as Word2Vec models."""
+FAMILY_LABELS = {
+    "rules": "sequential rules",
+    "session_knn": "session kNN",
+    "hybrid": "hybrid of rules and session kNN",
+}
+"""How each family that scores tracks directly reads in a results table."""
 SUCCESSORS_PER_TRACK = 1_000
 """The most successors of one track a model file keeps: more than any recommendation list uses."""
 
@@ -50,6 +56,11 @@ class ModelRecord:
     was recorded)."""
     family: str = "word2vec"
     """The model family: word2vec, rules, session_knn or hybrid."""
+
+    @property
+    def method(self) -> str:
+        """How the model lists tracks: its query strategy for Word2Vec, else its family."""
+        return self.strategy.label if self.family == "word2vec" else FAMILY_LABELS[self.family]
 
     @property
     def validation_hit_rate(self) -> float:
@@ -76,6 +87,13 @@ class TrainedModel(ModelRecord):
     def __post_init__(self) -> None:
         if (self.vectors is None) == (self.scorer is None):
             raise ValueError(f"{self.config_key}: a model holds either vectors or a scorer")
+
+    @property
+    def track_keys(self) -> list[str]:
+        """The ids of the tracks the model knows."""
+        if self.vectors is not None:
+            return list(self.vectors.index_to_key)
+        return [str(track) for track in self.scorer.statistics.tracks]
 
     @cached_property
     def embedding(self) -> TrackEmbedding:
@@ -260,6 +278,11 @@ class Validated(Protocol):
 
     @property
     def config_key(self) -> str: ...
+
+    @property
+    def method(self) -> str:
+        """How the model lists tracks: its query strategy for Word2Vec, else its family."""
+        return self.strategy.label if self.family == "word2vec" else FAMILY_LABELS[self.family]
 
     @property
     def validation_hit_rate(self) -> float: ...

@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from recsys_assets.core.families import FamilyConfigError, family_key, family_params
 from recsys_assets.core.files import check_regular_file
 from recsys_assets.core.fingerprint import bytes_fingerprint
 
@@ -82,10 +83,12 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One Word2Vec config: its partition key and the parameters passed to gensim."""
+    """One config: its partition key, its family (`model = ...`, Word2Vec when absent) and its
+    parameters (for Word2Vec, those passed to gensim)."""
 
     key: str
     params: dict[str, Any]
+    family: str = "word2vec"
 
 
 def is_valid_config_key(key: object) -> bool:
@@ -169,11 +172,19 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
     seen: dict[str, int] = {}
     for number, table in enumerate(tables, start=1):
         where = f"{source}, config #{number}"
-        params = {
-            name: _check_parameter(where, name, value) for name, value in table.items() if name != "name"
-        }
-        check_combination(where, params)
-        key = table.get("name", config_key(params))
+        family = table.get("model", "word2vec")
+        given = {name: value for name, value in table.items() if name not in ("name", "model")}
+        if family == "word2vec":
+            params = {name: _check_parameter(where, name, value) for name, value in given.items()}
+            check_combination(where, params)
+            default_key = config_key(params)
+        else:
+            try:
+                params = family_params(where, family, given)
+            except FamilyConfigError as error:
+                raise SearchSpaceError(str(error)) from None
+            default_key = family_key(family, params)
+        key = table.get("name", default_key)
         if not is_valid_config_key(key):
             raise SearchSpaceError(
                 f"{where}: name {key!r} must be 1-100 characters of letters, digits, '.', '_', '=' or '-'"
@@ -181,7 +192,7 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
         if key in seen:
             raise SearchSpaceError(f"{where}: key {key!r} is already used by config #{seen[key]}")
         seen[key] = number
-        configs.append(ModelConfig(key=key, params=params))
+        configs.append(ModelConfig(key=key, params=params, family=family))
     return configs
 
 

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import functools
 import re
+from collections.abc import Sequence
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.track_ids import split_track_id
 
@@ -14,9 +14,9 @@ from recsys_assets.core.track_ids import split_track_id
 class TrackNameIndex:
     """The vocabulary's artist and track names, lowercased once, for searches by words."""
 
-    def __init__(self, vectors: KeyedVectors):
-        self.keys = list(vectors.index_to_key)
-        self.key_to_index = vectors.key_to_index
+    def __init__(self, keys: Sequence[str]):
+        self.keys = list(keys)
+        self.key_to_index = {key: index for index, key in enumerate(self.keys)}
         names = [" ".join(split_track_id(key)).lower() for key in self.keys]
         self.text = "\n".join(names)
         self.starts = np.cumsum([0] + [len(name) + 1 for name in names[:-1]])

@@ -94,12 +94,16 @@ def test_evaluation(
     cases = cases_of(test_playlists)
     train = training_statistics.statistics
     metrics = evaluate(best_model.recommender(train), cases, k, progress_logger(context, "Test"))
-    seed_metrics = evaluate(best_model.recommender(train, SEED_STRATEGY), cases, k)
+    seed_metrics = (
+        evaluate(best_model.recommender(train, SEED_STRATEGY), cases, k)
+        if best_model.family == "word2vec"
+        else None
+    )
     rates = baselines.hit_rates("test")
     hit_rate = metric_name("hit_rate", k)
     result = TestEvaluation(
         config_key=best_model.config_key,
-        strategy=best_model.strategy.label,
+        strategy=best_model.method,
         k=k,
         metrics=metrics,
         seed_strategy_metrics=seed_metrics,
@@ -118,7 +122,11 @@ def test_evaluation(
                     "strategy": result.strategy,
                     "k": k,
                     "test_hit_rate": result.test_hit_rate,
-                    "test_hit_rate_seed_strategy": result.test_hit_rate_seed_strategy,
+                    **(
+                        {"test_hit_rate_seed_strategy": result.test_hit_rate_seed_strategy}
+                        if seed_metrics is not None
+                        else {}
+                    ),
                     "test_rows": result.test_rows,
                     "validation_hit_rate": result.validation_hit_rate,
                     **prefixed(metrics, "test"),
@@ -127,7 +135,12 @@ def test_evaluation(
                 }
             ),
             "results": metrics_table(
-                {best_model.config_key: metrics, "seed strategy": seed_metrics}, baselines.test, k
+                {
+                    best_model.config_key: metrics,
+                    **({"seed strategy": seed_metrics} if seed_metrics is not None else {}),
+                },
+                baselines.test,
+                k,
             ),
             "examples": examples_table(best_model, cases),
         },

@@ -10,7 +10,7 @@ from recsys_assets.core.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.corpus import MAX_SENTENCE_LENGTH
 from recsys_assets.core.evaluation import CURVE_STRATEGY, BaselineResults, baselines_beating, verdict
 from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.fitting import FitReport, fit_word2vec
+from recsys_assets.core.fitting import FitReport, fit_track_scorer, fit_word2vec
 from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, select_best
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
@@ -62,13 +62,29 @@ def embedding_model(
     training_statistics: StoredTrainingData,
     validate_playlists: pd.DataFrame,
 ) -> TrainedModel:
-    """Word2Vec track vectors trained on train_playlists (the data build's corpus file) with this
-    partition's config, scored on the next track of validate_playlists (hit rate@10/50/100, MRR,
-    NDCG, coverage)."""
+    """The model of this partition's config, fitted on train_playlists (the data build's corpus
+    file) and scored on the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG,
+    coverage): Word2Vec track vectors with the query strategy chosen for them, or sequential
+    rules, a session kNN or their hybrid."""
     model_config = search_space.find(context.partition_key)
-    context.log.info(f"Training {model_config.key} with {model_config.params}")
-    trial = search_space.trial(model_config.key)
+    context.log.info(f"Training {model_config.key} ({model_config.family}) with {model_config.params}")
     cases = cases_of(validate_playlists)
+    if model_config.family != "word2vec":
+        with training_statistics.corpus() as corpus:
+            model = fit_track_scorer(
+                model_config,
+                corpus,
+                training_statistics.statistics,
+                cases,
+                seed=config.seed,
+                k=config.k,
+                data_version=training_statistics.build.data_version,
+                on_progress=progress_logger(context, "Validation"),
+            )
+        context.log.info(f"{model.method}: validation hit rate@{config.k} {model.validation_hit_rate:.4f}")
+        context.add_output_metadata(_scorer_metadata(model, len(cases)))
+        return model
+    trial = search_space.trial(model_config.key)
     with training_statistics.corpus() as corpus:
         if corpus.long_playlists:
             context.log.warning(
@@ -141,6 +157,20 @@ def _fit_metadata(
         "train_seconds": round(model.train_seconds, 2),
         "evaluation_seconds": round(fit.evaluation_seconds, 2),
         "k": k,
+        **readable(
+            {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
+        ),
+        "validation_rows": rows,
+    }
+
+
+def _scorer_metadata(model: TrainedModel, rows: int) -> dict[str, object]:
+    return {
+        "config": model.params,
+        "family": model.method,
+        "vocabulary_size": model.summary().vocabulary_size,
+        "train_seconds": round(model.train_seconds, 2),
+        "k": model.k,
         **readable(
             {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
         ),
@@ -246,7 +276,7 @@ def best_model(
     ordered = best_first(models)
     rates = baselines.hit_rates("validation")
     said = verdict(winner.validation_hit_rate, rates, winner.k, "validation")
-    context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.strategy.label}. {said}")
+    context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.method}. {said}")
     curves = {
         **{m.config_key: hit_rate_curve(m.validation) for m in ordered},
         **{
@@ -273,7 +303,7 @@ def best_model(
             ),
             "winner": winner.config_key,
             "winner_config": winner.params,
-            "strategy": winner.strategy.label,
+            "strategy": winner.method,
             "k": winner.k,
             **readable(
                 {
