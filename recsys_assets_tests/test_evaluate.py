@@ -20,6 +20,8 @@ from recsys_assets.core.evaluation import (
     sample_cases,
     score_strategies,
 )
+from recsys_assets.core.families import family_params, fit_family
+from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import MISSED, hit_rate, ranking_metrics
 from recsys_assets.core.ranking import (
     _counts_above,
@@ -431,6 +433,8 @@ def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
         i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index and s[-1] in VECTORS.key_to_index
     ]
     cases = cases_from([SENTENCES[i] for i in warm[:120]], [ARTISTS[i] for i in warm[:120]])
+    codes = STATISTICS.index_of([track for sentence in SENTENCES for track in sentence])
+    lengths = np.array([len(sentence) for sentence in SENTENCES])
     models = {
         "popularity": PopularityRecommender(STATISTICS),
         "followers": FollowersRecommender(STATISTICS),
@@ -439,7 +443,12 @@ def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
         "embedding, successors first": EmbeddingRecommender(
             EMBEDDING, QueryStrategy(query="mean_last_n", successors_first=True), 1, STATISTICS
         ),
+        **{
+            family: fit_family(family, family_params("test", family, {}), STATISTICS, codes, lengths)
+            for family in ("rules", "session_knn")
+        },
     }
+    models["hybrid"] = Hybrid((models["rules"], models["session_knn"]), (0.6, 0.4), STATISTICS)
     for name, model in models.items():
         ranks = model.rank(cases, 50).ranks
         for row, (inputs, target) in enumerate(zip(cases.inputs, cases.targets, strict=True)):

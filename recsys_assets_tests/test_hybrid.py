@@ -55,3 +55,11 @@ def test_a_single_weighted_part_ranks_as_that_part():
 def test_bad_weights_are_refused(weights):
     with pytest.raises(ValueError, match="weight"):
         Hybrid((RULES, KNN), weights, RULES.statistics)
+
+
+def test_one_scoring_of_the_parts_ranks_every_weight_of_a_grid_as_its_own_hybrid():
+    grid = [(0.1, 0.9), (0.5, 0.5), (0.9, 0.1)]
+    ranked = Hybrid((RULES, KNN), grid[0], RULES.statistics).ranks_for_weights(CASES, grid)
+    for weights in grid:
+        alone = Hybrid((RULES, KNN), weights, RULES.statistics).rank(CASES, 10).ranks
+        assert ranked[weights].tolist() == alone.tolist()

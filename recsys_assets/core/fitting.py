@@ -20,11 +20,12 @@ from recsys_assets.core.evaluation import (
     StrategyResult,
     choose_on_sample,
     evaluate,
+    ranking_summary,
     sample_cases,
 )
 from recsys_assets.core.families import HYBRID_RULES_WEIGHTS, fit_family, hybrid_parts
 from recsys_assets.core.hybrid import Hybrid
-from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.metrics import metric_name, ranking_metrics
 from recsys_assets.core.model import SUCCESSORS_PER_TRACK, TrainedModel
 from recsys_assets.core.ranking import ProgressCallback
 from recsys_assets.core.recommenders import EmbeddingRecommender
@@ -136,28 +137,33 @@ def fit_track_scorer(
     data_version: str,
     on_progress: ProgressCallback | None = None,
 ) -> TrainedModel:
-    """Fit a rules, session kNN or hybrid `config` on the corpus and score it on `cases`; a
-    hybrid's rules weight is chosen on a seeded sample of `cases` and recorded in its params."""
+    """Fit a rules, session kNN or hybrid `config` on the corpus and score it on `cases` (its
+    `train_seconds` count both); a hybrid's rules weight is chosen on a seeded sample of `cases`
+    (every weight from one scoring of its parts) and recorded in its params."""
     started = time.perf_counter()
     codes, lengths = corpus_codes(corpus)
     params = dict(config.params)
+    validation = None
     if config.family == "hybrid":
         parts = {
             family: fit_family(family, part, statistics, codes, lengths)
             for family, part in hybrid_parts(params).items()
         }
         sample = sample_cases(cases, STRATEGY_ROWS, seed)
+        grid = [(weight, round(1 - weight, 10)) for weight in HYBRID_RULES_WEIGHTS]
+        both = (parts["rules"], parts["session_knn"])
+        tried = Hybrid(both, grid[0], statistics).ranks_for_weights(sample, grid)
         hit_rate = metric_name("hit_rate", k)
-
-        def fused(weight: float) -> Hybrid:
-            return Hybrid((parts["rules"], parts["session_knn"]), (weight, 1 - weight), statistics)
-
-        tried = {weight: evaluate(fused(weight), sample, k)[hit_rate] for weight in HYBRID_RULES_WEIGHTS}
-        weight = max(HYBRID_RULES_WEIGHTS, key=lambda w: (tried[w], -w))
-        scorer = fused(weight)
-        params |= {"rules_weight": weight, "session_knn_weight": round(1 - weight, 10)}
+        rates = {weights: ranking_metrics(ranks, k)[hit_rate] for weights, ranks in tried.items()}
+        weights = max(grid, key=lambda w: (rates[w], -w[0]))
+        scorer = Hybrid(both, weights, statistics)
+        params |= {"rules_weight": weights[0], "session_knn_weight": weights[1]}
+        if len(sample) == len(cases):
+            validation = ranking_summary(scorer.ranking_of(cases, tried[weights], k), k)
     else:
         scorer = fit_family(config.family, params, statistics, codes, lengths)
+    if validation is None:
+        validation = evaluate(scorer, cases, k, on_progress)
     fitted = time.perf_counter() - started
     return TrainedModel(
         config_key=config.key,
@@ -165,7 +171,7 @@ def fit_track_scorer(
         seed=seed,
         k=k,
         strategy=QueryStrategy(),
-        validation=evaluate(scorer, cases, k, on_progress),
+        validation=validation,
         validation_rows=len(cases),
         train_seconds=fitted,
         data_version=data_version,

@@ -9,8 +9,21 @@ from dataclasses import dataclass
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
+from recsys_assets.core.cases import EvaluationCases
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer, scored_ranks
 from recsys_assets.core.statistics import TrainStatistics
+
+
+def _fused(parts: Sequence[sp.csr_matrix | None], weights: Sequence[float], shape) -> sp.csr_matrix:
+    """The weighted sum of row-normalised part scores, rounded like every family's scores."""
+    fused = sp.csr_matrix(shape, dtype=np.float64)
+    for part, weight in zip(parts, weights, strict=True):
+        if weight:
+            fused = fused + weight * part
+    fused = fused.tocsr()
+    fused.data = np.round(fused.data, SCORE_DECIMALS)
+    fused.eliminate_zeros()
+    return fused
 
 
 def row_normalised(scores: sp.csr_matrix) -> sp.csr_matrix:
@@ -45,14 +58,29 @@ class Hybrid(TrackScorer):
             )
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
-        fused = sp.csr_matrix((len(inputs), len(self.statistics.tracks)), dtype=np.float64)
-        for part, weight in zip(self.parts, self.weights, strict=True):
-            if weight:
-                fused = fused + weight * row_normalised(part.scores(inputs))
-        fused = fused.tocsr()
-        fused.data = np.round(fused.data, SCORE_DECIMALS)
-        fused.eliminate_zeros()
-        return fused
+        parts = [row_normalised(part.scores(inputs)) if weight else None for part, weight in self._weighted()]
+        return _fused(parts, self.weights, (len(inputs), len(self.statistics.tracks)))
+
+    def _weighted(self):
+        return zip(self.parts, self.weights, strict=True)
+
+    def ranks_for_weights(
+        self, cases: EvaluationCases, grid: Sequence[tuple[float, ...]]
+    ) -> dict[tuple[float, ...], np.ndarray]:
+        """The held-out tracks' ranks (rows,) under each weight tuple of `grid`, the parts
+        scoring each batch once for all of them."""
+        targets = self.statistics.index_of(cases.targets)
+        ranks = {weights: np.empty(len(cases), dtype=np.int64) for weights in grid}
+        for start in range(0, len(cases), self.rows_per_batch):
+            stop = min(start + self.rows_per_batch, len(cases))
+            inputs = cases.inputs[start:stop]
+            parts = [row_normalised(part.scores(inputs)) for part in self.parts]
+            for weights in grid:
+                fused = _fused(parts, weights, (len(inputs), len(self.statistics.tracks)))
+                ranks[weights][start:stop] = scored_ranks(
+                    fused, targets[start:stop], self.statistics.popularity_rank
+                )
+        return ranks
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
         return (

@@ -89,6 +89,12 @@ class TrackScorer:
             ranks[start:stop] = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
             if on_progress:
                 on_progress("scored playlists", stop, len(cases))
+        return self.ranking_of(cases, ranks, k)
+
+    def ranking_of(self, cases: EvaluationCases, ranks: np.ndarray, k: int) -> Ranking:
+        """The `Ranking` of `cases` whose held-out tracks rank `ranks` (rows,) in this model's lists."""
+        statistics = self.statistics
+        targets = statistics.index_of(cases.targets)
         return Ranking(
             ranks=ranks,
             query_in_vocabulary=statistics.index_of([inputs[-1] for inputs in cases.inputs]) >= 0,
