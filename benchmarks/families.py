@@ -17,9 +17,10 @@ from measure import peak_mib
 
 from recsys_assets.core.corpus import corpus_codes
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.evaluation import evaluate
+from recsys_assets.core.evaluation import evaluate, ranking_summary
+from recsys_assets.core.families import HYBRID_RULES_WEIGHTS
 from recsys_assets.core.hybrid import Hybrid
-from recsys_assets.core.metrics import metric_name
+from recsys_assets.core.metrics import metric_name, ranking_metrics
 from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
 from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.rules import SequentialRules, fit_rules
@@ -36,9 +37,6 @@ KNN_VARIANTS = {
     "session kNN, k 100, p/L": {"k": 100, "weighting": "linear"},
     "session kNN, k 100, 1/distance, idf": {"k": 100, "weighting": "div", "idf_weight": 1.0},
 }
-
-HYBRID_RULES_WEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
-"""The rules' weights the hybrid grid tries (the kNN's is the rest), chosen on validation."""
 
 
 def _row(name: str, validation: dict[str, float], test: dict[str, float], k: int, seconds: str) -> str:
@@ -109,18 +107,18 @@ def main() -> None:
         print(_row(name, validation, test, k, f"- / {scored:.1f}"))
     rules_part = SequentialRules(fit_rules(codes, lengths, len(train.tracks), 10, "div"), train, last_n=3)
     knn_part = SessionKnn(matrix, train, k=100, weighting="div", idf_weight=1.0)
-    chosen, chosen_validation = None, None
     started = time.perf_counter()
-    for weight in HYBRID_RULES_WEIGHTS:
-        model = Hybrid((rules_part, knn_part), (weight, 1 - weight), train)
-        validation = evaluate(model, splits["validate"], k)
-        if chosen_validation is None or validation[hit_rate] > chosen_validation[hit_rate]:
-            chosen, chosen_validation = weight, validation
+    grid = [(weight, round(1 - weight, 10)) for weight in HYBRID_RULES_WEIGHTS]
+    hybrid = Hybrid((rules_part, knn_part), grid[0], train)
+    tried = hybrid.ranks_for_weights(splits["validate"], grid)
+    chosen = max(grid, key=lambda w: (ranking_metrics(tried[w], k)[hit_rate], -w[0]))
     searched = time.perf_counter() - started
-    name = f"hybrid {chosen:.1f} rules + {1 - chosen:.1f} kNN"
-    test = evaluate(Hybrid((rules_part, knn_part), (chosen, 1 - chosen), train), splits["test"], k)
+    model = Hybrid((rules_part, knn_part), chosen, train)
+    validation = ranking_summary(model.ranking_of(splits["validate"], tried[chosen], k), k)
+    name = f"hybrid {chosen[0]:.1f} rules + {chosen[1]:.1f} kNN"
+    test = evaluate(model, splits["test"], k)
     results[name] = test
-    print(_row(name, chosen_validation, test, k, f"grid {searched:.1f}"))
+    print(_row(name, validation, test, k, f"grid {searched:.1f}"))
     best = max([*RULES_VARIANTS, *KNN_VARIANTS, name], key=lambda n: results[n][hit_rate])
     print(
         f"\nCorpus codes read in {read:.1f} s. Best on test: {best},"

@@ -34,7 +34,7 @@ def brute_force_list(
     similarity = {
         s: round(sum(weight.get(t, 0.0) for t in set(playlist)), 9) for s, playlist in enumerate(train)
     }
-    ranked = sorted((s for s in similarity if similarity[s] > 0), key=lambda s: (-similarity[s], -s))
+    ranked = sorted((s for s in similarity if similarity[s] > 0), key=lambda s: (-similarity[s], s))
     scores: dict[str, float] = {}
     for s in ranked[:k]:
         for track in set(train[s]):

@@ -37,11 +37,22 @@ def playlist_matrix(codes: np.ndarray, lengths: np.ndarray, tracks: int) -> sp.c
 
 
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
-    """Each row's `k` largest entries (ties toward the later column), the rest dropped."""
+    """Each row's `k` largest entries (ties toward the earlier column), the rest dropped."""
+    matrix = matrix.tocsr()
+    matrix.sort_indices()
+    kept = []
+    for row in range(matrix.shape[0]):
+        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
+        if stop - start <= k:
+            kept.append(np.arange(start, stop))
+            continue
+        values = matrix.data[start:stop]
+        threshold = np.partition(values, len(values) - k)[len(values) - k]
+        above = np.flatnonzero(values > threshold)
+        tied = np.flatnonzero(values == threshold)[: k - len(above)]
+        kept.append(start + np.sort(np.concatenate([above, tied])))
+    kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
     row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    order = np.lexsort((-matrix.indices, -matrix.data, row_of))
-    within = np.arange(len(order)) - matrix.indptr[row_of[order]]
-    kept = order[within < k]
     return sp.csr_matrix((matrix.data[kept], (row_of[kept], matrix.indices[kept])), shape=matrix.shape)
 
 
@@ -50,7 +61,8 @@ class SessionKnn(TrackScorer):
     """A fitted V-SKNN model over the training tracks of `statistics`.
 
     `playlists` (playlists, tracks) marks the tracks of each training playlist. A playlist's
-    neighbours are the `k` training playlists with the largest similarity, the sum of its
+    neighbours are the `k` training playlists with the largest similarity (ties: the earlier
+    playlist), the sum of its
     tracks' `weighting` weights over the tracks they share; each neighbour adds its similarity
     to every track it holds, times (1 + `idf_weight` * idf) of the track.
     """
@@ -62,6 +74,11 @@ class SessionKnn(TrackScorer):
     idf_weight: float = 0.0
     rows_per_batch: int = 256
     """Rows scored at once: each may share tracks with thousands of training playlists."""
+
+    @cached_property
+    def _track_playlists(self) -> sp.csr_matrix:
+        """Which training playlists hold each track, shape (tracks, playlists)."""
+        return self.playlists.T.tocsr()
 
     @cached_property
     def _track_factor(self) -> np.ndarray:
@@ -88,7 +105,7 @@ class SessionKnn(TrackScorer):
             np.concatenate(values or [[]]),
             (len(inputs), n),
         )
-        similarity = (query @ self.playlists.T).tocsr()
+        similarity = (query @ self._track_playlists).tocsr()
         similarity.data = np.round(similarity.data, SCORE_DECIMALS)
         neighbours = _top_per_row(similarity, self.k)
         scored = (neighbours @ self.playlists).tocsr()
