@@ -103,3 +103,36 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
         assert loaded.summary() == model.summary()
         assert loaded.recommender().rank(cases, 10).ranks.tolist() == scorer.rank(cases, 10).ranks.tolist()
         assert loaded.recommender().recommend(cases.inputs[0], 6) == scorer.recommend(cases.inputs[0], 6)
+
+
+def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_family():
+    from recsys_assets.core.model import ModelSummary, best_of_each_family, family_margin
+    from recsys_assets.core.strategies import QueryStrategy
+
+    def summary(key: str, family: str, rate: float) -> ModelSummary:
+        return ModelSummary(
+            config_key=key,
+            params={},
+            seed=1,
+            k=100,
+            strategy=QueryStrategy(),
+            validation={"hit_rate@100": rate},
+            validation_rows=10,
+            train_seconds=0.0,
+            family=family,
+            vocabulary_size=5,
+        )
+
+    models = {
+        m.config_key: m
+        for m in (
+            summary("w1", "word2vec", 0.60),
+            summary("w2", "word2vec", 0.62),
+            summary("r", "rules", 0.69),
+            summary("h", "hybrid", 0.72),
+        )
+    }
+    assert [m.config_key for m in best_of_each_family(models).values()] == ["h", "r", "w2"]
+    said = family_margin(models)
+    assert said.startswith("Best family: hybrid of rules and session kNN (h, 0.7200), ahead of the best")
+    assert "sequential rules 0.6900 (1.04x)" in said and "0.6200 (1.16x)" in said

@@ -304,6 +304,33 @@ def best_first(models: Mapping[str, ValidatedModel]) -> list[ValidatedModel]:
     )
 
 
+def best_of_each_family(models: Mapping[str, ModelSummary]) -> dict[str, ModelSummary]:
+    """The best model of each family among `models`, best family first."""
+    best: dict[str, ModelSummary] = {}
+    for model in best_first(models):
+        best.setdefault(model.family, model)
+    return best
+
+
+def family_margin(models: Mapping[str, ModelSummary]) -> str:
+    """One sentence naming the winning family and its margin over the best of each other one."""
+    best = list(best_of_each_family(models).values())
+    winner, others = best[0], best[1:]
+    said = f"Best family: {winner.method} ({winner.config_key}, {winner.validation_hit_rate:.4f})"
+    if not others:
+        return said + "."
+    margins = ", ".join(
+        f"{other.method} {other.validation_hit_rate:.4f}"
+        + (
+            f" ({winner.validation_hit_rate / other.validation_hit_rate:.2f}x)"
+            if other.validation_hit_rate > 0
+            else ""
+        )
+        for other in others
+    )
+    return f"{said}, ahead of the best {margins}."
+
+
 def select_best(models: Mapping[str, ValidatedModel]) -> ValidatedModel:
     """The best model (`best_first_key`)."""
     if not models:

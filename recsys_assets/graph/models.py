@@ -12,7 +12,7 @@ from recsys_assets.core.evaluation import CURVE_STRATEGY, BaselineResults, basel
 from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.fitting import FitReport, fit_track_scorer, fit_word2vec
 from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
-from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, select_best
+from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, family_margin, select_best
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
@@ -275,7 +275,7 @@ def best_model(
     same_k(baselines, winner.k)
     ordered = best_first(models)
     rates = baselines.hit_rates("validation")
-    said = verdict(winner.validation_hit_rate, rates, winner.k, "validation")
+    said = f"{verdict(winner.validation_hit_rate, rates, winner.k, 'validation')} {family_margin(models)}"
     context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.method}. {said}")
     curves = {
         **{m.config_key: hit_rate_curve(m.validation) for m in ordered},
