@@ -312,15 +312,19 @@ def best_of_each_family(models: Mapping[str, ModelSummary]) -> dict[str, ModelSu
     return best
 
 
+def _family_name(model: ModelRecord) -> str:
+    return "Word2Vec" if model.family == "word2vec" else FAMILY_LABELS[model.family]
+
+
 def family_margin(models: Mapping[str, ModelSummary]) -> str:
     """One sentence naming the winning family and its margin over the best of each other one."""
     best = list(best_of_each_family(models).values())
     winner, others = best[0], best[1:]
-    said = f"Best family: {winner.method} ({winner.config_key}, {winner.validation_hit_rate:.4f})"
+    said = f"Best family: {_family_name(winner)} ({winner.config_key}, {winner.validation_hit_rate:.4f})"
     if not others:
         return said + "."
     margins = ", ".join(
-        f"{other.method} {other.validation_hit_rate:.4f}"
+        f"{_family_name(other)} {other.validation_hit_rate:.4f}"
         + (
             f" ({winner.validation_hit_rate / other.validation_hit_rate:.2f}x)"
             if other.validation_hit_rate > 0

@@ -235,9 +235,10 @@ def best_model(
     embedding_model: ConfigModels,
     baselines: BaselineResults,
 ):
-    """The (config, strategy) pair with the highest validation hit rate@K (each config brings the
-    strategy chosen for it; ties: smallest config key), compared with every config trained on the
-    current data build and with the popularity and transition baselines. When every config was
+    """The config with the highest validation hit rate@K among every family (Word2Vec configs bring
+    the strategy chosen for them; ties: smallest config key), compared with every config trained
+    on the current data build and with the popularity and transition baselines; the verdict names
+    the winning family and its margin over the best of each other family. When every config was
     compared, it records what the retrain depended on (data version, search space, code, storage),
     so an unchanged retrain is skipped."""
     models = {
