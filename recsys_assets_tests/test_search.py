@@ -307,3 +307,19 @@ def test_a_study_database_that_cannot_be_used_stops_the_retrain_with_one_error_b
         assert not instance.get_runs(), "nothing ran"
     assert str(error.value).startswith(f"the search study at {url} cannot be used: ")
     assert "RECSYS_STUDY_URL" in str(error.value)
+
+
+def test_only_word2vec_configs_start_the_search_that_proposes_word2vec_configs(search_settings, tmp_path):
+    """A rules config's result is no point of the Word2Vec search, even where the plan's space
+    holds Word2Vec's defaults."""
+    rules = "[[config]]\nmodel = 'rules'\nsteps = 3\n"
+    plan = "[search]\ntrials = 1\n[search.params]\nwindow = { low = 2, high = 8 }\n"
+    settings = replace(search_settings, search_space_path=write_search_space(tmp_path, FIXED + rules + plan))
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+    space = SearchSpace(path=str(settings.search_space_path), study_url=settings.study_location)
+    study = open_study(settings.study_location, space.plan())
+    known = {
+        t.user_attrs["config_key"] for t in study.trials if t.user_attrs.get("trained_outside_the_search")
+    }
+    assert known == {"fixed"}

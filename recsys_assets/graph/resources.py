@@ -346,11 +346,13 @@ class SearchSpace(dg.ConfigurableResource):
         return location
 
     def searching_study(self, plan: SearchPlan, models: ModelStore) -> optuna.Study:
-        """The plan's study, started from what is known: the fixed configs' results and learning
-        curves, recorded once (outside the budget)."""
+        """The plan's study, started from what is known: the fixed Word2Vec configs' results and
+        learning curves, recorded once (outside the budget)."""
         study = open_study(self.study_url, plan, writable=True)
         known = {}
         for config in load_search_space(Path(self.path)):
+            if config.family != "word2vec":
+                continue
             trained = models.summary(config.key)
             if trained:
                 known[config.key] = (config.params, trained.validation_hit_rate, trained.learning_curve)
