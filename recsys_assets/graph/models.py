@@ -51,7 +51,7 @@ def progress_logger(context: dg.AssetExecutionContext, step: str):
     io_manager_key="model_io_manager",
     ins={"validate_playlists": CASE_INPUT},
     group_name="models",
-    kinds={"gensim"},
+    kinds={"gensim", "scipy"},
     code_version=MODEL_CODE_VERSION,
     partitions_def=model_configs,
 )
@@ -216,7 +216,7 @@ BEATS_BASELINES = "beats_every_baseline_on_validation"
 @dg.asset(
     io_manager_key="model_io_manager",
     group_name="models",
-    kinds={"gensim"},
+    kinds={"gensim", "scipy"},
     code_version=MODEL_CODE_VERSION,
     check_specs=[
         dg.AssetCheckSpec(
