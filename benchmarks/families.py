@@ -12,20 +12,17 @@ import argparse
 import time
 from pathlib import Path
 
-import duckdb
-from measure import peak_mib
+from measure import build_demo, peak_mib
 
 from recsys_assets.core.corpus import corpus_codes
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.evaluation import evaluate, ranking_summary
 from recsys_assets.core.families import HYBRID_RULES_WEIGHTS
 from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import metric_name, ranking_metrics
-from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
 from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.rules import SequentialRules, fit_rules
 from recsys_assets.core.session_knn import SessionKnn, playlist_matrix
-from recsys_assets.core.training_files import read_training_data, write_training_files
 
 RULES_VARIANTS = {
     "rules, last track, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 1},
@@ -56,20 +53,9 @@ def main() -> None:
     args = parser.parse_args()
     k, seed = args.k, 42
 
-    started = time.perf_counter()
-    source = write_demo_rows(args.work / "demo", DEMO_SIZES[args.size])
-    database = args.work / f"{args.size}.duckdb"
-    database.unlink(missing_ok=True)
-    with duckdb.connect(str(database)) as conn:
-        build_playlist_tables(conn, source, seed=seed)
-        splits = {name: evaluation_cases(conn, f"{name}_playlists") for name in ("validate", "test")}
-        write_training_files(conn, args.work / "training")
-    training = read_training_data(args.work / "training")
+    validation, test, training = build_demo(args.size, args.work, seed)
+    splits = {"validate": validation, "test": test}
     train = training.statistics
-    print(
-        f"{args.size} demo: {training.corpus.lines} training lines, {len(splits['validate'])} validation"
-        f" and {len(splits['test'])} test rows; data ready in {time.perf_counter() - started:.0f} s"
-    )
     columns = [f"{split} {m}" for split in ("val", "test") for m in ("hit@10", f"hit@{k}", f"mrr@{k}")]
     print(f"\n{'model':<42}" + "".join(f"{c:>13}" for c in columns) + f"{'fit / val s':>16}")
     hit_rate = metric_name("hit_rate", k)

@@ -13,17 +13,15 @@ import resource
 import time
 from pathlib import Path
 
-import duckdb
+from measure import build_demo
 
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.demo_data import DEMO_SIZES
 from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.evaluation import StrategyResult, choose_strategy, evaluate, score_strategies
 from recsys_assets.core.metrics import metric_name
-from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
 from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.search_space import load_search_space
 from recsys_assets.core.train import train_embeddings
-from recsys_assets.core.training_files import read_training_data, write_training_files
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 
@@ -50,22 +48,8 @@ def main() -> None:
     args = parser.parse_args()
     k, seed = args.k, 42
 
-    started = time.perf_counter()
-    source = write_demo_rows(args.work / "demo", DEMO_SIZES[args.size])
-    database = args.work / f"{args.size}.duckdb"
-    database.unlink(missing_ok=True)
-    with duckdb.connect(str(database)) as conn:
-        build_playlist_tables(conn, source, seed=seed)
-        validation_cases = evaluation_cases(conn, "validate_playlists")
-        test_cases = evaluation_cases(conn, "test_playlists")
-        write_training_files(conn, args.work / "training")
-    training = read_training_data(args.work / "training")
+    validation_cases, test_cases, training = build_demo(args.size, args.work, seed)
     train = training.statistics
-    print(
-        f"{args.size} demo: {training.corpus.lines} training corpus lines,"
-        f" {len(validation_cases)} validation and"
-        f" {len(test_cases)} test rows; data ready in {time.perf_counter() - started:.0f} s"
-    )
     baseline_metrics = {
         name: tuple(evaluate(recommender, cases, k) for cases in (validation_cases, test_cases))
         for name, recommender in baselines(train).items()

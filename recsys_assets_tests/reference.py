@@ -10,6 +10,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, MAX_SENTENCE_LENGTH, PIECE_OVERLAP, Corpus
 from recsys_assets.core.statistics import TrainStatistics
 
@@ -58,3 +59,28 @@ def corpus_of(sentences: Sequence[Sequence[str]], folder: Path) -> Corpus:
     corpus = Corpus(path, tracks, np.bincount(inverse, minlength=len(tracks)), lines, words, long_playlists)
     (folder / CORPUS_MANIFEST).write_text(json.dumps(corpus.manifest()))
     return corpus
+
+
+def random_playlists(seed: int, playlists: int = 40, tracks: int = 25) -> list[list[str]]:
+    """Seeded playlists of 3 to 11 tracks drawn from `tracks` ids (repeats allowed)."""
+    rng = np.random.default_rng(seed)
+    return [
+        [f"t{int(i):02d}" for i in rng.integers(0, tracks, rng.integers(3, 12))] for _ in range(playlists)
+    ]
+
+
+def codes_of(
+    playlists: Sequence[Sequence[str]], statistics: TrainStatistics
+) -> tuple[np.ndarray, np.ndarray]:
+    """The playlists' track indices into `statistics.tracks` one after another, and their lengths."""
+    codes = statistics.index_of([track for playlist in playlists for track in playlist])
+    return codes, np.array([len(playlist) for playlist in playlists])
+
+
+def next_track_cases(playlists: Sequence[Sequence[str]]) -> EvaluationCases:
+    """Each playlist's tracks but the last as input, the last as the held-out track."""
+    return EvaluationCases(
+        inputs=[list(p[:-1]) for p in playlists],
+        last_artists=["a"] * len(playlists),
+        targets=[p[-1] for p in playlists],
+    )

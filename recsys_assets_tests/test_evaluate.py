@@ -33,6 +33,7 @@ from recsys_assets.core.ranking import (
 from recsys_assets.core.recommenders import EmbeddingRecommender, FollowersRecommender, PopularityRecommender
 from recsys_assets.core.statistics import TrackIndex
 from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, QueryStrategy
+from recsys_assets_tests.reference import codes_of
 from recsys_assets_tests.training_data import statistics_of, train_on
 
 
@@ -433,8 +434,7 @@ def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
         i for i, s in enumerate(SENTENCES) if s[-2] in VECTORS.key_to_index and s[-1] in VECTORS.key_to_index
     ]
     cases = cases_from([SENTENCES[i] for i in warm[:120]], [ARTISTS[i] for i in warm[:120]])
-    codes = STATISTICS.index_of([track for sentence in SENTENCES for track in sentence])
-    lengths = np.array([len(sentence) for sentence in SENTENCES])
+    codes, lengths = codes_of(SENTENCES, STATISTICS)
     models = {
         "popularity": PopularityRecommender(STATISTICS),
         "followers": FollowersRecommender(STATISTICS),

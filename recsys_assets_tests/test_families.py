@@ -3,14 +3,11 @@ built by hand."""
 
 from __future__ import annotations
 
-import numpy as np
 import pytest
 
-from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.families import FamilyConfigError, family_key, family_params, fit_family
 from recsys_assets_tests import test_rules, test_session_knn
-from recsys_assets_tests.reference import statistics_of
-from recsys_assets_tests.test_rules import random_playlists
+from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 WHERE = "search_space.toml, config #2"
 
@@ -35,6 +32,7 @@ def test_defaults_complete_a_config_and_name_it_readably():
         ("rules", {"steps": True}, "'steps' must be int, got True"),
         ("rules", {"window": 3}, "unknown rules parameter 'window'"),
         ("bayes", {}, "unknown model 'bayes'; expected one of: word2vec, rules, session_knn"),
+        (["rules"], {}, "unknown model ['rules']; expected one of"),
     ],
 )
 def test_bad_parameters_are_refused_naming_file_config_and_parameter(family, given, message):
@@ -46,14 +44,9 @@ def test_bad_parameters_are_refused_naming_file_config_and_parameter(family, giv
 def test_a_fit_equals_the_model_built_by_hand():
     train = random_playlists(9)
     statistics = statistics_of(train)
-    codes = statistics.index_of([track for playlist in train for track in playlist])
-    lengths = np.array([len(playlist) for playlist in train])
+    codes, lengths = codes_of(train, statistics)
     held_out = random_playlists(10)
-    cases = EvaluationCases(
-        inputs=[p[:-1] for p in held_out],
-        last_artists=["a"] * len(held_out),
-        targets=[p[-1] for p in held_out],
-    )
+    cases = next_track_cases(held_out)
     rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
     by_hand = test_rules.fitted(train, 4, "div", last_n=3)
     assert rules.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
@@ -69,14 +62,9 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
 
     train = random_playlists(11)
     statistics = statistics_of(train)
-    codes = statistics.index_of([track for playlist in train for track in playlist])
-    lengths = np.array([len(playlist) for playlist in train])
+    codes, lengths = codes_of(train, statistics)
     held_out = random_playlists(12)
-    cases = EvaluationCases(
-        inputs=[p[:-1] for p in held_out],
-        last_artists=["a"] * len(held_out),
-        targets=[p[-1] for p in held_out],
-    )
+    cases = next_track_cases(held_out)
     rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
     knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
     for family, scorer in (

@@ -5,19 +5,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import MISSED
 from recsys_assets_tests import test_rules, test_session_knn
-from recsys_assets_tests.test_rules import random_playlists
+from recsys_assets_tests.reference import next_track_cases, random_playlists
 
 TRAIN = random_playlists(7, playlists=60, tracks=30)
 RULES = test_rules.fitted(TRAIN, 5, "div", last_n=3)
 KNN = test_session_knn.fitted(TRAIN, k=10, weighting="div", idf_weight=1.0)
 HELD_OUT = random_playlists(8, playlists=40, tracks=33)
-CASES = EvaluationCases(
-    inputs=[p[:-1] for p in HELD_OUT], last_artists=["a"] * len(HELD_OUT), targets=[p[-1] for p in HELD_OUT]
-)
+CASES = next_track_cases(HELD_OUT)
 
 
 def dense_ranks(weights: tuple[float, float]) -> list[int]:

@@ -6,25 +6,16 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.metrics import MISSED
 from recsys_assets.core.recommenders import FollowersRecommender
 from recsys_assets.core.rules import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
 from recsys_assets.core.statistics import TrainStatistics
-from recsys_assets_tests.reference import statistics_of
-
-
-def random_playlists(seed: int, playlists: int = 40, tracks: int = 25) -> list[list[str]]:
-    rng = np.random.default_rng(seed)
-    return [
-        [f"t{int(i):02d}" for i in rng.integers(0, tracks, rng.integers(3, 12))] for _ in range(playlists)
-    ]
+from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 
 def fitted(train: list[list[str]], steps: int, weighting: str, **query) -> SequentialRules:
     statistics = statistics_of(train)
-    codes = statistics.index_of([track for playlist in train for track in playlist])
-    lengths = np.array([len(playlist) for playlist in train])
+    codes, lengths = codes_of(train, statistics)
     rules = fit_rules(codes, lengths, len(statistics.tracks), steps, weighting)
     return SequentialRules(rules, statistics, **query)
 
@@ -63,11 +54,7 @@ def test_ranks_and_lists_match_brute_force(steps, weighting, last_n, recency):
     train = random_playlists(1)
     model = fitted(train, steps, weighting, last_n=last_n, recency=recency)
     held_out = random_playlists(2, playlists=30, tracks=28)
-    cases = EvaluationCases(
-        inputs=[p[:-1] for p in held_out],
-        last_artists=["a"] * len(held_out),
-        targets=[p[-1] for p in held_out],
-    )
+    cases = next_track_cases(held_out)
     expected_lists = [
         brute_force_list(train, model.statistics, inputs, steps, weighting, last_n, recency)
         for inputs in cases.inputs
@@ -86,11 +73,7 @@ def test_one_step_from_the_last_track_is_the_item_to_item_baseline():
     train = random_playlists(3)
     model = fitted(train, 1, "div")
     held_out = random_playlists(4)
-    cases = EvaluationCases(
-        inputs=[p[:-1] for p in held_out],
-        last_artists=["a"] * len(held_out),
-        targets=[p[-1] for p in held_out],
-    )
+    cases = next_track_cases(held_out)
     baseline = FollowersRecommender(model.statistics)
     assert model.rank(cases, 10).ranks.tolist() == baseline.rank(cases, 10).ranks.tolist()
     assert [t for t, _ in model.recommend(["t01", "t03"], 9).tracks] == [

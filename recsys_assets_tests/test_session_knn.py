@@ -7,18 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.metrics import MISSED
 from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
 from recsys_assets.core.statistics import TrainStatistics
-from recsys_assets_tests.reference import statistics_of
-from recsys_assets_tests.test_rules import random_playlists
+from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 
 def fitted(train: list[list[str]], **params) -> SessionKnn:
     statistics = statistics_of(train)
-    codes = statistics.index_of([track for playlist in train for track in playlist])
-    lengths = np.array([len(playlist) for playlist in train])
+    codes, lengths = codes_of(train, statistics)
     return SessionKnn(playlist_matrix(codes, lengths, len(statistics.tracks)), statistics, **params)
 
 
@@ -54,11 +51,7 @@ def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight):
     train = random_playlists(5, playlists=60, tracks=30)
     model = fitted(train, k=k, weighting=weighting, idf_weight=idf_weight)
     held_out = random_playlists(6, playlists=30, tracks=33)
-    cases = EvaluationCases(
-        inputs=[p[:-1] for p in held_out],
-        last_artists=["a"] * len(held_out),
-        targets=[p[-1] for p in held_out],
-    )
+    cases = next_track_cases(held_out)
     expected_lists = [
         brute_force_list(train, model.statistics, inputs, k, weighting, idf_weight) for inputs in cases.inputs
     ]

@@ -103,7 +103,7 @@ def hybrid_parts(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
 def family_params(where: str, family: str, given: Mapping[str, Any]) -> dict[str, Any]:
     """The config's parameters checked and completed with the family's defaults;
     FamilyConfigError naming `where` and the parameter otherwise."""
-    if family not in FAMILIES:
+    if not isinstance(family, str) or family not in FAMILIES:
         raise FamilyConfigError(
             f"{where}: unknown model {family!r}; expected one of: word2vec, {', '.join(FAMILIES)}"
         )
