@@ -222,9 +222,13 @@ def _search(
             continue
         result = models.summary(config.key)
         trained_epochs = max(result.learning_curve, default=0)
-        pruned = trained_epochs < int(result.params.get("epochs", WORD2VEC_DEFAULTS["epochs"]))
+        pruned = result.family == "word2vec" and trained_epochs < int(
+            result.params.get("epochs", WORD2VEC_DEFAULTS["epochs"])
+        )
         ending = f", pruned after {trained_epochs} epochs" if pruned else ""
-        print(f"   trial {number}: validation hit rate {result.validation_hit_rate:.4f}{ending}")
+        print(
+            f"   trial {number} ({config.key}): validation hit rate {result.validation_hit_rate:.4f}{ending}"
+        )
     spent = monotonic() - started
     print(f"   search: {trials_run(study)} trials in the study; {spent:.0f} s this retrain")
     published = space.publish_results(study)

@@ -9,6 +9,7 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from recsys_assets.core.model import FAMILY_LABELS
 from recsys_assets.core.search import (
     SearchProgress,
     StudyUnavailable,
@@ -22,7 +23,7 @@ from recsys_assets.core.search import (
     trials_run,
     warm_start,
 )
-from recsys_assets.core.search_space import Choices, Range, SearchSpaceError, parse_search_plan
+from recsys_assets.core.search_space import Choices, ModelConfig, Range, SearchSpaceError, parse_search_plan
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import propose_trials, register_configs
 from recsys_assets.graph.history import latest_metadata
@@ -243,11 +244,12 @@ def test_a_search_whose_trials_all_fail_stops_and_the_fixed_config_ships(
 def test_the_search_starts_from_configs_trained_outside_it(tmp_path: Path):
     plan = plan_of(trials=3)
     study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
-    known = {
-        "inside": ({"vector_size": 16, "window": 5}, 0.6, {2: 0.5, 4: 0.55}),
-        "outside": ({"vector_size": 48, "window": 5}, 0.7, {}),
-    }
-    assert warm_start(study, plan, known) == ["inside"], "48 is not among the plan's choices"
+    known = [
+        (ModelConfig("inside", {"vector_size": 16, "window": 5}), 0.6, {2: 0.5, 4: 0.55}),
+        (ModelConfig("outside", {"vector_size": 48, "window": 5}), 0.7, {}),
+        (ModelConfig("rules", {"steps": 3}, family="rules"), 0.8, {}),
+    ]
+    assert warm_start(study, plan, known) == ["inside"], "48 is not among the choices; rules not searched"
     assert warm_start(study, plan, known) == [], "recorded once"
     (recorded,) = study.trials
     assert recorded.params == {"vector_size": 16, "window": 5, "alpha": 0.025}, "unset: gensim's default"
@@ -323,3 +325,102 @@ def test_only_word2vec_configs_start_the_search_that_proposes_word2vec_configs(s
         t.user_attrs["config_key"] for t in study.trials if t.user_attrs.get("trained_outside_the_search")
     }
     assert known == {"fixed"}
+
+
+FAMILY_PLAN = {
+    "trials": 12,
+    "params": {"window": {"low": 2, "high": 8}},
+    "rules": {"steps": {"low": 2, "high": 20}, "weighting": {"choices": ["div", "log"]}},
+    "session_knn": {"k": {"low": 5, "high": 200, "log": True}, "idf_weight": {"low": 0.0, "high": 2.0}},
+    "hybrid": {"knn_k": {"choices": [10, 50]}},
+}
+
+
+def test_a_plan_that_spans_families_proposes_configs_of_each_within_its_space(tmp_path: Path):
+    plan = parse_search_plan({"search": FAMILY_PLAN}, "space.toml")
+    assert plan.models == ("word2vec", "rules", "session_knn", "hybrid")
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    proposed = []
+    for _ in range(12):
+        number, config = propose(study, plan)
+        finish(study, number, 0.5)
+        proposed.append(config)
+    assert {config.family for config in proposed} == set(plan.models)
+    for config in proposed:
+        if config.family == "rules":
+            assert 2 <= config.params["steps"] <= 20 and config.params["weighting"] in ("div", "log")
+            assert config.params["last_n"] == 3, "unsearched: the family's default"
+            assert config.key.startswith("rules-")
+        elif config.family == "session_knn":
+            assert 5 <= config.params["k"] <= 200 and 0 <= config.params["idf_weight"] <= 2
+        elif config.family == "hybrid":
+            assert config.params["knn_k"] in (10, 50)
+        else:
+            assert set(config.params) == {"window"} and config.key.startswith("win")
+    reopened = trial_configs(open_study(f"sqlite:///{tmp_path / 'study.db'}", plan))
+    assert {key: config for key, (_, config, _) in reopened.items()} == {c.key: c for c in proposed}
+
+
+def test_a_word2vec_only_plan_keeps_its_study_and_adding_a_family_starts_a_new_one():
+    plan = plan_of()
+    assert plan.study_name == "recsys-28fd30311e06", "the name this plan had before families were searched"
+    document = {"search": {"trials": 3, "params": FAMILY_PLAN["params"]}}
+    with_rules = {"search": {**document["search"], "rules": {"steps": {"low": 2, "high": 5}}}}
+    assert parse_search_plan(with_rules, "f").study_name != parse_search_plan(document, "f").study_name
+
+
+def test_the_search_spanning_families_starts_from_fixed_configs_of_the_families_it_searches(tmp_path: Path):
+    plan = parse_search_plan({"search": FAMILY_PLAN}, "space.toml")
+    study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
+    known = [
+        (ModelConfig("rules-fixed", {"steps": 10, "weighting": "div"}, family="rules"), 0.7, {}),
+        (ModelConfig("rules-outside", {"steps": 40, "weighting": "div"}, family="rules"), 0.7, {}),
+        (ModelConfig("w2v", {"window": 5}), 0.6, {2: 0.5}),
+    ]
+    assert warm_start(study, plan, known) == ["rules-fixed", "w2v"], "steps 40 is outside the space"
+    rules, word2vec = study.trials
+    assert rules.params == {"model": "rules", "rules.steps": 10, "rules.weighting": "div"}
+    assert word2vec.params == {"model": "word2vec", "window": 5}
+    number, _ = propose(study, plan)
+    assert number == 2 and trials_run(study) == 0
+
+
+@pytest.mark.parametrize(
+    "table, message",
+    [
+        (
+            {"rules": {"steps": {"low": 0, "high": 5}}},
+            r"\[search\].rules: rules parameter 'steps' must be >= 1",
+        ),
+        ({"rules": {"weighting": {"low": 1, "high": 2}}}, "weighting is a named choice: give choices"),
+        ({"rules": {"weighting": {"choices": ["cubic"]}}}, "must be one of div, quadratic, log, linear"),
+        ({"session_knn": {"kk": {"choices": [5]}}}, "unknown session_knn parameter 'kk'"),
+        ({"stan": {}}, r"unknown entries \['stan'\]"),
+    ],
+)
+def test_a_family_space_that_cannot_be_searched_is_refused_naming_the_table(table, message):
+    with pytest.raises(SearchSpaceError, match=message):
+        parse_search_plan({"search": {"trials": 2, **table}}, "space.toml")
+
+
+def test_retrain_searches_rules_and_knn_configs_and_compares_them_with_the_fixed_ones(
+    search_settings, tmp_path
+):
+    plan = (
+        "[search]\ntrials = 3\n[search.rules]\nsteps = { low = 2, high = 12 }\n"
+        "[search.session_knn]\nk = { low = 5, high = 100 }\n"
+    )
+    settings = replace(search_settings, search_space_path=write_search_space(tmp_path, FIXED + plan))
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        trials = trial_keys(settings)
+        assert len(trials) == 3 and {config.family for _, config, _ in trials.values()} <= {
+            "rules",
+            "session_knn",
+        }
+        compared = latest_metadata(instance, "best_model")["configs_compared"]
+        assert sorted(compared) == sorted({"fixed", *trials})
+        for key, (number, config, state) in trials.items():
+            trained = latest_metadata(instance, "embedding_model", key)
+            assert trained["search_trial"] == number and trained["family"] == FAMILY_LABELS[config.family]
+            assert state == TrialState.COMPLETE

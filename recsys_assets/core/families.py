@@ -113,14 +113,16 @@ def family_params(where: str, family: str, given: Mapping[str, Any]) -> dict[str
         raise FamilyConfigError(
             f"{where}: unknown {family} parameter {unknown[0]!r}; expected one of: {', '.join(sorted(spec))}"
         )
-    params = {}
-    for name, parameter in spec.items():
-        value = given.get(name, parameter.default)
-        params[name] = _checked(where, family, name, parameter, value)
-    return params
+    return {
+        name: check_family_parameter(where, family, name, given.get(name, parameter.default))
+        for name, parameter in spec.items()
+    }
 
 
-def _checked(where: str, family: str, name: str, parameter: FamilyParameter, value: Any) -> Any:
+def check_family_parameter(where: str, family: str, name: str, value: Any) -> Any:
+    """`value` of the known parameter `name` of `family`, checked (an int where a float is
+    expected becomes a float); FamilyConfigError naming `where` and the parameter otherwise."""
+    parameter = FAMILIES[family].parameters[name]
     what = f"{where}: {family} parameter {name!r}"
     if parameter.choices:
         if value not in parameter.choices:

@@ -14,6 +14,7 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from recsys_assets.core.database_urls import shown_url
+from recsys_assets.core.families import FAMILIES, FamilyConfigError, family_key, family_params
 from recsys_assets.core.search_space import (
     WORD2VEC_DEFAULTS,
     Choices,
@@ -26,6 +27,9 @@ from recsys_assets.core.search_space import (
 )
 
 CONFIG_KEY_ATTRIBUTE = "config_key"
+FAMILY_ATTRIBUTE = "model"
+MODEL_PARAMETER = "model"
+"""The trial parameter that picks the family when a plan searches more than one."""
 KNOWN_ATTRIBUTE = "trained_outside_the_search"
 REPEATED_ATTRIBUTE = "repeats_a_trained_config"
 REFUSED_ATTRIBUTE = "broke_a_combination_rule"
@@ -96,6 +100,14 @@ def _distribution(name: str, spec: object) -> BaseDistribution:
     return FloatDistribution(spec.low, spec.high, log=spec.log)
 
 
+def _suggest(trial: optuna.Trial, name: str, spec: Choices | Range) -> object:
+    if isinstance(spec, Choices):
+        return trial.suggest_categorical(name, list(spec.values))
+    if spec.integer:
+        return trial.suggest_int(name, int(spec.low), int(spec.high), log=spec.log)
+    return trial.suggest_float(name, spec.low, spec.high, log=spec.log)
+
+
 def _readable(params: dict[str, object]) -> dict[str, object]:
     """Float parameters to 4 significant digits, so config keys stay readable."""
     return {
@@ -103,21 +115,66 @@ def _readable(params: dict[str, object]) -> dict[str, object]:
     }
 
 
+def _trial_name(family: str, name: str) -> str:
+    """A parameter's name in the study: Word2Vec's plain (as before other families could be
+    searched), the others' prefixed by their family, whose parameters share names."""
+    return name if family == "word2vec" else f"{family}.{name}"
+
+
+def _distributions(plan: SearchPlan, family: str) -> dict[str, BaseDistribution]:
+    """The study's distributions of a trial of `family`: the family pick (when the plan searches
+    several) first, then the family's parameters."""
+    picked = {MODEL_PARAMETER: CategoricalDistribution(list(plan.models))} if len(plan.models) > 1 else {}
+    return picked | {
+        _trial_name(family, name): _distribution(name, spec) for name, spec in plan.space_of(family).items()
+    }
+
+
+def _config(family: str, given: dict[str, object], where: str) -> ModelConfig:
+    """The config a trial's parameters name; SearchSpaceError when they cannot train together."""
+    if family == "word2vec":
+        check_combination(where, given)
+        return ModelConfig(key=config_key(given), params=given)
+    try:
+        params = family_params(where, family, given)
+    except FamilyConfigError as error:
+        raise SearchSpaceError(str(error)) from None
+    return ModelConfig(key=family_key(family, params), params=params, family=family)
+
+
+def _trial_config(trial: FrozenTrial | optuna.Trial) -> ModelConfig:
+    """The config a trial proposed, from its family and parameters as the study holds them."""
+    family = trial.user_attrs.get(FAMILY_ATTRIBUTE, "word2vec")
+    prefix = f"{family}."
+    given = {
+        name.removeprefix(prefix): value
+        for name, value in trial.params.items()
+        if name != MODEL_PARAMETER and (family == "word2vec" or name.startswith(prefix))
+    }
+    return _config(family, _readable(given), f"trial {trial.number}")
+
+
 def propose(study: optuna.Study, plan: SearchPlan) -> tuple[int, ModelConfig]:
-    """Ask the study for a new trial; return its number and its config (key from its params)."""
-    distributions = {name: _distribution(name, spec) for name, spec in plan.params.items()}
+    """Ask the study for a new trial (its family first, when the plan searches several, then
+    that family's parameters); return its number and its config (key from its params)."""
     for _ in range(PROPOSAL_ATTEMPTS):
-        trial = study.ask(distributions)
-        params = _readable({name: trial.params[name] for name in plan.params})
+        trial = study.ask()
+        family = (
+            trial.suggest_categorical(MODEL_PARAMETER, list(plan.models))
+            if len(plan.models) > 1
+            else plan.models[0]
+        )
+        for name, spec in plan.space_of(family).items():
+            _suggest(trial, _trial_name(family, name), spec)
+        trial.set_user_attr(FAMILY_ATTRIBUTE, family)
         try:
-            check_combination(f"trial {trial.number}", params)
+            config = _trial_config(trial)
         except SearchSpaceError:
             trial.set_user_attr(REFUSED_ATTRIBUTE, True)
             study.tell(trial, state=TrialState.FAIL)
             continue
-        key = config_key(params)
-        trial.set_user_attr(CONFIG_KEY_ATTRIBUTE, key)
-        return trial.number, ModelConfig(key=key, params=params)
+        trial.set_user_attr(CONFIG_KEY_ATTRIBUTE, config.key)
+        return trial.number, config
     raise SearchSpaceError(
         f"{PROPOSAL_ATTEMPTS} proposals in a row broke a combination rule; widen the ranges"
     )
@@ -129,28 +186,43 @@ def _in_plan(spec: Choices | Range, value: object) -> bool:
     return isinstance(value, (int, float)) and spec.low <= value <= spec.high
 
 
+def _default(family: str, name: str) -> object:
+    return WORD2VEC_DEFAULTS.get(name) if family == "word2vec" else FAMILIES[family].parameters[name].default
+
+
 def warm_start(
-    study: optuna.Study, plan: SearchPlan, known: dict[str, tuple[dict, float, dict[int, float]]]
+    study: optuna.Study, plan: SearchPlan, known: list[tuple[ModelConfig, float, dict[int, float]]]
 ) -> list[str]:
-    """Record configs trained outside the search (key: params, validation result, learning
-    curve) as finished trials, so the sampler and the pruner start from them; they do not count
-    against the budget. Configs outside the plan's space are left out. Returns the keys added."""
+    """Record configs trained outside the search (config, validation result, learning curve) as
+    finished trials, so the sampler and the pruner start from them; they do not count against
+    the budget. Configs of a family the plan does not search, or outside its space, are left
+    out. Returns the keys added."""
     recorded = {trial.user_attrs.get(CONFIG_KEY_ATTRIBUTE) for trial in study.get_trials(deepcopy=False)}
     added = []
-    for key, (params, value, curve) in known.items():
-        point = {name: params.get(name, WORD2VEC_DEFAULTS.get(name)) for name in plan.params}
-        if key in recorded or not all(_in_plan(plan.params[name], v) for name, v in point.items()):
+    for config, value, curve in known:
+        family = config.family
+        if config.key in recorded or family not in plan.models:
             continue
+        space = plan.space_of(family)
+        point = {name: config.params.get(name, _default(family, name)) for name in space}
+        if not all(_in_plan(space[name], v) for name, v in point.items()):
+            continue
+        distributions = _distributions(plan, family)
+        named = {_trial_name(family, name): v for name, v in point.items()}
         study.add_trial(
             optuna.trial.create_trial(
-                params=point,
-                distributions={name: _distribution(name, spec) for name, spec in plan.params.items()},
+                params=({MODEL_PARAMETER: family} if MODEL_PARAMETER in distributions else {}) | named,
+                distributions=distributions,
                 value=value,
                 intermediate_values=curve,
-                user_attrs={CONFIG_KEY_ATTRIBUTE: key, KNOWN_ATTRIBUTE: True},
+                user_attrs={
+                    CONFIG_KEY_ATTRIBUTE: config.key,
+                    KNOWN_ATTRIBUTE: True,
+                    FAMILY_ATTRIBUTE: family,
+                },
             )
         )
-        added.append(key)
+        added.append(config.key)
     return added
 
 
@@ -161,11 +233,7 @@ def trial_configs(study: optuna.Study) -> dict[str, tuple[int, ModelConfig, Tria
     for trial in study.get_trials(deepcopy=False):
         key = trial.user_attrs.get(CONFIG_KEY_ATTRIBUTE)
         if key and trial.state != TrialState.FAIL and not trial.user_attrs.get(KNOWN_ATTRIBUTE):
-            found[key] = (
-                trial.number,
-                ModelConfig(key=key, params=_readable(dict(trial.params))),
-                trial.state,
-            )
+            found[key] = (trial.number, _trial_config(trial), trial.state)
     return found
 
 

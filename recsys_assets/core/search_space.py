@@ -7,11 +7,17 @@ import math
 import re
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from recsys_assets.core.families import FamilyConfigError, family_key, family_params
+from recsys_assets.core.families import (
+    FAMILIES,
+    FamilyConfigError,
+    check_family_parameter,
+    family_key,
+    family_params,
+)
 from recsys_assets.core.files import check_regular_file
 from recsys_assets.core.fingerprint import bytes_fingerprint
 
@@ -218,23 +224,60 @@ MAX_SEARCH_SEED = 2**31 - 1
 PRUNERS = ("median", "none")
 
 
+ParameterSpace = dict[str, "Choices | Range"]
+"""What a search may try for each parameter of one family, by parameter name."""
+
+
 @dataclass(frozen=True)
 class SearchPlan:
-    """The optional [search] table: what the adaptive search may try, and its budget."""
+    """The optional [search] table: what the adaptive search may try, and its budget.
 
-    params: dict[str, Choices | Range]
+    `params` is the Word2Vec space ([search.params]); `families` the space of each other family
+    searched ([search.rules], [search.session_knn], [search.hybrid]); a trial first picks a
+    family, then that family's parameters.
+    """
+
+    params: ParameterSpace
     trials: int | None = None
     time_budget_minutes: float | None = None
     pruner: str = "median"
     seed: int = 42
+    families: dict[str, ParameterSpace] = field(default_factory=dict, repr=False)
+
+    @property
+    def models(self) -> tuple[str, ...]:
+        """The families a trial picks from, Word2Vec first when [search.params] is given."""
+        return (("word2vec",) if self.params else ()) + tuple(self.families)
+
+    def space_of(self, family: str) -> ParameterSpace:
+        """The parameters the search tries for `family`."""
+        return self.params if family == "word2vec" else self.families[family]
 
     @property
     def study_name(self) -> str:
-        """A name that changes whenever the plan does, so a changed plan starts a new study."""
-        return "recsys-" + hashlib.sha256(repr(self).encode()).hexdigest()[:12]
+        """A name that changes whenever the plan does, so a changed plan starts a new study (a
+        Word2Vec-only plan keeps the name it had before other families could be searched)."""
+        text = repr(self) + (repr(self.families) if self.families else "")
+        return "recsys-" + hashlib.sha256(text.encode()).hexdigest()[:12]
 
 
-def _parse_param(where: str, name: str, spec: Any) -> Choices | Range:
+def _check_family_value(family: str):
+    def check(where: str, name: str, value: Any) -> Any:
+        try:
+            return check_family_parameter(where, family, name, value)
+        except FamilyConfigError as error:
+            raise SearchSpaceError(str(error)) from None
+
+    return check
+
+
+def _parse_param(where: str, name: str, spec: Any, family: str = "word2vec") -> Choices | Range:
+    if family == "word2vec":
+        check, kind = _check_parameter, WORD2VEC_PARAMETERS[name].kind
+    else:
+        parameter = FAMILIES[family].parameters[name]
+        check, kind = _check_family_value(family), str if parameter.choices else type(parameter.default)
+    kind_name = "true or false" if kind is bool else "a named choice"
     if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
         raise SearchSpaceError(
             f"{where}: {name} must be {{ choices = [...] }} or {{ low = ..., high = ..., log = false }}"
@@ -243,10 +286,12 @@ def _parse_param(where: str, name: str, spec: Any) -> Choices | Range:
         values = spec["choices"]
         if set(spec) != {"choices"} or not isinstance(values, list) or not values:
             raise SearchSpaceError(f"{where}: {name}.choices must be a non-empty list and stand alone")
-        return Choices(tuple(_check_parameter(where, name, value) for value in values))
+        return Choices(tuple(check(where, name, value) for value in values))
     if set(spec) - {"low", "high", "log"}:
         raise SearchSpaceError(f"{where}: {name} takes only low, high and log, got {sorted(spec)}")
-    low, high = (_check_parameter(where, name, spec[bound]) for bound in ("low", "high"))
+    if kind is not int and kind is not float:
+        raise SearchSpaceError(f"{where}: {name} is {kind_name}: give choices")
+    low, high = (check(where, name, spec[bound]) for bound in ("low", "high"))
     log = spec.get("log", False)
     if not isinstance(log, bool):
         raise SearchSpaceError(f"{where}: {name}.log must be true or false")
@@ -254,9 +299,19 @@ def _parse_param(where: str, name: str, spec: Any) -> Choices | Range:
         raise SearchSpaceError(f"{where}: {name} needs low < high, got {low} and {high}")
     if log and low <= 0:
         raise SearchSpaceError(f"{where}: {name} on a log scale needs low > 0")
-    if WORD2VEC_PARAMETERS[name].kind is bool:
-        raise SearchSpaceError(f"{where}: {name} is true or false: give choices")
-    return Range(low, high, log, integer=WORD2VEC_PARAMETERS[name].kind is int)
+    return Range(low, high, log, integer=kind is int)
+
+
+def _parse_family_space(where: str, family: str, table: Any) -> ParameterSpace:
+    if not isinstance(table, dict):
+        raise SearchSpaceError(f"{where}: expected a table of {family} parameters")
+    known = FAMILIES[family].parameters
+    for name in table:
+        if name not in known:
+            raise SearchSpaceError(
+                f"{where}: unknown {family} parameter {name!r}; expected one of: {', '.join(sorted(known))}"
+            )
+    return {name: _parse_param(where, name, spec, family) for name, spec in table.items()}
 
 
 def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | None:
@@ -267,9 +322,12 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
     where = f"{source}, [search]"
     if not isinstance(table, dict):
         raise SearchSpaceError(f"{where}: expected a table")
-    unknown = set(table) - {"trials", "time_budget_minutes", "pruner", "seed", "params"}
+    unknown = set(table) - {"trials", "time_budget_minutes", "pruner", "seed", "params", *FAMILIES}
     if unknown:
-        raise SearchSpaceError(f"{where}: unknown entries {sorted(unknown)}")
+        raise SearchSpaceError(
+            f"{where}: unknown entries {sorted(unknown)}; expected trials, time_budget_minutes, pruner,"
+            f" seed, params (Word2Vec) and tables for {', '.join(FAMILIES)}"
+        )
     trials, minutes = table.get("trials"), table.get("time_budget_minutes")
     if trials is None and minutes is None:
         raise SearchSpaceError(f"{where}: give a budget: trials, time_budget_minutes or both")
@@ -289,9 +347,17 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
         raise SearchSpaceError(
             f"{where}: seed must be a whole number from 0 to {MAX_SEARCH_SEED}, got {seed!r}"
         )
-    params = table.get("params")
-    if not isinstance(params, dict) or not params:
-        raise SearchSpaceError(f"{where}: expected a [search.params] table of at least one parameter")
+    families = {
+        family: _parse_family_space(f"{where}.{family}", family, table[family])
+        for family in FAMILIES
+        if family in table
+    }
+    params = table.get("params", {} if families else None)
+    if not isinstance(params, dict) or not (params or families):
+        raise SearchSpaceError(
+            f"{where}: expected a [search.params] table of at least one Word2Vec parameter, or a"
+            f" table for another family ({', '.join(f'[search.{family}]' for family in FAMILIES)})"
+        )
     parsed = {}
     for name, spec in params.items():
         if name not in WORD2VEC_PARAMETERS:
@@ -303,6 +369,7 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
         time_budget_minutes=float(minutes) if minutes is not None else None,
         pruner=pruner,
         seed=seed,
+        families=families,
     )
 
 

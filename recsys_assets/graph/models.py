@@ -69,6 +69,7 @@ def embedding_model(
     model_config = search_space.find(context.partition_key)
     context.log.info(f"Training {model_config.key} ({model_config.family}) with {model_config.params}")
     cases = cases_of(validate_playlists)
+    trial = search_space.trial(model_config.key)
     if model_config.family != "word2vec":
         with training_statistics.corpus() as corpus:
             model = fit_track_scorer(
@@ -81,10 +82,11 @@ def embedding_model(
                 data_version=training_statistics.build.data_version,
                 on_progress=progress_logger(context, "Validation"),
             )
+        if trial is not None:
+            trial.finish(model.validation_hit_rate, pruned=False)
         context.log.info(f"{model.method}: validation hit rate@{config.k} {model.validation_hit_rate:.4f}")
-        context.add_output_metadata(_scorer_metadata(model, len(cases)))
+        context.add_output_metadata(_scorer_metadata(model, trial, len(cases)))
         return model
-    trial = search_space.trial(model_config.key)
     with training_statistics.corpus() as corpus:
         if corpus.long_playlists:
             context.log.warning(
@@ -164,10 +166,11 @@ def _fit_metadata(
     }
 
 
-def _scorer_metadata(model: TrainedModel, rows: int) -> dict[str, object]:
+def _scorer_metadata(model: TrainedModel, trial: SearchTrial | None, rows: int) -> dict[str, object]:
     return {
         "config": model.params,
         "family": model.method,
+        **({"search_trial": trial.number} if trial is not None else {}),
         "vocabulary_size": model.summary().vocabulary_size,
         "train_seconds": round(model.train_seconds, 2),
         "k": model.k,

@@ -311,7 +311,7 @@ class ModelStore(dg.ConfigurableResource):
 
 
 class SearchSpace(dg.ConfigurableResource):
-    """The file of Word2Vec configs, one partition of `embedding_model` each, and the study of
+    """The file of model configs, one partition of `embedding_model` each, and the study of
     its optional adaptive search, whose trials are partitions too."""
 
     path: str = Field(description="TOML file of [[config]] tables and an optional [search] table.")
@@ -346,16 +346,14 @@ class SearchSpace(dg.ConfigurableResource):
         return location
 
     def searching_study(self, plan: SearchPlan, models: ModelStore) -> optuna.Study:
-        """The plan's study, started from what is known: the fixed Word2Vec configs' results and
-        learning curves, recorded once (outside the budget)."""
+        """The plan's study, started from what is known: the fixed configs' results and learning
+        curves (of the families it searches), recorded once (outside the budget)."""
         study = open_study(self.study_url, plan, writable=True)
-        known = {}
+        known = []
         for config in load_search_space(Path(self.path)):
-            if config.family != "word2vec":
-                continue
             trained = models.summary(config.key)
             if trained:
-                known[config.key] = (config.params, trained.validation_hit_rate, trained.learning_curve)
+                known.append((config, trained.validation_hit_rate, trained.learning_curve))
         warm_start(study, plan, known)
         return study
 
