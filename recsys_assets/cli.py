@@ -6,6 +6,7 @@ Each command imports what it needs when it runs, so `recommend` starts without D
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import unicodedata
@@ -97,6 +98,7 @@ def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[st
 
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_assets.core.model import read_model
+    from recsys_assets.core.recommenders import COUNTED_SCORES, next_tracks
     from recsys_assets.core.track_ids import split_track_id
 
     if args.version:
@@ -131,15 +133,46 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
-    result = model.recommender().recommend(tracks, args.k)
+    result = next_tracks(model.recommender(), tracks, args.k, keep_played=args.keep_played)
+    if args.json:
+        print(json.dumps(_recommendations_json(model, result), indent=2))
+        return 0
     print(printable(f"Model {model.config_key} ({model.method}); query: {result.query}"))
     if result.unknown_tracks:
         print(printable(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}"))
-    print(f"{'rank':>4}  {'score':>7}  artist — track")
-    for rank, (track, score) in enumerate(result.tracks, start=1):
+    if not args.keep_played:
+        print("The playlist's own tracks are left out (--keep-played keeps them).")
+    width = max(map(len, result.kinds), default=5)
+    print(f"{'rank':>4}  {'score':>9}  {'score is':<{width}}  artist — track")
+    for rank, ((track, score), kind) in enumerate(zip(result.tracks, result.kinds, strict=True), start=1):
         artist, name = split_track_id(track)
-        print(f"{rank:>4}  {score:>7.3f}  {printable(artist)} — {printable(name)}")
+        shown = f"{score:>9,.0f}" if kind in COUNTED_SCORES else f"{score:>9.3f}"
+        print(f"{rank:>4}  {shown}  {kind:<{width}}  {printable(artist)} — {printable(name)}")
     return 0
+
+
+def _recommendations_json(model, result) -> dict:
+    from recsys_assets.core.track_ids import split_track_id
+
+    return {
+        "model": model.config_key,
+        "method": model.method,
+        "query": result.query,
+        "unknown_tracks": result.unknown_tracks,
+        "tracks": [
+            {
+                "rank": rank,
+                "track": track,
+                "artist": split_track_id(track)[0],
+                "name": split_track_id(track)[1],
+                "score": score,
+                "score_is": kind,
+            }
+            for rank, ((track, score), kind) in enumerate(
+                zip(result.tracks, result.kinds, strict=True), start=1
+            )
+        ],
+    }
 
 
 def _history(rows: list[dict]) -> int:
@@ -263,6 +296,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         "--version",
         help="a best_model version (run id, or its first 8+ characters) instead of the served one",
     )
+    recommend_parser.add_argument(
+        "--keep-played", action="store_true", help="keep the playlist's own tracks in the list"
+    )
+    recommend_parser.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
     recommend_parser.set_defaults(handler=_recommend_command)
     models_parser = commands.add_parser("models", help="the trained configs and their validation metrics")
     models_parser.add_argument(

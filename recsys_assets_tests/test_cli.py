@@ -1,5 +1,6 @@
 """The commands users run, as subprocesses sharing one persistent Dagster instance."""
 
+import json
 import os
 import subprocess
 import sys
@@ -10,6 +11,7 @@ import pytest
 
 from recsys_assets.cli import main, printable
 from recsys_assets.client import load_best_model
+from recsys_assets.core.recommenders import next_tracks
 from recsys_assets.core.track_ids import split_track_id
 from recsys_assets.core.track_search import TrackNameIndex
 from recsys_assets.definitions import build_definitions
@@ -100,11 +102,12 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     first, second = retrained.vectors.index_to_key[:2]
     assert main(["recommend", first, second, "-k", "4"]) == 0
     out = capsys.readouterr().out
-    expected = retrained.recommender().recommend([first, second], 4)
+    expected = next_tracks(retrained.recommender(), [first, second], 4)
     assert f"Model {retrained.config_key} ({retrained.strategy.label}); query: {expected.query}" in out
-    printed = [line.split(maxsplit=2)[2] for line in out.splitlines()[2:]]
-    assert printed == [" — ".join(split_track_id(track)) for track, _ in expected.tracks]
-    assert len(printed) == 4
+    rows = [line for line in out.splitlines() if " — " in line][1:]
+    assert len(rows) == 4 and {first, second}.isdisjoint(track for track, _ in expected.tracks)
+    for row, (track, _), kind in zip(rows, expected.tracks, expected.kinds, strict=True):
+        assert row.endswith(" — ".join(split_track_id(track))) and kind in row
 
     artist, name = split_track_id(second)
     words = f"{artist.upper()} {name.lower()}"
@@ -112,6 +115,21 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     unique = len(TrackNameIndex(retrained.vectors.index_to_key).search(words)) == 1
     assert main(["recommend", words, "-k", "2"]) == (0 if unique else 2)
     assert (second in capsys.readouterr().out) == unique
+
+
+def test_recommend_leaves_out_the_playlists_tracks_unless_kept_and_prints_json(retrained, capsys):
+    played = retrained.vectors.index_to_key[:3]
+    assert main(["recommend", *played, "-k", "5", "--json"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [row["rank"] for row in listed["tracks"]] == [1, 2, 3, 4, 5]
+    assert set(played).isdisjoint(row["track"] for row in listed["tracks"])
+    kept = next_tracks(retrained.recommender(), played, 5, keep_played=True)
+    assert main(["recommend", *played, "-k", "5", "--json", "--keep-played"]) == 0
+    listed = json.loads(capsys.readouterr().out)
+    assert [(row["track"], row["score"], row["score_is"]) for row in listed["tracks"]] == [
+        (track, score, kind) for (track, score), kind in zip(kept.tracks, kept.kinds, strict=True)
+    ]
+    assert listed["model"] == retrained.config_key and listed["query"] == kept.query
 
 
 def test_recommend_reports_unknown_and_ambiguous_tracks(retrained, capsys):

@@ -30,9 +30,16 @@ from recsys_assets.core.ranking import (
     embedding_ranks,
     successor_ranks,
 )
-from recsys_assets.core.recommenders import EmbeddingRecommender, FollowersRecommender, PopularityRecommender
+from recsys_assets.core.recommenders import (
+    PLAYS,
+    TIMES_FOLLOWED,
+    EmbeddingRecommender,
+    FollowersRecommender,
+    PopularityRecommender,
+    next_tracks,
+)
 from recsys_assets.core.statistics import TrackIndex
-from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, QueryStrategy
+from recsys_assets.core.strategies import COLD_STARTS, EMBEDDING_STRATEGIES, QueryStrategy
 from recsys_assets_tests.reference import codes_of
 from recsys_assets_tests.training_data import statistics_of, train_on
 
@@ -359,6 +366,15 @@ def test_the_strategy_with_the_best_validation_hit_rate_is_chosen():
     assert choose_strategy(tie, k=10).strategy == QueryStrategy()
 
 
+def test_a_tie_between_cold_starts_goes_to_the_artist_then_the_most_popular_not_a_random_track():
+    """Few cold queries on validation: every cold start scores the same."""
+    results = [StrategyResult(QueryStrategy(cold_start=c), {"hit_rate@10": 0.5}) for c in COLD_STARTS]
+    assert choose_strategy(results, k=10).strategy.cold_start == "artist"
+    assert choose_strategy([results[0], results[2]], k=10).strategy.cold_start == "popular"
+    better = StrategyResult(QueryStrategy(cold_start="random"), {"hit_rate@10": 0.51})
+    assert choose_strategy([*results, better], k=10) is better, "a better hit rate still wins"
+
+
 def cold_and_warm_cases() -> EvaluationCases:
     """Every third playlist's input tracks replaced by unknown ones of the same artists: cold
     starts beside known queries."""
@@ -464,6 +480,7 @@ def test_the_followers_list_is_the_followers_then_the_most_played():
     train = statistics_of([["a", "b", "a"], ["c", "a", "b"], ["d", "d", "b", "c"]])
     found = FollowersRecommender(train).recommend(["x", "a"], 4)
     assert found.tracks == [("b", 2.0), ("a", 3.0), ("c", 2.0), ("d", 2.0)]
+    assert found.kinds == (TIMES_FOLLOWED, PLAYS, PLAYS, PLAYS)
     assert found.unknown_tracks == ["x"]
     assert [t for t, _ in PopularityRecommender(train).recommend(["a"], 2).tracks] == ["a", "b"]
     assert FollowersRecommender(train).rank(
@@ -480,3 +497,13 @@ def test_the_followers_coverage_is_that_of_its_lists():
 
     assert coverage("zz", 2) == 2 / 4, "an unknown track lists the two most played"
     assert coverage("d", 1) == 1 / 4 and coverage("a", 10) == 1.0
+
+
+def test_the_next_tracks_leave_out_the_playlists_own_unless_kept():
+    """ "b" followed itself most often: a list of next tracks does not offer the track just played."""
+    train = statistics_of([["a", "b", "b", "b"], ["c", "b", "b", "a"], ["d", "c"]])
+    model = FollowersRecommender(train)
+    assert [t for t, _ in model.recommend(["a", "b"], 3).tracks] == ["b", "a", "c"]
+    found = next_tracks(model, ["a", "b"], 3)
+    assert found.tracks == [("c", 2.0), ("d", 1.0)] and found.kinds == (PLAYS, PLAYS), "only 2 tracks left"
+    assert next_tracks(model, ["a", "b"], 3, keep_played=True) == model.recommend(["a", "b"], 3)

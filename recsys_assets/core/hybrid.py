@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -41,6 +42,8 @@ class Hybrid(TrackScorer):
 
     `weights` (parts,) are non-negative and not all zero.
     """
+
+    score_kind: ClassVar[str] = "fused score"
 
     parts: tuple[TrackScorer, ...]
     weights: tuple[float, ...]
@@ -83,6 +86,4 @@ class Hybrid(TrackScorer):
         return ranks
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
-        return (
-            f"{reached} track(s) scored by {len(self.parts)} fused models (fused score), then the most played"
-        )
+        return f"{reached} track(s) scored by {len(self.parts)} fused models, then the most played"

@@ -32,14 +32,40 @@ Scored = list[tuple[str, float]]
 """Tracks with their scores, best first."""
 
 
+TIMES_FOLLOWED = "times followed"
+PLAYS = "plays in training"
+SIMILARITY = "cosine similarity"
+COUNTED_SCORES = (TIMES_FOLLOWED, PLAYS)
+"""Score kinds that count something (shown as whole numbers)."""
+
+
 @dataclass(frozen=True)
 class Recommendations:
-    """The top tracks with their scores, what the query was, and the input tracks the model
-    does not know."""
+    """The top tracks with their scores, what each score is (`kinds`, one per track: e.g.
+    `times followed`, `cosine similarity`, `plays in training`), what the query was, and the
+    input tracks the model does not know."""
 
     tracks: Scored
+    kinds: tuple[str, ...]
     query: str
     unknown_tracks: list[str]
+
+    def __post_init__(self) -> None:
+        if len(self.kinds) != len(self.tracks):
+            raise ValueError(f"{len(self.tracks)} track(s) but {len(self.kinds)} score kind(s)")
+
+
+def next_tracks(
+    recommender: Recommender, tracks: Sequence[str], k: int, keep_played: bool = False
+) -> Recommendations:
+    """The `k` tracks to play after `tracks`: the model's list without the playlist's own
+    tracks (kept with `keep_played`)."""
+    if keep_played:
+        return recommender.recommend(tracks, k)
+    played = set(tracks)
+    found = recommender.recommend(tracks, k + len(played))
+    kept = [row for row in zip(found.tracks, found.kinds, strict=True) if row[0][0] not in played][:k]
+    return replace(found, tracks=[track for track, _ in kept], kinds=tuple(kind for _, kind in kept))
 
 
 class Recommender(Protocol):
@@ -80,10 +106,13 @@ def followers_of(successors: Successors, track: str, min_count: int) -> Scored:
     ]
 
 
-def successors_then(first: Scored, rest: Scored, k: int) -> Scored:
-    """`first`, then `rest` without the tracks `first` holds: the top `k`."""
+def successors_then(first: Scored, rest: Scored, k: int, rest_kind: str) -> tuple[Scored, tuple[str, ...]]:
+    """`first` (followers of the last track), then `rest` without the tracks `first` holds: the
+    top `k`, and what each score is."""
     taken = {track for track, _ in first}
-    return (first + [(track, score) for track, score in rest if track not in taken])[:k]
+    listed = (first + [(track, score) for track, score in rest if track not in taken])[:k]
+    followed = min(len(first), k)
+    return listed, (TIMES_FOLLOWED,) * followed + (rest_kind,) * (len(listed) - followed)
 
 
 def _most_popular(tracks: np.ndarray, order: np.ndarray, plays: np.ndarray, count: int) -> Scored:
@@ -121,7 +150,7 @@ class PopularityRecommender:
         unknown = [
             track for track, index in zip(tracks, statistics.index_of(tracks), strict=True) if index < 0
         ]
-        return Recommendations(found, "most played tracks in training (plays)", unknown)
+        return Recommendations(found, (PLAYS,) * len(found), "most played tracks in training", unknown)
 
 
 class FollowersRecommender:
@@ -167,8 +196,8 @@ class FollowersRecommender:
         unknown = [
             track for track, index in zip(tracks, statistics.index_of(tracks), strict=True) if index < 0
         ]
-        query = f"{len(first)} track(s) that followed {tracks[-1]} in training (times), then the most played"
-        return Recommendations(successors_then(first, rest, k), query, unknown)
+        query = f"{len(first)} track(s) that followed {tracks[-1]} in training, then the most played"
+        return Recommendations(*successors_then(first, rest, k, PLAYS), query, unknown)
 
 
 class EmbeddingRecommender:
@@ -239,6 +268,7 @@ class EmbeddingRecommender:
             counts = embedding.counts
             best = np.lexsort((np.arange(len(counts)), -counts))[:wanted]
             rest = [(embedding.keys[i], float(counts[i])) for i in best]
+            rest_kind = PLAYS
             described = "most popular tracks (no known track)"
         else:
             scores = embedding.unit @ query
@@ -248,6 +278,7 @@ class EmbeddingRecommender:
             )
             top = top[np.lexsort((top, -scores[top]))]
             rest = [(embedding.keys[i], float(scores[i])) for i in top if np.isfinite(scores[i])]
+            rest_kind = SIMILARITY
             used = [embedding.keys[i] for i in left_out]
             if not used:
                 described = f"similar to {last_artist}'s known tracks (no known track)"
@@ -259,7 +290,7 @@ class EmbeddingRecommender:
             described = (
                 f"{len(first)} track(s) that followed {tracks[-1]} in training first, then {described}"
             )
-        return Recommendations(successors_then(first, rest, k), described, unknown)
+        return Recommendations(*successors_then(first, rest, k, rest_kind), described, unknown)
 
 
 def baselines(statistics: TrainStatistics) -> dict[str, Recommender]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -64,6 +65,8 @@ class SequentialRules(TrackScorer):
     its last `last_n` tracks a (the j-th from the end weighted by `recency`) of rules[a, b].
     """
 
+    score_kind: ClassVar[str] = "rule weight"
+
     rules: sp.csr_matrix
     statistics: TrainStatistics
     last_n: int = 1
@@ -90,7 +93,4 @@ class SequentialRules(TrackScorer):
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
         used = min(self.last_n, len(tracks))
-        return (
-            f"{reached} track(s) that followed the last {used} track(s) in training (rule weight),"
-            " then the most played"
-        )
+        return f"{reached} track(s) that followed the last {used} track(s) in training, then the most played"

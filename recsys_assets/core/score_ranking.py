@@ -6,6 +6,7 @@ unscored tracks by popularity."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -13,7 +14,7 @@ import scipy.sparse as sp
 from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.metrics import MISSED
 from recsys_assets.core.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
-from recsys_assets.core.recommenders import Recommendations, check_request
+from recsys_assets.core.recommenders import PLAYS, Recommendations, check_request
 from recsys_assets.core.statistics import TrainStatistics
 
 SCORE_DECIMALS = 9
@@ -67,6 +68,8 @@ class TrackScorer:
 
     statistics: TrainStatistics
     rows_per_batch: int = 2_048
+    score_kind: ClassVar[str] = "score"
+    """What a scored track's score is, as `recommend` labels it."""
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """The playlists' scores, shape (playlists, tracks), positive where scored."""
@@ -118,15 +121,20 @@ class TrackScorer:
         return float(covered.mean())
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
-        """The scored tracks first, by score; tracks the model does not reach follow by plays,
-        scored 0."""
+        """The scored tracks first, by score (of kind `score_kind`); tracks the model does not
+        reach follow by plays in training."""
         check_request(tracks, k)
         statistics = self.statistics
         row = self.scores([tracks])
         top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)
-        values = row.toarray()[0]
+        values = row.toarray()[0][top]
+        scored = values > 0
         unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]
-        described = self.describe(int(np.count_nonzero(values[top])), tracks)
+        described = self.describe(int(np.count_nonzero(scored)), tracks)
+        shown = np.where(scored, values, statistics.plays[top])
         return Recommendations(
-            [(str(statistics.tracks[i]), float(values[i])) for i in top], described, unknown
+            [(str(statistics.tracks[i]), float(value)) for i, value in zip(top, shown, strict=True)],
+            tuple(self.score_kind if hit else PLAYS for hit in scored),
+            described,
+            unknown,
         )

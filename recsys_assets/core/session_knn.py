@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
+from typing import ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -67,6 +68,8 @@ class SessionKnn(TrackScorer):
     to every track it holds, times (1 + `idf_weight` * idf) of the track.
     """
 
+    score_kind: ClassVar[str] = "neighbour similarity"
+
     playlists: sp.csr_matrix
     statistics: TrainStatistics
     k: int = 100
@@ -116,10 +119,7 @@ class SessionKnn(TrackScorer):
         return scored
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
-        return (
-            f"{reached} track(s) of the {self.k} most similar training playlists (similarity),"
-            " then the most played"
-        )
+        return f"{reached} track(s) of the {self.k} most similar training playlists, then the most played"
 
 
 def _max_duplicates(
