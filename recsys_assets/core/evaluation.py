@@ -18,7 +18,12 @@ from recsys_assets.core.ranking import (
 )
 from recsys_assets.core.recommenders import EmbeddingRecommender, Recommender, baselines
 from recsys_assets.core.statistics import TrainStatistics
-from recsys_assets.core.strategies import EMBEDDING_STRATEGIES, SUCCESSOR_COUNTS, QueryStrategy
+from recsys_assets.core.strategies import (
+    COLD_STARTS_BY_INFORMATION,
+    EMBEDDING_STRATEGIES,
+    SUCCESSOR_COUNTS,
+    QueryStrategy,
+)
 
 CURVE_STRATEGY = QueryStrategy(query="mean_last_n", last_n=3, cold_start="artist")
 """The embedding-only strategy learning curves are measured with."""
@@ -121,9 +126,19 @@ def choose_on_sample(
 
 
 def choose_strategy(results: list[StrategyResult], k: int) -> StrategyResult:
-    """The result with the highest hit rate@k; ties go to the one listed first."""
+    """The result with the highest hit rate@k; ties go to the more informative cold start
+    (the artist's tracks, then the most popular, then a random track: few cold queries often
+    tie them), then to the one listed first."""
     hit_rate = metric_name("hit_rate", k)
-    return max(results, key=lambda result: result.metrics[hit_rate])
+    _, chosen = max(
+        enumerate(results),
+        key=lambda numbered: (
+            numbered[1].metrics[hit_rate],
+            -COLD_STARTS_BY_INFORMATION.index(numbered[1].strategy.cold_start),
+            -numbered[0],
+        ),
+    )
+    return chosen
 
 
 def baselines_beating(model_hit_rate: float, baseline_hit_rates: dict[str, float]) -> list[str]:

@@ -13,6 +13,8 @@ QueryMode = Literal["last", "mean_last_n"]
 ColdStart = Literal["random", "artist", "popular"]
 QUERY_MODES: tuple[QueryMode, ...] = ("last", "mean_last_n")
 COLD_STARTS: tuple[ColdStart, ...] = ("random", "artist", "popular")
+COLD_STARTS_BY_INFORMATION: tuple[ColdStart, ...] = ("artist", "popular", "random")
+"""Cold starts from the most to the least informative, the order ties are broken in."""
 NO_TRACKS = np.empty(0, dtype=np.int64)
 
 
@@ -45,11 +47,20 @@ class QueryStrategy:
             raise ValueError(f"min_successor_count must be >= 1, got {self.min_successor_count}")
 
     @property
+    def query_label(self) -> str:
+        """How the query is formed: `last` or `mean of last N`."""
+        return "last" if self.query == "last" else f"mean of last {self.last_n}"
+
+    @property
+    def successors_label(self) -> str:
+        """Which successors of the last track come first: `none` or `seen N+`."""
+        return f"seen {self.min_successor_count}+" if self.successors_first else "none"
+
+    @property
     def label(self) -> str:
         """A short name for tables: query, cold start and sequence part."""
-        query = "last" if self.query == "last" else f"mean of last {self.last_n}"
         sequence = f", successors (seen {self.min_successor_count}+) first" if self.successors_first else ""
-        return f"{query}, cold start {self.cold_start}{sequence}"
+        return f"{self.query_label}, cold start {self.cold_start}{sequence}"
 
     def as_dict(self) -> dict[str, Any]:
         """The strategy as JSON-ready values, as model files and metadata store it."""
