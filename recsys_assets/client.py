@@ -12,11 +12,19 @@ import dagster as dg
 from recsys_assets.core.files import is_local, local_path, publish, versions_to_delete
 from recsys_assets.core.model import TrainedModel, best_first_key, read_model
 from recsys_assets.core.model_files import MODEL_EXTENSION, versions_location
-from recsys_assets.graph.history import latest_metadata, metadata_values
+from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_metadata, metadata_values
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.settings import Settings, load_settings
 
-SHOWN_METRICS = ("winner", "config_key", "strategy", "validation_hit_rate", "promoted_from", "reason")
+SHOWN_METRICS = (
+    "winner",
+    "config_key",
+    "strategy",
+    "validation_hit_rate",
+    "promoted_from",
+    "reason",
+    MODEL_FINGERPRINT,
+)
 
 
 class VersionNotFound(LookupError):
@@ -33,8 +41,9 @@ def load_best_model(
 def model_versions(
     asset: str = "best_model", partition: str | None = None, instance: dg.DagsterInstance | None = None
 ) -> list[dict[str, Any]]:
-    """Every materialization of a model asset (or one config partition), newest first: its
-    version (run id), time, file and validation result."""
+    """Every version of a model asset (or one config partition), newest first: the run id that
+    materialized it, time, file and validation result. A selection that chose the very model of
+    the version before it is no new version: it counts in that version's `chosen_again`."""
     instance = instance or dg.DagsterInstance.get()
     records = instance.fetch_materializations(
         dg.AssetRecordsFilter(
@@ -42,9 +51,13 @@ def model_versions(
         ),
         limit=1000,
     ).records
-    rows = []
-    for record in records:
+    rows: list[dict[str, Any]] = []
+    for record in reversed(records):
         metadata = metadata_values(record)
+        fingerprint = metadata.get(MODEL_FINGERPRINT)
+        if fingerprint and rows and rows[-1].get(MODEL_FINGERPRINT) == fingerprint:
+            rows[-1]["chosen_again"] = rows[-1].get("chosen_again", 0) + 1
+            continue
         rows.append(
             {
                 "version": record.run_id or f"promoted {str(metadata.get('promoted_from'))[:8]}",
@@ -55,7 +68,7 @@ def model_versions(
                 **{name: metadata[name] for name in SHOWN_METRICS if name in metadata},
             }
         )
-    return rows
+    return rows[::-1]
 
 
 def load_model_version(

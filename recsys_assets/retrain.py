@@ -75,10 +75,13 @@ def _run_job(
     job: str,
     partition_key: str | None = None,
     run_config: dict | None = None,
+    assets: list[str] | None = None,
 ) -> None:
-    """Run one job in-process, printing its progress and failed warning checks; RetrainStopped if
-    it or a blocking check failed."""
+    """Run one job in-process (only its `assets`, when given), printing its progress and failed
+    warning checks; RetrainStopped if it or a blocking check failed."""
     label = f"{job} [{partition_key}]" if partition_key else job
+    if assets:
+        label += f" ({', '.join(assets)} only)"
     print(f"-> {label}", flush=True)
     started = time.perf_counter()
     result = defs.resolve_job_def(job).execute_in_process(
@@ -87,6 +90,7 @@ def _run_job(
         partition_key=partition_key,
         raise_on_error=False,
         tags={RETRAIN_TAG: retrain_id, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
+        asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None,
     )
     failed_checks = []
     for check in result.get_asset_check_evaluations():
@@ -151,6 +155,11 @@ def retrain(
         if not decision.needed and not force:
             print(decision.reason, flush=True)
             confirm_current(instance, decision)
+            return _test_evaluation(defs, instance)
+        if decision.test_only and not force:
+            print(decision.reason, flush=True)
+            retrain_id = uuid.uuid4().hex[:8]
+            _run_job(defs, instance, retrain_id, select_best_model.name, assets=["test_evaluation"])
             return _test_evaluation(defs, instance)
         print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
         data_version = decision.inputs.data if decision.inputs else None

@@ -9,6 +9,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from recsys_assets.client import model_versions
 from recsys_assets.core.demo_data import write_demo_rows
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import changes
@@ -17,6 +18,8 @@ from recsys_assets.graph.versions import DATA_CODE_VERSION, MODEL_CODE_VERSION
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import SMALL_SPEC
+
+DATA_TABLES = ("playlists", "train_playlists", "validate_playlists", "test_playlists", "training_statistics")
 
 
 def runs(instance: dg.DagsterInstance) -> int:
@@ -153,3 +156,58 @@ def test_moving_the_storage_retrains_into_the_new_place(own_source: Settings, tm
         assert (tmp_path / "bucket" / "models" / "best_model.npz").is_file()
         retrain(moved, instance)
         assert "Nothing changed since" in capsys.readouterr().out
+
+
+def materialize_alone(settings: Settings, instance: dg.DagsterInstance, asset: str, partition=None) -> None:
+    """What `dagster asset materialize -m recsys_assets --select ASSET` does."""
+    defs = build_definitions(settings)
+    job = defs.resolve_implicit_global_asset_job_def()
+    assert job.execute_in_process(
+        instance=instance, asset_selection=[dg.AssetKey(asset)], partition_key=partition
+    ).success
+
+
+def test_a_single_asset_run_on_unchanged_inputs_neither_breaks_the_skip_nor_adds_a_version(
+    own_source: Settings, capsys
+):
+    with dg.instance_for_test() as instance:
+        first = retrain(own_source, instance)
+        versions = model_versions("best_model", instance=instance)
+        materialize_alone(own_source, instance, "best_model")
+        capsys.readouterr()
+        trained = runs(instance)
+        assert retrain(own_source, instance) == first
+        assert "Nothing changed since" in capsys.readouterr().out and runs(instance) == trained
+        (version,) = model_versions("best_model", instance=instance)
+        assert version["version"] == versions[0]["version"] and version["chosen_again"] == 1
+
+        materialize_alone(own_source, instance, "embedding_model", first.config_key)
+        materialize_alone(own_source, instance, "best_model")
+        capsys.readouterr()
+        trained = runs(instance)
+        second = retrain(own_source, instance)
+        assert "evaluating it on test only" in capsys.readouterr().out
+        assert runs(instance) == trained + 1, "the test evaluation alone"
+        assert second.config_key == first.config_key and second.test_rows == first.test_rows
+        assert len(model_versions("best_model", instance=instance)) == 2, "a retrained model is a new version"
+        assert retrain(own_source, instance) == second
+        assert "Nothing changed since" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("asset", ["playlists", "validate_playlists"])
+def test_selecting_one_table_of_the_data_rebuilds_and_records_them_all(own_source: Settings, asset, capsys):
+    """`dagster asset materialize --select playlists` rebuilds the data as one unit."""
+    with dg.instance_for_test() as instance:
+        first = retrain(own_source, instance)
+        built = {table: latest_materialization(instance, table) for table in DATA_TABLES}
+        change_source(own_source)
+        materialize_alone(own_source, instance, asset)
+        rebuilt = {table: latest_materialization(instance, table) for table in DATA_TABLES}
+        versions = {record.asset_materialization.tags["dagster/data_version"] for record in rebuilt.values()}
+        assert len(versions) == 1
+        assert versions != {built["train_playlists"].asset_materialization.tags["dagster/data_version"]}
+        assert all(rebuilt[table].timestamp > built[table].timestamp for table in DATA_TABLES)
+        assert {record.run_id for record in rebuilt.values()} == {rebuilt[asset].run_id}, "one run"
+        capsys.readouterr()
+        assert retrain(own_source, instance) != first
+        assert "the source changed since" in capsys.readouterr().out

@@ -96,9 +96,7 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
             assert list(model.learning_curve) == [2, 3] and all(
                 0 < v < 1 for v in model.learning_curve.values()
             )
-            assert meta["learning_curve_points"] == {
-                str(e): round(v, 4) for e, v in model.learning_curve.items()
-            }
+            assert meta["learning_curve"].startswith("![Learning curve")
             assert meta["train_seconds"] > 0
 
         best = defs.load_asset_value("best_model", instance=instance)
@@ -126,17 +124,21 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
         )
         assert metadata(instance, "best_model")["hit_rate_by_k"].startswith(f"![Validation hit rate@K]({png}")
         assert metadata(instance, "best_model")["learning_curves"].startswith(
-            f"![Learning curves (validation sample)]({png}"
+            f"![Learning curves of the Word2Vec configs]({png}"
         )
         examples = metadata(instance, "test_evaluation")["examples"]
         rows = [record.data for record in examples.records]
-        assert [row["place"] for row in rows] == [1, 2, 3, 4, 5] * 5
-        for first in rows[::5]:
-            places = [row for row in rows if row["playlist"] == first["playlist"]]
-            assert [row["hit"] for row in places] == [
-                row["recommended track"] == first["held-out track"] for row in places
-            ]
-            assert first["last input track"] and first["held-out track"]
+        assert sorted(row["hit"] for row in rows) == [False] * 3 + [True] * 3, "3 hits, 3 misses"
+        assert len({row["test row"] for row in rows}) == 6
+        for row in rows:
+            listed = row["recommended first"].split("; ")
+            assert len(listed) == 3 and row["last input track"] not in listed, "played tracks left out"
+            if row["hit"]:
+                place = int(row["place"].split(" of ")[0])
+                assert (row["held-out track"] in listed) == (place <= 3)
+                assert place > 3 or listed[place - 1] == row["held-out track"]
+            else:
+                assert row["place"] == "not in the top 100" and row["held-out track"] not in listed
         results = {
             record.data["model"]: record.data
             for record in metadata(instance, "test_evaluation")["results"].records
@@ -265,10 +267,16 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
         best = load_best_model(instance, small_settings)
         trained = metadata(instance, "embedding_model", best.config_key)
         rows = trained["strategies"].records
-        top = max(rows, key=lambda row: row.data["hit_rate@K"])
-        assert [row.data["strategy"] for row in rows if row.data["chosen"]] == [best.strategy.label]
+        top = max(rows, key=lambda row: row.data["hit_rate@100"])
+        chosen = [
+            (row.data["query"], row.data["cold start"], row.data["successors first"])
+            for row in rows
+            if row.data["chosen"]
+        ]
+        strategy = best.strategy
+        assert chosen == [(strategy.query_label, strategy.cold_start, strategy.successors_label)]
         assert (
-            top.data["hit_rate@K"]
+            top.data["hit_rate@100"]
             == round(best.validation_hit_rate, 4)
             == round(trained["validation_hit_rate"], 4)
         )

@@ -178,13 +178,14 @@ def test_pruning_stops_a_trial_behind_earlier_ones(search_settings):
         finish(study, number, 0.99)
     with dg.instance_for_test() as instance:
         retrain(search_settings, instance)
+        models = build_definitions(search_settings).resources["model_store"]
         pruned = [
-            latest_metadata(instance, "embedding_model", key)
+            (latest_metadata(instance, "embedding_model", key), models.summary(key))
             for key, (_, _, state) in trial_keys(search_settings).items()
             if state == TrialState.PRUNED and latest_metadata(instance, "embedding_model", key)
         ]
-    assert pruned and all(meta["pruned_at_epoch"] == 2 for meta in pruned)
-    assert all(list(meta["learning_curve_points"]) == ["2"] for meta in pruned), "training stopped at epoch 2"
+    assert pruned and all(meta["pruned_at_epoch"] == 2 for meta, _ in pruned)
+    assert all(list(model.learning_curve) == [2] for _, model in pruned), "training stopped at epoch 2"
 
 
 def test_partitions_the_search_registered_survive_the_config_sensor(search_settings):

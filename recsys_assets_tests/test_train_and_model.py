@@ -13,6 +13,7 @@ from recsys_assets.core.corpus import (
     Corpus,
     read_corpus_manifest,
 )
+from recsys_assets.core.fitting import early_peak
 from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best, summary_from_file
 from recsys_assets.core.strategies import QueryStrategy
 from recsys_assets.core.train import TrainingError, train_embeddings
@@ -205,3 +206,13 @@ def test_the_vocabulary_comes_from_the_corpus_counts_and_min_count_applies(tmp_p
     assert [vectors.get_vecattr(key, "count") for key in vectors.index_to_key] == [
         scanned.get_vecattr(key, "count") for key in vectors.index_to_key
     ]
+
+
+def test_a_curve_that_ends_well_below_its_peak_is_named_with_both_points():
+    said = early_peak("dim48-ep30", {2: 0.48, 4: 0.45, 30: 0.35}, k=100)
+    assert said == (
+        "dim48-ep30's embedding peaked at hit rate@100 0.4800 after 2 epochs and ended at 0.3500"
+        " after 30: fewer epochs may train a better model."
+    )
+    assert early_peak("c", {2: 0.40, 4: 0.48, 6: 0.44}, k=10) is None, "within 10 % of the peak"
+    assert early_peak("c", {2: 0.48}, k=10) is None and early_peak("c", {}, k=10) is None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import zipfile
@@ -73,6 +74,12 @@ class ModelSummary(ModelRecord):
     """A model file's record and its vocabulary's size, read without the arrays."""
 
     vocabulary_size: int
+
+    @property
+    def fingerprint(self) -> str:
+        """An id of this trained model: the same whenever its file is read, new with every
+        training (its record holds the training's time)."""
+        return hashlib.sha256(repr(self).encode()).hexdigest()[:16]
 
 
 @dataclass(frozen=True, kw_only=True)

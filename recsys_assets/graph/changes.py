@@ -11,7 +11,7 @@ import dagster as dg
 
 from recsys_assets.core.fingerprint import RetrainInputs
 from recsys_assets.core.search import trials_left, trials_run
-from recsys_assets.graph.history import latest_materialization, metadata_values
+from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_materialization, metadata_values
 from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
 
@@ -31,6 +31,9 @@ class RetrainDecision:
     reason: str
     inputs: RetrainInputs | None
     last_retrain: dg.EventLogRecord | None = None
+    test_only: bool = False
+    """Only the test evaluation is missing: the served model, chosen on the current inputs by a
+    run outside a retrain, was not evaluated on test."""
 
 
 def current_inputs(
@@ -74,10 +77,9 @@ def decide(
     tested = latest_materialization(instance, "test_evaluation")
     if selected is None or tested is None:
         return RetrainDecision(True, "Retraining: no retrain has finished yet.", inputs)
-    if tested.timestamp < selected.timestamp:
-        return RetrainDecision(
-            True, "Retraining: the last retrain did not evaluate its model on test.", inputs
-        )
+    chosen = metadata_values(selected).get(MODEL_FINGERPRINT)
+    evaluated = metadata_values(tested).get(MODEL_FINGERPRINT)
+    untested = tested.timestamp < selected.timestamp and not (chosen and chosen == evaluated)
     previous = RetrainInputs.from_metadata(metadata_values(selected))
     if previous is None:
         return RetrainDecision(
@@ -98,6 +100,15 @@ def decide(
     problem = models.served_problem()
     if problem:
         return RetrainDecision(True, f"Retraining: {problem}.", inputs, selected)
+    if untested:
+        return RetrainDecision(
+            True,
+            f"Nothing changed, but the model best_model chose at {_when(selected)} (outside a"
+            " retrain) has no test evaluation: evaluating it on test only.",
+            inputs,
+            selected,
+            test_only=True,
+        )
     return RetrainDecision(
         False,
         f"Nothing changed since the retrain of {_when(selected)} (source, search space, code and"

@@ -12,6 +12,7 @@ from recsys_assets.core.playlists import (
     preview_rows,
 )
 from recsys_assets.core.training_files import DataBuild
+from recsys_assets.graph.history import CODE_VERSION_TAG, DATA_VERSION_TAG
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainingFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
@@ -69,7 +70,22 @@ def _playlists_metadata(
     }
 
 
+def _built(context: dg.AssetExecutionContext, key: str, data_version: dg.DataVersion, metadata: dict):
+    """The record of one table of the build: its result when the run selected it, else a
+    materialization logged beside the selected ones (the build replaces every table at once)."""
+    if dg.AssetKey(key) in context.selected_asset_keys:
+        yield dg.MaterializeResult(asset_key=key, metadata=metadata, data_version=data_version)
+    else:
+        yield dg.AssetMaterialization(
+            asset_key=key,
+            description="Rebuilt with the tables selected in this run: the data is built as one unit.",
+            metadata=metadata,
+            tags={DATA_VERSION_TAG: data_version.value, CODE_VERSION_TAG: DATA_CODE_VERSION},
+        )
+
+
 @dg.multi_asset(
+    can_subset=True,
     specs=[
         dg.AssetSpec(
             "playlists",
@@ -155,29 +171,24 @@ def playlist_tables(
     training_files.record(build)
     if stats.source.malformed_lines:
         context.log.warning(f"Skipped {stats.source.malformed_lines} malformed line(s) of {source}")
-    yield dg.MaterializeResult(
-        asset_key="playlists",
-        metadata=_playlists_metadata(stats, playlist_source, playlist_db, fingerprint),
-        data_version=data_version,
+    yield from _built(
+        context,
+        "playlists",
+        data_version,
+        _playlists_metadata(stats, playlist_source, playlist_db, fingerprint),
     )
     for table, rows in sizes.items():
-        yield dg.MaterializeResult(
-            asset_key=table,
-            data_version=data_version,
-            metadata={
-                **({"parquet": dg.MetadataValue.path(splits[table])} if splits else {}),
-                "dagster/row_count": rows,
-                "seed": config.seed,
-                "preview": _preview(playlist_db, table),
-            },
-        )
-    yield dg.MaterializeResult(
-        asset_key="training_statistics",
-        data_version=data_version,
-        metadata={
-            "training_files": dg.MetadataValue.path(build.training_location),
-            "tracks": len(statistics.tracks),
-            "distinct_transitions": len(statistics.successors.followers),
-            "plays": int(statistics.plays.sum()),
-        },
-    )
+        metadata = {
+            **({"parquet": dg.MetadataValue.path(splits[table])} if splits else {}),
+            "dagster/row_count": rows,
+            "seed": config.seed,
+            "preview": _preview(playlist_db, table),
+        }
+        yield from _built(context, table, data_version, metadata)
+    metadata = {
+        "training_files": dg.MetadataValue.path(build.training_location),
+        "tracks": len(statistics.tracks),
+        "distinct_transitions": len(statistics.successors.followers),
+        "plays": int(statistics.plays.sum()),
+    }
+    yield from _built(context, "training_statistics", data_version, metadata)

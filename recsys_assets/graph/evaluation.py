@@ -15,6 +15,7 @@ from recsys_assets.core.evaluation import (
 from recsys_assets.core.metrics import metric_name, prefixed
 from recsys_assets.core.model import TrainedModel
 from recsys_assets.core.strategies import SEED_STRATEGY
+from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import examples_table, metrics_table, readable
 from recsys_assets.graph.models import CASE_INPUT, cases_of, progress_logger, same_k
 from recsys_assets.graph.resources import StoredTrainingData
@@ -119,6 +120,7 @@ def test_evaluation(
             **readable(
                 {
                     "config_key": result.config_key,
+                    MODEL_FINGERPRINT: best_model.summary().fingerprint,
                     "strategy": result.strategy,
                     "k": k,
                     "test_hit_rate": result.test_hit_rate,
@@ -142,7 +144,7 @@ def test_evaluation(
                 baselines.test,
                 k,
             ),
-            "examples": examples_table(best_model, cases),
+            "examples": examples_table(best_model, cases, seed=best_model.seed),
         },
     )
     tolerance = generalization_tolerance(

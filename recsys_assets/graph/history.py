@@ -15,7 +15,10 @@ from recsys_assets.graph.jobs import train_models
 DATA_ASSET = "train_playlists"
 """The asset whose materialization marks a data build (the splits every model trains on)."""
 MODEL_ASSET = "embedding_model"
+MODEL_FINGERPRINT = "model_fingerprint"
+"""Metadata of best_model and test_evaluation: which trained model they chose and evaluated."""
 DATA_VERSION_TAG = "dagster/data_version"
+CODE_VERSION_TAG = "dagster/code_version"
 
 
 def latest_materialization(

@@ -6,23 +6,29 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import dagster as dg
+import numpy as np
 
 from recsys_assets.core.cases import EvaluationCases
 from recsys_assets.core.evaluation import StrategyResult
 from recsys_assets.core.metrics import METRIC_KS, metric_name
 from recsys_assets.core.model import TrainedModel
+from recsys_assets.core.recommenders import next_tracks
 
 BASELINE_SUFFIX = " (baseline)"
 
-STRATEGY_SCHEMA = dg.TableSchema(
-    columns=[
-        dg.TableColumn("strategy", "string"),
-        dg.TableColumn("hit_rate@10", "float"),
-        dg.TableColumn("hit_rate@K", "float"),
-        dg.TableColumn("mrr@K", "float"),
-        dg.TableColumn("chosen", "bool"),
-    ]
-)
+
+def _strategy_schema(k: int) -> dg.TableSchema:
+    return dg.TableSchema(
+        columns=[
+            dg.TableColumn("chosen", "bool"),
+            dg.TableColumn("query", "string", description="The last track, or the mean of the last 3"),
+            dg.TableColumn("cold start", "string", description="What a query of unknown tracks uses"),
+            dg.TableColumn("successors first", "string", description="The last track's followers first"),
+            dg.TableColumn("hit_rate@10", "float"),
+            dg.TableColumn(metric_name("hit_rate", k), "float"),
+            dg.TableColumn(metric_name("mrr", k), "float"),
+        ]
+    )
 
 
 def readable(values: Mapping[str, object]) -> dict[str, object]:
@@ -39,16 +45,18 @@ def strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: int
         [
             dg.TableRecord(
                 {
-                    "strategy": result.strategy.label,
-                    "hit_rate@10": round(result.metrics[metric_name("hit_rate", 10)], 4),
-                    "hit_rate@K": round(result.metrics[hit_rate], 4),
-                    "mrr@K": round(result.metrics[metric_name("mrr", k)], 4),
                     "chosen": result.strategy == chosen.strategy,
+                    "query": result.strategy.query_label,
+                    "cold start": result.strategy.cold_start,
+                    "successors first": result.strategy.successors_label,
+                    "hit_rate@10": round(result.metrics[metric_name("hit_rate", 10)], 4),
+                    hit_rate: round(result.metrics[hit_rate], 4),
+                    metric_name("mrr", k): round(result.metrics[metric_name("mrr", k)], 4),
                 }
             )
             for result in ordered
         ],
-        schema=STRATEGY_SCHEMA,
+        schema=_strategy_schema(k),
     )
 
 
@@ -78,38 +86,50 @@ def metrics_table(
     return dg.MetadataValue.table(records, schema=schema)
 
 
+EXAMPLE_CANDIDATES = 500
+"""Sampled test rows the examples table looks through for its hits and misses."""
 EXAMPLES_SCHEMA = dg.TableSchema(
     columns=[
-        dg.TableColumn("playlist", "int"),
+        dg.TableColumn("test row", "int", description="The playlist's row in the test split"),
         dg.TableColumn("last input track", "string"),
-        dg.TableColumn("held-out track", "string"),
-        dg.TableColumn("place", "int"),
-        dg.TableColumn("recommended track", "string"),
-        dg.TableColumn("hit", "bool"),
+        dg.TableColumn("held-out track", "string", description="The track that came next"),
+        dg.TableColumn("hit", "bool", description="Whether the held-out track is in the model's top K"),
+        dg.TableColumn("place", "string", description="The held-out track's place in the model's list"),
+        dg.TableColumn("recommended first", "string", description="The model's first 3 next tracks"),
     ]
 )
 
 
 def examples_table(
-    model: TrainedModel, cases: EvaluationCases, rows: int = 5, top: int = 5
+    model: TrainedModel, cases: EvaluationCases, seed: int, hits: int = 3, misses: int = 3
 ) -> dg.TableMetadataValue:
-    """The first test playlists, one row per place of the model's top 5: the playlist's last input
-    track, its held-out track, the recommended track, and whether it is the held-out one."""
-    records = []
+    """Test playlists sampled with `seed`, up to `hits` the model's top K finds and `misses` it
+    does not, one row each: the last input track, the held-out track, its place in the list
+    `recsys-assets recommend` gives (the playlist's own tracks left out), and that list's start."""
     recommender = model.recommender()
-    for number, (inputs, target) in enumerate(list(zip(cases.inputs, cases.targets, strict=True))[:rows], 1):
-        found = recommender.recommend(inputs, top).tracks
-        for place, (track, _) in enumerate(found, start=1):
-            records.append(
-                dg.TableRecord(
-                    {
-                        "playlist": number,
-                        "last input track": inputs[-1] if place == 1 else "",
-                        "held-out track": target if place == 1 else "",
-                        "place": place,
-                        "recommended track": track,
-                        "hit": track == target,
-                    }
-                )
+    wanted = {True: hits, False: misses}
+    records = []
+    for row in np.random.default_rng(seed).permutation(len(cases))[:EXAMPLE_CANDIDATES]:
+        inputs, target = cases.inputs[row], cases.targets[row]
+        listed = [track for track, _ in next_tracks(recommender, inputs, model.k).tracks]
+        hit = target in listed
+        if not wanted[hit]:
+            continue
+        wanted[hit] -= 1
+        records.append(
+            dg.TableRecord(
+                {
+                    "test row": int(row),
+                    "last input track": inputs[-1],
+                    "held-out track": target,
+                    "hit": hit,
+                    "place": f"{listed.index(target) + 1} of {model.k}"
+                    if hit
+                    else f"not in the top {model.k}",
+                    "recommended first": "; ".join(listed[:3]),
+                }
             )
+        )
+        if not any(wanted.values()):
+            break
     return dg.MetadataValue.table(records, schema=EXAMPLES_SCHEMA)

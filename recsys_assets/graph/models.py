@@ -8,11 +8,12 @@ from pydantic import Field
 
 from recsys_assets.core.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.corpus import MAX_SENTENCE_LENGTH
-from recsys_assets.core.evaluation import CURVE_STRATEGY, BaselineResults, baselines_beating, verdict
+from recsys_assets.core.evaluation import BaselineResults, baselines_beating, verdict
 from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.fitting import FitReport, fit_track_scorer, fit_word2vec
+from recsys_assets.core.fitting import FitReport, early_peak, fit_track_scorer, fit_word2vec
 from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, family_margin, select_best
+from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
@@ -146,13 +147,8 @@ def _fit_metadata(
         "strategies_compared_on_rows": fit.compared_rows,
         "validation_hit_rate_seed_strategy": round(fit.seed_strategy_result.metrics[hit_rate], 4),
         "learning_curve": dg.MetadataValue.md(
-            learning_curves(
-                {model.config_key: model.learning_curve}, f"Learning curve ({CURVE_STRATEGY.label})"
-            )
+            learning_curves({model.config_key: model.learning_curve}, "Learning curve", k)
         ),
-        "learning_curve_points": {
-            str(epoch): round(value, 4) for epoch, value in model.learning_curve.items()
-        },
         "vocabulary_size": len(model.vectors.index_to_key),
         "playlists_trained_in_pieces": long_playlists,
         "word2vec_threads": workers,
@@ -214,6 +210,7 @@ def same_k(results: BaselineResults, k: int) -> None:
 
 
 BEATS_BASELINES = "beats_every_baseline_on_validation"
+CURVES_END_NEAR_PEAK = "learning_curves_end_near_their_peak"
 
 
 @dg.asset(
@@ -227,7 +224,13 @@ BEATS_BASELINES = "beats_every_baseline_on_validation"
             asset="best_model",
             description="The shipped (config, strategy) has a higher validation hit rate@K than the"
             " most-popular and item-to-item baselines; warns otherwise.",
-        )
+        ),
+        dg.AssetCheckSpec(
+            CURVES_END_NEAR_PEAK,
+            asset="best_model",
+            description="No compared Word2Vec config's learning curve ends more than 10 % below its"
+            " peak (trained past its best); warns, naming them, otherwise.",
+        ),
     ],
 )
 def best_model(
@@ -279,7 +282,10 @@ def best_model(
     same_k(baselines, winner.k)
     ordered = best_first(models)
     rates = baselines.hit_rates("validation")
-    said = f"{verdict(winner.validation_hit_rate, rates, winner.k, 'validation')} {family_margin(models)}"
+    peaked = [note for m in ordered if (note := early_peak(m.config_key, m.learning_curve, m.k))]
+    said = " ".join(
+        [verdict(winner.validation_hit_rate, rates, winner.k, "validation"), family_margin(models), *peaked]
+    )
     context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.method}. {said}")
     curves = {
         **{m.config_key: hit_rate_curve(m.validation) for m in ordered},
@@ -302,10 +308,12 @@ def best_model(
             "learning_curves": dg.MetadataValue.md(
                 learning_curves(
                     {m.config_key: m.learning_curve for m in ordered if m.learning_curve},
-                    "Learning curves (validation sample)",
+                    "Learning curves of the Word2Vec configs",
+                    winner.k,
                 )
             ),
             "winner": winner.config_key,
+            MODEL_FINGERPRINT: winner.summary().fingerprint,
             "winner_config": winner.params,
             "strategy": winner.method,
             "k": winner.k,
@@ -323,6 +331,14 @@ def best_model(
                 model_store.storage,
                 complete=not untrained,
             ),
+        },
+    )
+    yield dg.AssetCheckResult(
+        check_name=CURVES_END_NEAR_PEAK,
+        passed=not peaked,
+        severity=dg.AssetCheckSeverity.WARN,
+        metadata={
+            "trained_past_their_best": dg.MetadataValue.md("\n".join(f"- {n}" for n in peaked) or "none")
         },
     )
     yield dg.AssetCheckResult(

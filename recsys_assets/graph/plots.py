@@ -55,15 +55,19 @@ def playlist_distributions(lengths: np.ndarray, track_counts: np.ndarray) -> str
     return _markdown_image(figure, "playlist lengths and track popularity")
 
 
-def learning_curves(curves: Mapping[str, Mapping[int, float]], title: str) -> str:
-    """Validation hit rate against epochs trained, one line per config."""
+def learning_curves(curves: Mapping[str, Mapping[int, float]], title: str, k: int) -> str:
+    """Validation hit rate@`k` of each Word2Vec config's embedding alone against epochs trained,
+    one line per config."""
     figure, axes = plt.subplots(figsize=(6.5, 4))
     for name, curve in curves.items():
         epochs = sorted(curve)
         axes.plot(epochs, [curve[epoch] for epoch in epochs], marker="o", markersize=3, label=name)
     axes.set_xlabel("epochs trained")
-    axes.set_ylabel("validation hit rate@K (sample)")
+    axes.set_ylabel(f"hit rate@{k}, embedding alone\n(mean of last 3 tracks, validation sample)")
     axes.set_title(title)
     axes.grid(True, alpha=0.3)
-    axes.legend(fontsize=8)
+    if curves:
+        axes.legend(fontsize=8)
+    else:
+        axes.text(0.5, 0.5, "no Word2Vec config compared", ha="center", va="center", transform=axes.transAxes)
     return _markdown_image(figure, title)
