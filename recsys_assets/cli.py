@@ -1,7 +1,4 @@
-"""The `recsys-assets` command: retrain the graph, ask the best model, list the trained configs.
-
-Each command imports what it needs when it runs, so `recommend` starts without Dagster.
-"""
+"""The `recsys-assets` command: retrain the graph, ask the best model, list the trained configs."""
 
 from __future__ import annotations
 
@@ -9,11 +6,48 @@ import argparse
 import json
 import os
 import sys
+import textwrap
 import unicodedata
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
-from recsys_assets.core.search_space import SearchSpaceError
-from recsys_assets.settings import Settings, SettingsError, load_settings
+if TYPE_CHECKING:
+    from recsys_assets.settings import Settings
+
+DESCRIPTION = """\
+Train, tune and choose next-track recommendation models (a Dagster asset graph), then ask the
+best one for the next tracks of a playlist.
+
+Every command reads the environment: DAGSTER_HOME (the Dagster instance), RECSYS_DATA_DIR (tables and
+models), RECSYS_PLAYLISTS_PATH (the playlist rows; unset: the built-in demo data) and
+RECSYS_SEARCH_SPACE (the configs to compare); docs/configuration.md lists every variable.
+"""
+RETRAIN_EPILOG = """\
+examples:
+  recsys-assets retrain                  # skips in seconds when nothing changed
+  recsys-assets retrain --resume         # after a failure: keep what is done
+  RECSYS_SEARCH_SPACE=recsys_assets/search_space_tune.toml recsys-assets retrain
+"""
+RECOMMEND_EPILOG = """\
+examples:
+  recsys-assets recommend "Blue Rivers|||Again Fire" "crystal rivers again blue"
+  recsys-assets recommend "Blue Rivers|||Again Fire" -k 5 --json
+  recsys-assets recommend "Blue Rivers|||Again Fire" --version 3f9a2c1e
+
+Each score says what it is: times followed (the last track's followers in training), cosine
+similarity (Word2Vec), rule weight, neighbour similarity, fused score, or plays in training (the
+most played tracks that fill the list).
+"""
+MODELS_EPILOG = """\
+examples:
+  recsys-assets models                   # every config's validation metrics, the best marked
+  recsys-assets models --history         # the best model's versions, newest first
+  recsys-assets models --json
+"""
+PROMOTE_EPILOG = """\
+example:
+  recsys-assets promote 3f9a2c1e --reason "the new data had a broken week"
+"""
 
 
 def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -175,49 +209,96 @@ def _recommendations_json(model, result) -> dict:
     }
 
 
-def _history(rows: list[dict]) -> int:
+def _history(rows: list[dict], as_json: bool) -> int:
+    if as_json:
+        print(json.dumps(rows, indent=2))
+        return 0 if rows else 1
     if not rows:
         print("No best_model version yet: run `recsys-assets retrain` first.")
         return 1
-    print(f"{'version (run id)':<38} {'materialized at (UTC)':<26} {'hit rate':>8}  config and note")
+    print(f"{'version (run id)':<38} {'materialized (UTC)':<26} {'validation':>10} {'test':>7}  config, note")
     for row in rows:
-        hit_rate = row.get("validation_hit_rate")
-        note = f"{row.get('winner', '')}" + (f" ({row['reason']})" if "reason" in row else "")
-        print(f"{row['version']:<38} {row['materialized_at']:<26} {hit_rate or 0:>8.4f}  {note}")
-    print("(newest first; `recsys-assets recommend --version RUN_ID`, `recsys-assets promote RUN_ID`)")
+        validation, test = row.get("validation_hit_rate"), row.get("test_hit_rate")
+        note = ", ".join(
+            [
+                str(row.get("winner", "")),
+                *([f"promoted: {row['reason']}"] if "reason" in row else []),
+                *([f"chosen again {row['chosen_again']}x"] if row.get("chosen_again") else []),
+            ]
+        )
+        rates = f"{_rate(validation):>10} {_rate(test):>7}"
+        print(f"{row['version']:<38} {row['materialized_at']:<26} {rates}  {note}")
+    print(
+        "(hit rates@K, newest first; `recsys-assets recommend --version RUN_ID`,"
+        " `recsys-assets promote RUN_ID --reason ...`)"
+    )
     return 0
 
 
-def _models_command(args: argparse.Namespace, _: Settings) -> int:
-    import dagster as dg
+def _rate(value: object) -> str:
+    return f"{value:.4f}" if isinstance(value, float) else "-"
 
-    from recsys_assets.client import model_versions, trained_models
-    from recsys_assets.core.metrics import METRIC_KS, metric_name, split_metric_name
-    from recsys_assets.instance import prepare_dagster_home
 
-    prepare_dagster_home()
-    with dg.DagsterInstance.get() as instance:
-        if args.history:
-            return _history(model_versions("best_model", instance=instance))
-        rows = trained_models(instance)
-    if not rows:
-        print("No configs registered: run `recsys-assets retrain` first.")
-        return 1
-    ks = sorted({row["k"] for row in rows if "k" in row}) or [max(METRIC_KS)]
+def _models_command(args: argparse.Namespace, settings: Settings) -> int:
+    if args.history:
+        import dagster as dg
+
+        from recsys_assets.client import model_versions
+        from recsys_assets.instance import prepare_dagster_home
+
+        prepare_dagster_home()
+        with dg.DagsterInstance.get() as instance:
+            return _history(model_versions("best_model", instance=instance), args.json)
+    from recsys_assets.core.metrics import METRIC_KS, metric_name
+    from recsys_assets.core.served import served_configs
+
+    rows = served_configs(settings.models_location, _registered_configs(settings))
+    if args.json:
+        print(json.dumps([row.as_dict() for row in rows], indent=2))
+        return 0 if rows else 1
+    ks = sorted({row.model.k for row in rows if row.model}) or [max(METRIC_KS)]
     metrics = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, *ks})] + [
         metric_name(metric, k) for k in ks for metric in ("mrr", "ndcg")
     ]
-    columns = [*(split_metric_name("validation", m) for m in metrics), "vocabulary_size", "train_seconds"]
-    print(f"{'  config':<34} " + " ".join(f"{c.removeprefix('validation_'):>14}" for c in columns))
+    width = max((len(row.key) for row in rows), default=6) + 2
+    print(
+        f"{'  config':<{width}} "
+        + " ".join(f"{m:>12}" for m in metrics)
+        + f" {'tracks':>9} {'train s':>8}  family or strategy"
+    )
     for row in rows:
-        label = ("* " if row["best"] else "  ") + row["config_key"]
-        cells = [
-            f"{row[c]:>14.4f}" if isinstance(row.get(c), float) else f"{row.get(c, 'not trained')!s:>14}"
-            for c in columns
-        ]
-        print(f"{label:<34} " + " ".join(cells))
-    print("(* marks the current best_model)")
+        label = ("* " if row.best else "  ") + row.key
+        if row.model is None:
+            print(f"{label:<{width}} not trained yet")
+            continue
+        model = row.model
+        cells = [f"{model.validation[m]:>12.4f}" if m in model.validation else f"{'-':>12}" for m in metrics]
+        print(
+            f"{label:<{width}} "
+            + " ".join(cells)
+            + f" {model.vocabulary_size:>9,} {model.train_seconds:>8.1f}  {model.method}"
+        )
+    print(
+        "(validation metrics of each config's served model; * marks the best model; train s: fit and"
+        " validation)"
+    )
     return 0
+
+
+def _registered_configs(settings: Settings) -> list:
+    """The search space's configs, then its search's trials (when it has a [search] table)."""
+    from recsys_assets.core.search_space import read_search_space
+
+    space = read_search_space(settings.search_space_path)
+    configs = list(space.configs)
+    if space.plan is not None:
+        from recsys_assets.core.search import open_study, study_errors, trial_configs
+
+        with study_errors(settings.study_location):
+            trials = trial_configs(open_study(settings.study_location, space.plan))
+        known = {config.key for config in configs}
+        configs += [config for key, (_, config, _) in trials.items() if key not in known]
+    return configs
 
 
 def _promote_command(args: argparse.Namespace, settings: Settings) -> int:
@@ -250,13 +331,31 @@ def _positive_int(text: str) -> int:
     return value
 
 
+def _command(commands, name: str, summary: str, description: str, epilog: str) -> argparse.ArgumentParser:
+    return commands.add_parser(
+        name,
+        help=summary,
+        description=textwrap.fill(description, 92),
+        epilog=epilog,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the `recsys-assets` console script."""
-    parser = argparse.ArgumentParser(prog="recsys-assets", description=__doc__)
+    parser = argparse.ArgumentParser(
+        prog="recsys-assets", description=DESCRIPTION, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     commands = parser.add_subparsers(dest="command", required=True)
-    retrain_parser = commands.add_parser(
+    retrain_parser = _command(
+        commands,
         "retrain",
-        help="register the search space's configs and retrain everything in the Dagster instance",
+        "retrain everything: the data, every config of the search space, the best model, its test evaluation",
+        "Build the playlist tables and splits, train and validate every config of the search space"
+        " (and its search's trials), choose the best on validation and evaluate it on test, each"
+        " step a run in the Dagster instance. Skips in seconds when the source, the search space,"
+        " the code and the storage settings are unchanged.",
+        RETRAIN_EPILOG,
     )
     retrain_parser.add_argument(
         "--resume",
@@ -281,8 +380,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="train with one Word2Vec thread per config, for bit-identical models (slower)",
     )
     retrain_parser.set_defaults(handler=_retrain_command)
-    recommend_parser = commands.add_parser(
-        "recommend", help="next-track recommendations of the best model for a playlist"
+    recommend_parser = _command(
+        commands,
+        "recommend",
+        "the best model's next tracks for a playlist",
+        "List the tracks the served best model (or an earlier version) recommends after a playlist,"
+        " leaving the playlist's own tracks out. Tracks are artist|||track ids or words of the artist"
+        " and track names.",
+        RECOMMEND_EPILOG,
     )
     recommend_parser.add_argument(
         "tracks",
@@ -301,18 +406,34 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     recommend_parser.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
     recommend_parser.set_defaults(handler=_recommend_command)
-    models_parser = commands.add_parser("models", help="the trained configs and their validation metrics")
+    models_parser = _command(
+        commands,
+        "models",
+        "the trained configs and their validation metrics, or the best model's versions",
+        "List every registered config with its family or strategy, validation metrics and training"
+        " time, the best one marked; with --history, every version of the best model.",
+        MODELS_EPILOG,
+    )
     models_parser.add_argument(
         "--history", action="store_true", help="every best_model version instead, newest first"
     )
+    models_parser.add_argument("--json", action="store_true", help="print the rows as JSON, for scripts")
     models_parser.set_defaults(handler=_models_command)
-    promote_parser = commands.add_parser(
-        "promote", help="serve an earlier best_model version again (roll back), with a reason"
+    promote_parser = _command(
+        commands,
+        "promote",
+        "serve an earlier best_model version again (roll back), with a reason",
+        "Serve a version that `recsys-assets models --history` lists as the best model again,"
+        " recorded as a best_model materialization with the reason.",
+        PROMOTE_EPILOG,
     )
     promote_parser.add_argument("version", help="the version's run id, or its first 8+ characters")
     promote_parser.add_argument("--reason", required=True, help="why, recorded with the materialization")
     promote_parser.set_defaults(handler=_promote_command)
     args = parser.parse_args(argv)
+    from recsys_assets.core.search_space import SearchSpaceError
+    from recsys_assets.settings import SettingsError, load_settings
+
     try:
         return args.handler(args, load_settings())
     except (SettingsError, SearchSpaceError) as error:

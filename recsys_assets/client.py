@@ -51,6 +51,7 @@ def model_versions(
         ),
         limit=1000,
     ).records
+    tested = _test_hit_rates(instance) if asset == "best_model" else {}
     rows: list[dict[str, Any]] = []
     for record in reversed(records):
         metadata = metadata_values(record)
@@ -68,7 +69,24 @@ def model_versions(
                 **{name: metadata[name] for name in SHOWN_METRICS if name in metadata},
             }
         )
+        test_hit_rate = tested.get(fingerprint) or tested.get(record.run_id)
+        if test_hit_rate is not None:
+            rows[-1]["test_hit_rate"] = test_hit_rate
     return rows[::-1]
+
+
+def _test_hit_rates(instance: dg.DagsterInstance) -> dict[str, float]:
+    """The test hit rate of each evaluated model, by its fingerprint and by the run that
+    evaluated it (records before fingerprints were kept)."""
+    records = instance.fetch_materializations(dg.AssetKey("test_evaluation"), limit=1000).records
+    rates: dict[str, float] = {}
+    for record in reversed(records):
+        metadata = metadata_values(record)
+        if "test_hit_rate" in metadata:
+            for key in (metadata.get(MODEL_FINGERPRINT), record.run_id):
+                if key:
+                    rates[key] = metadata["test_hit_rate"]
+    return rates
 
 
 def load_model_version(

@@ -157,6 +157,8 @@ def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
     environment, small_settings: Settings, monkeypatch, capsys
 ):
     monkeypatch.setenv("DAGSTER_HOME", environment["DAGSTER_HOME"])
+    monkeypatch.setenv("RECSYS_DATA_DIR", str(small_settings.data_dir))
+    monkeypatch.setenv("RECSYS_SEARCH_SPACE", str(small_settings.search_space_path))
     defs = build_definitions(small_settings)
     with dg.DagsterInstance.get() as instance:
         instance.add_dynamic_partitions(model_configs.name, ["wide-window"])

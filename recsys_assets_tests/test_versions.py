@@ -107,7 +107,7 @@ def test_a_served_model_damaged_in_place_leaves_its_version_whole_and_is_rebuilt
         with open(served, "r+b") as file:
             file.write(b"\0" * 64)
         assert version.read_bytes() == kept, "the version kept for good is another file"
-        monkeypatch.setattr("recsys_assets.cli.load_settings", lambda: settings)
+        monkeypatch.setattr("recsys_assets.settings.load_settings", lambda: settings)
         capsys.readouterr()
         assert main(["recommend", "anything|||at all"]) == 1
         error = capsys.readouterr().err

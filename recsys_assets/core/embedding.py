@@ -4,11 +4,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.track_ids import split_track_id
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
 
 
 class TrackEmbedding:

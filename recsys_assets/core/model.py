@@ -10,10 +10,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
 from functools import cached_property
 from pathlib import Path
-from typing import IO, Any, Protocol, TypeVar
+from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.core.embedding import TrackEmbedding
 from recsys_assets.core.files import is_local, local_path, write_bytes_atomically
@@ -23,6 +22,9 @@ from recsys_assets.core.score_ranking import TrackScorer
 from recsys_assets.core.scorer_files import scorer_arrays, scorer_from_arrays
 from recsys_assets.core.statistics import Successors, TrainStatistics
 from recsys_assets.core.strategies import QueryStrategy
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
 
 FORMAT_VERSION = 4
 READABLE_FORMATS = (2, 3, 4)
@@ -235,6 +237,8 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
             return TrainedModel(**record, scorer=scorer_from_arrays(archive))
         vectors = archive["vectors"]
         successors = _successors(archive)
+    from gensim.models.keyedvectors import KeyedVectors
+
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     keyed.add_vectors(manifest["keys"], vectors)
     if manifest["counts"]:
