@@ -1,5 +1,6 @@
 """The commands users run, as subprocesses sharing one persistent Dagster instance."""
 
+import ast
 import json
 import os
 import subprocess
@@ -60,6 +61,14 @@ def test_retrain_then_materialize_in_the_same_instance(environment, tmp_path: Pa
     assert "Best config: " in retrained.stdout
     assert "test hit rate@100:" in retrained.stdout
     assert str(Path(environment["RECSYS_DATA_DIR"]) / "models" / "best_model.npz") in retrained.stdout
+    assert " - dagster - " not in retrained.stdout, "one short line per step message, no log records"
+    assert "   embedding_model: Training " in retrained.stdout and "Telemetry" not in retrained.stdout
+
+    listing = "import sys; from recsys_assets.cli import main; main(['models']); print(sorted(sys.modules))"
+    listed = run(environment, tmp_path, "-c", listing)
+    assert listed.returncode == 0 and "* " in listed.stdout
+    loaded = set(ast.literal_eval(listed.stdout.splitlines()[-1]))
+    assert not {"dagster", "gensim"} & loaded, "the listing reads model files, not the instance"
 
     for selection in (["best_model"], ["test_evaluation"], ["embedding_model", "--partition", "wide-window"]):
         result = materialize(environment, tmp_path, *selection)
