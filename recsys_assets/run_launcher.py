@@ -12,10 +12,11 @@ from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 
 from recsys_assets.core.processes import process_alive
 
-HOST_TAG = "recsys/host"
-PID_TAG = "recsys/pid"
+HOST_TAG = ".dagster/recsys_host"
+PID_TAG = ".dagster/recsys_pid"
 """Tags naming the process that runs a run in-process (`recsys-assets retrain`), so a run left
-behind by a killed retrain can be told from one still running."""
+behind by a killed retrain can be told from one still running. Their prefix is the one Dagster's
+UI hides: they are for this check, not for people reading the runs list."""
 
 
 def run_process(instance: dg.DagsterInstance, run: dg.DagsterRun) -> int | None:

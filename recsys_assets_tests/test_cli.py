@@ -241,7 +241,7 @@ def test_retrain_says_which_training_mode_ran(environment, monkeypatch, capsys):
             latest_metadata(instance, "embedding_model", key)
             for key in instance.get_dynamic_partitions("model_configs")
         ]
-    assert {metadata["word2vec_threads"] for metadata in trained} == {1}
+    assert {metadata["run_settings"]["word2vec_threads"] for metadata in trained} == {1}
     assert main(["retrain", "--force", "--workers", "2"]) == 0
     assert "Training mode: fast: 2 Word2Vec threads per config" in capsys.readouterr().out
 

@@ -13,6 +13,7 @@ from recsys_assets.core.playlists import (
 )
 from recsys_assets.core.training_files import DataBuild
 from recsys_assets.graph.history import CODE_VERSION_TAG, DATA_VERSION_TAG
+from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.plots import playlist_distributions
 from recsys_assets.graph.resources import PlaylistDatabase, PlaylistSource, SplitFiles, TrainingFiles
 from recsys_assets.graph.versions import DATA_CODE_VERSION
@@ -90,6 +91,7 @@ def _built(context: dg.AssetExecutionContext, key: str, data_version: dg.DataVer
         dg.AssetSpec(
             "playlists",
             group_name="data",
+            owners=ASSET_OWNERS,
             kinds={"duckdb"},
             code_version=DATA_CODE_VERSION,
             description="One row per playlist (user_id-playlist) with its tracks (artist|||track) in"
@@ -101,6 +103,7 @@ def _built(context: dg.AssetExecutionContext, key: str, data_version: dg.DataVer
                 table,
                 deps=["playlists"],
                 group_name="data",
+                owners=ASSET_OWNERS,
                 code_version=DATA_CODE_VERSION,
                 kinds={"duckdb"},
                 description=f"The {share} share of playlists, by a seeded shuffle in playlist_id order.",
@@ -111,6 +114,7 @@ def _built(context: dg.AssetExecutionContext, key: str, data_version: dg.DataVer
             "training_statistics",
             deps=["train_playlists"],
             group_name="data",
+            owners=ASSET_OWNERS,
             code_version=DATA_CODE_VERSION,
             kinds={"parquet"},
             description="The train split counted once per data build: plays per track, transitions"

@@ -18,6 +18,7 @@ from recsys_assets.core.strategies import SEED_STRATEGY
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import examples_table, metrics_table, readable
 from recsys_assets.graph.models import CASE_INPUT, cases_of, progress_logger, same_k
+from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.resources import StoredTrainingData
 from recsys_assets.graph.versions import MODEL_CODE_VERSION
 
@@ -31,6 +32,7 @@ class BaselinesConfig(dg.Config):
 @dg.asset(
     ins={"validate_playlists": CASE_INPUT, "test_playlists": CASE_INPUT},
     group_name="evaluation",
+    owners=ASSET_OWNERS,
     kinds={"python"},
     code_version=MODEL_CODE_VERSION,
 )
@@ -70,6 +72,7 @@ def baselines(
 @dg.asset(
     ins={"test_playlists": CASE_INPUT},
     group_name="evaluation",
+    owners=ASSET_OWNERS,
     kinds={"python"},
     code_version=MODEL_CODE_VERSION,
     check_specs=[

@@ -17,6 +17,17 @@ from recsys_assets.core.recommenders import next_tracks
 BASELINE_SUFFIX = " (baseline)"
 
 
+def column_name(metric: str) -> str:
+    """A metric's short name as a table column (`hit@100`, `mrr@100`, `cov@100`), so tables fit
+    the asset page."""
+    return metric.replace("hit_rate", "hit").replace("coverage", "cov")
+
+
+def _unbroken(text: str) -> str:
+    """`text` with non-breaking spaces, so a short phrase stays on one line of a table cell."""
+    return text.replace(" ", "\u00a0")
+
+
 def _strategy_schema(k: int) -> dg.TableSchema:
     return dg.TableSchema(
         columns=[
@@ -24,9 +35,10 @@ def _strategy_schema(k: int) -> dg.TableSchema:
             dg.TableColumn("query", "string", description="The last track, or the mean of the last 3"),
             dg.TableColumn("cold start", "string", description="What a query of unknown tracks uses"),
             dg.TableColumn("successors first", "string", description="The last track's followers first"),
-            dg.TableColumn("hit_rate@10", "float"),
-            dg.TableColumn(metric_name("hit_rate", k), "float"),
-            dg.TableColumn(metric_name("mrr", k), "float"),
+            *(
+                dg.TableColumn(column_name(metric_name(metric, cutoff)), "float")
+                for metric, cutoff in (("hit_rate", 10), ("hit_rate", k), ("mrr", k))
+            ),
         ]
     )
 
@@ -46,12 +58,13 @@ def strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: int
             dg.TableRecord(
                 {
                     "chosen": result.strategy == chosen.strategy,
-                    "query": result.strategy.query_label,
+                    "query": _unbroken(result.strategy.query_label),
                     "cold start": result.strategy.cold_start,
-                    "successors first": result.strategy.successors_label,
-                    "hit_rate@10": round(result.metrics[metric_name("hit_rate", 10)], 4),
-                    hit_rate: round(result.metrics[hit_rate], 4),
-                    metric_name("mrr", k): round(result.metrics[metric_name("mrr", k)], 4),
+                    "successors first": _unbroken(result.strategy.successors_label),
+                    **{
+                        column_name(name): round(result.metrics[name], 4)
+                        for name in (metric_name("hit_rate", 10), hit_rate, metric_name("mrr", k))
+                    },
                 }
             )
             for result in ordered
@@ -71,7 +84,10 @@ def metrics_table(
         metric_name(metric, k) for metric in ("mrr", "coverage")
     ]
     schema = dg.TableSchema(
-        columns=[dg.TableColumn("model", "string"), *(dg.TableColumn(column, "float") for column in columns)]
+        columns=[
+            dg.TableColumn("model", "string"),
+            *(dg.TableColumn(column_name(column), "float") for column in columns),
+        ]
     )
     rows = {
         **{f"{name} (best)" if name == marked else name: metrics for name, metrics in models.items()},
@@ -79,7 +95,10 @@ def metrics_table(
     }
     records = [
         dg.TableRecord(
-            {"model": label, **{c: round(metrics[c], 4) if c in metrics else None for c in columns}}
+            {
+                "model": label,
+                **{column_name(c): round(metrics[c], 4) if c in metrics else None for c in columns},
+            }
         )
         for label, metrics in rows.items()
     ]
@@ -120,12 +139,10 @@ def examples_table(
             dg.TableRecord(
                 {
                     "test row": int(row),
-                    "last input track": inputs[-1],
-                    "held-out track": target,
                     "hit": hit,
-                    "place": f"{listed.index(target) + 1} of {model.k}"
-                    if hit
-                    else f"not in the top {model.k}",
+                    "place": str(listed.index(target) + 1) if hit else f"> {model.k}",
+                    "held-out track": target,
+                    "last input track": inputs[-1],
                     "recommended first": "; ".join(listed[:3]),
                 }
             )

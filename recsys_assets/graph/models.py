@@ -15,6 +15,7 @@ from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, family_margin, select_best
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
+from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
 from recsys_assets.graph.resources import ModelStore, SearchSpace, SearchTrial, StoredTrainingData
@@ -52,6 +53,7 @@ def progress_logger(context: dg.AssetExecutionContext, step: str):
     io_manager_key="model_io_manager",
     ins={"validate_playlists": CASE_INPUT},
     group_name="models",
+    owners=ASSET_OWNERS,
     kinds={"gensim", "scipy"},
     code_version=MODEL_CODE_VERSION,
     partitions_def=model_configs,
@@ -144,21 +146,23 @@ def _fit_metadata(
         **({"search_trial": trial.number} if trial is not None else {}),
         **({"pruned_at_epoch": fit.stopped_at_epoch} if fit.stopped_at_epoch is not None else {}),
         "strategies": strategy_table(fit.strategies, fit.chosen, k),
-        "strategies_compared_on_rows": fit.compared_rows,
         "validation_hit_rate_seed_strategy": round(fit.seed_strategy_result.metrics[hit_rate], 4),
         "learning_curve": dg.MetadataValue.md(
             learning_curves({model.config_key: model.learning_curve}, "Learning curve", k)
         ),
         "vocabulary_size": len(model.vectors.index_to_key),
-        "playlists_trained_in_pieces": long_playlists,
-        "word2vec_threads": workers,
         "train_seconds": round(model.train_seconds, 2),
         "evaluation_seconds": round(fit.evaluation_seconds, 2),
-        "k": k,
         **readable(
             {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
         ),
-        "validation_rows": rows,
+        "run_settings": {
+            "k": k,
+            "validation_rows": rows,
+            "strategies_compared_on_rows": fit.compared_rows,
+            "word2vec_threads": workers,
+            "playlists_trained_in_pieces": long_playlists,
+        },
     }
 
 
@@ -169,11 +173,10 @@ def _scorer_metadata(model: TrainedModel, trial: SearchTrial | None, rows: int) 
         **({"search_trial": trial.number} if trial is not None else {}),
         "vocabulary_size": model.summary().vocabulary_size,
         "train_seconds": round(model.train_seconds, 2),
-        "k": model.k,
         **readable(
             {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
         ),
-        "validation_rows": rows,
+        "run_settings": {"k": model.k, "validation_rows": rows},
     }
 
 
@@ -216,6 +219,7 @@ CURVES_END_NEAR_PEAK = "learning_curves_end_near_their_peak"
 @dg.asset(
     io_manager_key="model_io_manager",
     group_name="models",
+    owners=ASSET_OWNERS,
     kinds={"gensim", "scipy"},
     code_version=MODEL_CODE_VERSION,
     check_specs=[
