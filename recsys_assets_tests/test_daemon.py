@@ -36,6 +36,9 @@ CONFIGS = (
     FAST_CONFIGS
     + """
 [[config]]
+model = "hybrid"
+
+[[config]]
 name = "killed"
 min_count = 2
 epochs = 1000

@@ -82,7 +82,8 @@ def test_the_storage_url_places_models_splits_values_and_trials():
 def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
     s3_endpoint: str, bucket: str, small_rows: Path, tmp_path: Path
 ):
-    space = write_search_space(tmp_path, FIXED + SEARCH.format(trials=2, pruner="none"))
+    hybrid = "[[config]]\nname = 'fused'\nmodel = 'hybrid'\nknn_k = 20\n"
+    space = write_search_space(tmp_path, FIXED + hybrid + SEARCH.format(trials=2, pruner="none"))
     with dg.instance_for_test() as instance:
         settings = Settings(
             playlists_path=small_rows,
@@ -95,7 +96,8 @@ def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
 
         stored = objects(s3_endpoint, bucket)
         assert "recsys/models/best_model.npz" in stored
-        assert any(key.startswith("recsys/models/versions/embedding_model/fixed/") for key in stored)
+        for config in ("fixed", "fused"):
+            assert any(key.startswith(f"recsys/models/versions/embedding_model/{config}/") for key in stored)
         version = latest_data_version(instance, "train_playlists")
         assert {f"recsys/splits/{version}/{table}.parquet" for table in SPLIT_TABLES} <= set(stored)
         assert "recsys/assets/test_evaluation" in stored
@@ -110,7 +112,11 @@ def test_a_retrain_with_a_search_keeps_everything_on_the_object_store(
         shutil.rmtree(settings.data_dir)
         elsewhere = replace(settings, data_dir=tmp_path / "training-pod")
         defs = build_definitions(elsewhere)
-        for job, partition in [("train_models", "fixed"), ("select_best_model", None)]:
+        for job, partition in [
+            ("train_models", "fixed"),
+            ("train_models", "fused"),
+            ("select_best_model", None),
+        ]:
             run = defs.resolve_job_def(job).execute_in_process(instance=instance, partition_key=partition)
             assert run.success, job
         assert not (tmp_path / "training-pod").exists(), "no DuckDB file, no local model or value"
