@@ -1,5 +1,6 @@
 """Shared fixtures: small generated playlist data and fast search spaces in temporary folders."""
 
+import os
 from pathlib import Path
 
 import pytest
@@ -45,3 +46,23 @@ def small_settings(tmp_path: Path, small_rows: Path) -> Settings:
         data_dir=tmp_path / "data",
         search_space_path=write_search_space(tmp_path, FAST_CONFIGS),
     )
+
+
+SLOW_TESTS_VARIABLE = "RECSYS_SLOW_TESTS"
+"""Set to 1 (CI does) to run the end-to-end tests that take minutes each; `make test` on a
+workstation leaves them out."""
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", f"slow: an end-to-end test of minutes, run when {SLOW_TESTS_VARIABLE}=1 (as in CI)"
+    )
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if os.environ.get(SLOW_TESTS_VARIABLE) == "1":
+        return
+    skip = pytest.mark.skip(reason=f"slow end-to-end test: runs with {SLOW_TESTS_VARIABLE}=1, as in CI")
+    for item in items:
+        if "slow" in item.keywords:
+            item.add_marker(skip)

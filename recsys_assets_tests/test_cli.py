@@ -55,6 +55,7 @@ def test_materialize_before_training_says_what_to_run_first(environment, tmp_pat
     assert "recsys-assets retrain" in result.stdout + result.stderr
 
 
+@pytest.mark.slow
 def test_retrain_then_materialize_in_the_same_instance(environment, tmp_path: Path):
     retrained = run(environment, tmp_path, "-m", "recsys_assets.cli", "retrain")
     assert retrained.returncode == 0, retrained.stderr[-3000:]

@@ -346,6 +346,7 @@ SELECTION_PUBLISH_STEPS = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", SELECTION_PUBLISH_STEPS)
 def test_a_selection_failing_at_any_publish_step_is_not_skipped_and_resume_finishes_it(
     small_settings: Settings, tmp_path: Path, monkeypatch, step: str
@@ -383,6 +384,7 @@ DATA_PUBLISH_STEPS = ("publish", "load", "record")
 """The training-files steps of a data build: before its commit, then after it, then its record."""
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("step", DATA_PUBLISH_STEPS)
 def test_a_data_build_failing_at_any_publish_step_is_rebuilt_by_resume(
     small_settings: Settings, tmp_path: Path, monkeypatch, step: str

@@ -21,6 +21,8 @@ from recsys_assets.graph.partitions import model_configs
 from recsys_assets.instance import INSTANCE_SETTINGS
 from recsys_assets.settings import Settings
 
+pytestmark = pytest.mark.slow
+
 REPO = Path(__file__).resolve().parents[1]
 ASSETS = [
     "playlists",
