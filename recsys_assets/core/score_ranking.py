@@ -76,7 +76,7 @@ class TrackScorer:
         raise NotImplementedError
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
-        """What a list for `tracks` is, given that `reached` of its tracks were scored."""
+        """What a list for `tracks` is, given that the model scored `reached` tracks for them."""
         raise NotImplementedError
 
     def _batches(self, inputs: Sequence[Sequence[str]]):
@@ -130,7 +130,7 @@ class TrackScorer:
         values = row.toarray()[0][top]
         scored = values > 0
         unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]
-        described = self.describe(int(np.count_nonzero(scored)), tracks)
+        described = self.describe(int(np.count_nonzero(row.data)), tracks)
         shown = np.where(scored, values, statistics.plays[top])
         return Recommendations(
             [(str(statistics.tracks[i]), float(value)) for i, value in zip(top, shown, strict=True)],
