@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from recsys_assets.core.metrics import MISSED
+from recsys_assets.core.score_ranking import top_tracks
 from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
 from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
@@ -63,3 +64,11 @@ def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight):
     assert MISSED in expected, "the data holds held-out tracks outside training"
     for inputs, ordered in zip(cases.inputs[:5], expected_lists[:5], strict=True):
         assert [track for track, _ in model.recommend(inputs, 7).tracks] == ordered[:7]
+    statistics = model.statistics
+    for cutoff in (1, 7, 40):
+        top = top_tracks(
+            model.scores(cases.inputs), cutoff, statistics.by_popularity, statistics.popularity_rank
+        )
+        assert [statistics.tracks[row].tolist() for row in top] == [o[:cutoff] for o in expected_lists]
+        listed = {track for ordered in expected_lists for track in ordered[:cutoff]}
+        assert model.rank(cases, cutoff).coverage == len(listed) / len(statistics.tracks)

@@ -10,7 +10,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer, input_tracks
 from recsys_assets.core.statistics import TrainStatistics
 
 STEP_WEIGHTS = {
@@ -74,18 +74,13 @@ class SequentialRules(TrackScorer):
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """The playlists' scores (playlists, tracks)."""
-        weight = RECENCY_WEIGHTS[self.recency]
-        rows, columns, values = [], [], []
-        for row, tracks in enumerate(inputs):
-            last = list(tracks[-self.last_n :])[::-1]
-            found = self.statistics.index_of(last)
-            for position, index in enumerate(found, start=1):
-                if index >= 0:
-                    rows.append(row)
-                    columns.append(index)
-                    values.append(weight(position))
-        n = len(self.statistics.tracks)
-        query = sp.csr_matrix((values, (rows, columns)), shape=(len(inputs), n))
+        row, found, position, length = input_tracks(inputs, self.statistics)
+        from_end = length - position + 1
+        used = (found >= 0) & (from_end <= self.last_n)
+        weights = RECENCY_WEIGHTS[self.recency](from_end[used].astype(np.float64))
+        query = sp.csr_matrix(
+            (weights, (row[used], found[used])), shape=(len(inputs), len(self.statistics.tracks))
+        )
         scored = (query @ self.rules).tocsr()
         scored.data = np.round(scored.data, SCORE_DECIMALS)
         scored.eliminate_zeros()

@@ -6,6 +6,7 @@ unscored tracks by popularity."""
 from __future__ import annotations
 
 from collections.abc import Sequence
+from itertools import chain
 from typing import ClassVar
 
 import numpy as np
@@ -19,6 +20,19 @@ from recsys_assets.core.statistics import TrainStatistics
 
 SCORE_DECIMALS = 9
 """Decimals scores are rounded to, so that sums equal but for rounding (1/3 + 2/3 and 1) tie."""
+
+
+def input_tracks(
+    inputs: Sequence[Sequence[str]], statistics: TrainStatistics
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every input track of the playlists one after another: its playlist's row, its training
+    track index (-1 where unseen), its 1-based position and its playlist's length; each of shape
+    (input tracks,)."""
+    lengths = np.fromiter((len(tracks) for tracks in inputs), dtype=np.int64, count=len(inputs))
+    found = statistics.index_of(list(chain.from_iterable(inputs)))
+    row = np.repeat(np.arange(len(inputs)), lengths)
+    position = np.arange(len(found)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
+    return row, found, position, lengths[row]
 
 
 def scored_ranks(scores: sp.csr_matrix, targets: np.ndarray, popularity_rank: np.ndarray) -> np.ndarray:
@@ -45,17 +59,50 @@ def scored_ranks(scores: sp.csr_matrix, targets: np.ndarray, popularity_rank: np
     return np.where(known, ranks, MISSED)
 
 
+def largest_per_row(
+    scores: sp.csr_matrix, k: int, tie_rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's `k` largest entries in order, ties toward the smaller `tie_rank` (entries,):
+    their rows, their 0-based places in the row and their entry indices, each of shape (kept,)."""
+    rows = scores.shape[0]
+    lengths = np.diff(scores.indptr)
+    threshold = np.full(rows, -np.inf)
+    for row in np.flatnonzero(lengths > k):
+        values = scores.data[scores.indptr[row] : scores.indptr[row + 1]]
+        threshold[row] = np.partition(values, len(values) - k)[len(values) - k]
+    row_of = np.repeat(np.arange(rows), lengths)
+    candidate = np.flatnonzero(scores.data >= threshold[row_of])
+    order = candidate[np.lexsort((tie_rank[candidate], -scores.data[candidate], row_of[candidate]))]
+    counts = np.bincount(row_of[order], minlength=rows)
+    place = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    kept = place < k
+    return row_of[order[kept]], place[kept], order[kept]
+
+
 def top_tracks(
-    row: sp.csr_matrix, k: int, by_popularity: np.ndarray, popularity_rank: np.ndarray
+    scores: sp.csr_matrix, k: int, by_popularity: np.ndarray, popularity_rank: np.ndarray
 ) -> np.ndarray:
-    """The first `k` tracks of one row's list (1, tracks): track indices, shape (min(k, tracks),)."""
-    row = row.tocsr()
-    order = np.lexsort((popularity_rank[row.indices], -row.data))
-    first = row.indices[order[:k]]
-    if len(first) >= k:
-        return first
-    fill = by_popularity[~np.isin(by_popularity, first, assume_unique=True)]
-    return np.concatenate([first, fill[: k - len(first)]])
+    """The first `k` tracks of each row's list: track indices, shape (rows, min(k, tracks)).
+
+    `scores` (rows, tracks) holds positive scores; `by_popularity` (tracks,) lists the track
+    indices most played first and `popularity_rank` (tracks,) is each track's place there.
+    """
+    scores = scores.tocsr()
+    rows, k = scores.shape[0], min(k, len(by_popularity))
+    row, place, entry = largest_per_row(scores, k, popularity_rank[scores.indices])
+    top = np.empty((rows, k), dtype=np.int64)
+    top[row, place] = scores.indices[entry]
+    scored = np.bincount(row, minlength=rows)
+    if (scored < k).any():
+        row_of = np.repeat(np.arange(rows), np.diff(scores.indptr))
+        entry_rank = popularity_rank[scores.indices]
+        popular = entry_rank < k
+        unscored = np.ones((rows, k), dtype=bool)
+        unscored[row_of[popular], entry_rank[popular]] = False
+        fill_place = np.cumsum(unscored, axis=1) - 1 + scored[:, None]
+        row, rank = np.nonzero(unscored & (fill_place < k))
+        top[row, fill_place[row, rank]] = by_popularity[rank]
+    return top
 
 
 class TrackScorer:
@@ -114,10 +161,7 @@ class TrackScorer:
         sample = np.random.default_rng(0).permutation(len(cases))[:COVERAGE_QUERIES]
         covered = np.zeros(n, dtype=bool)
         for _, _, scores in self._batches([cases.inputs[row] for row in sample]):
-            for row in range(scores.shape[0]):
-                covered[top_tracks(scores[row], k, statistics.by_popularity, statistics.popularity_rank)] = (
-                    True
-                )
+            covered[top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)] = True
         return float(covered.mean())
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
@@ -126,7 +170,7 @@ class TrackScorer:
         check_request(tracks, k)
         statistics = self.statistics
         row = self.scores([tracks])
-        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)
+        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)[0]
         values = row.toarray()[0][top]
         scored = values > 0
         unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]

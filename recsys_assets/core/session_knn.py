@@ -11,7 +11,7 @@ from typing import ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer
+from recsys_assets.core.score_ranking import SCORE_DECIMALS, TrackScorer, input_tracks, largest_per_row
 from recsys_assets.core.statistics import TrainStatistics
 
 POSITION_WEIGHTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
@@ -40,21 +40,8 @@ def playlist_matrix(codes: np.ndarray, lengths: np.ndarray, tracks: int) -> sp.c
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
     """Each row's `k` largest entries (ties toward the earlier column), the rest dropped."""
     matrix = matrix.tocsr()
-    matrix.sort_indices()
-    kept = []
-    for row in range(matrix.shape[0]):
-        start, stop = matrix.indptr[row], matrix.indptr[row + 1]
-        if stop - start <= k:
-            kept.append(np.arange(start, stop))
-            continue
-        values = matrix.data[start:stop]
-        threshold = np.partition(values, len(values) - k)[len(values) - k]
-        above = np.flatnonzero(values > threshold)
-        tied = np.flatnonzero(values == threshold)[: k - len(above)]
-        kept.append(start + np.sort(np.concatenate([above, tied])))
-    kept = np.concatenate(kept) if kept else np.zeros(0, dtype=np.int64)
-    row_of = np.repeat(np.arange(matrix.shape[0]), np.diff(matrix.indptr))
-    return sp.csr_matrix((matrix.data[kept], (row_of[kept], matrix.indices[kept])), shape=matrix.shape)
+    row, _, entry = largest_per_row(matrix, k, matrix.indices)
+    return sp.csr_matrix((matrix.data[entry], (row, matrix.indices[entry])), shape=matrix.shape)
 
 
 @dataclass(frozen=True)
@@ -92,28 +79,20 @@ class SessionKnn(TrackScorer):
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """The playlists' scores (playlists, tracks)."""
-        weight = POSITION_WEIGHTS[self.weighting]
-        rows, columns, values = [], [], []
-        for row, tracks in enumerate(inputs):
-            found = self.statistics.index_of(list(tracks))
-            positions = np.arange(1, len(found) + 1, dtype=np.float64)
-            known = found >= 0
-            rows.append(np.full(int(known.sum()), row))
-            columns.append(found[known])
-            values.append(weight(positions[known], float(len(found))))
-        n = len(self.statistics.tracks)
+        row, found, position, length = input_tracks(inputs, self.statistics)
+        known = found >= 0
         query = _max_duplicates(
-            np.concatenate(rows or [[]]).astype(np.int64),
-            np.concatenate(columns or [[]]).astype(np.int64),
-            np.concatenate(values or [[]]),
-            (len(inputs), n),
+            row[known],
+            found[known],
+            POSITION_WEIGHTS[self.weighting](position[known].astype(np.float64), length[known]),
+            (len(inputs), len(self.statistics.tracks)),
         )
         similarity = (query @ self._track_playlists).tocsr()
         similarity.data = np.round(similarity.data, SCORE_DECIMALS)
         neighbours = _top_per_row(similarity, self.k)
         scored = (neighbours @ self.playlists).tocsr()
         if self.idf_weight:
-            scored = scored.multiply(self._track_factor[None, :]).tocsr()
+            scored.data *= self._track_factor[scored.indices]
         scored.data = np.round(scored.data, SCORE_DECIMALS)
         scored.eliminate_zeros()
         return scored
