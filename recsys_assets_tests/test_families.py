@@ -70,7 +70,7 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
     for family, scorer in (
         ("rules", rules),
         ("session_knn", knn),
-        ("hybrid", Hybrid((rules, knn), (0.7, 0.3), statistics)),
+        ("hybrid", Hybrid((rules, knn), (0.7, 0.3), statistics, candidates=3)),
     ):
         model = TrainedModel(
             config_key=family,

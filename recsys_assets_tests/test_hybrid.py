@@ -17,12 +17,16 @@ HELD_OUT = random_playlists(8, playlists=40, tracks=33)
 CASES = next_track_cases(HELD_OUT)
 
 
-def dense_ranks(weights: tuple[float, float]) -> list[int]:
-    """Ranks from the parts' scores as dense arrays, each row over its maximum, summed in numpy."""
+def dense_ranks(weights: tuple[float, float], candidates: int | None = None) -> list[int]:
+    """Ranks from the parts' scores as dense arrays, each row cut to its `candidates` best
+    scores and divided by its maximum, summed in numpy."""
     statistics = RULES.statistics
     fused = np.zeros((len(CASES), len(statistics.tracks)))
     for part, weight in zip((RULES, KNN), weights, strict=True):
         dense = part.scores(CASES.inputs).toarray()
+        if candidates is not None:
+            kth_best = -np.sort(-dense, axis=1)[:, candidates - 1 : candidates]
+            dense = np.where(dense >= kth_best, dense, 0.0)
         largest = dense.max(axis=1, keepdims=True)
         fused += weight * np.divide(dense, largest, out=np.zeros_like(dense), where=largest > 0)
     fused = np.round(fused, 9)
@@ -40,6 +44,14 @@ def test_ranks_match_a_dense_fusion_of_the_parts(weights):
     assert hybrid.rank(CASES, 10).ranks.tolist() == dense_ranks(weights)
 
 
+@pytest.mark.parametrize("candidates", [1, 3, 8])
+def test_each_part_passes_on_only_its_best_candidates(candidates):
+    hybrid = Hybrid((RULES, KNN), (0.6, 0.4), RULES.statistics, candidates)
+    expected = dense_ranks((0.6, 0.4), candidates)
+    assert expected != dense_ranks((0.6, 0.4))
+    assert hybrid.rank(CASES, 10).ranks.tolist() == expected
+
+
 def test_a_single_weighted_part_ranks_as_that_part():
     hybrid = Hybrid((RULES, KNN), (1.0, 0.0), RULES.statistics)
     assert hybrid.rank(CASES, 10).ranks.tolist() == RULES.rank(CASES, 10).ranks.tolist()
@@ -54,9 +66,14 @@ def test_bad_weights_are_refused(weights):
         Hybrid((RULES, KNN), weights, RULES.statistics)
 
 
+def test_no_candidates_is_refused():
+    with pytest.raises(ValueError, match="candidates"):
+        Hybrid((RULES, KNN), (0.5, 0.5), RULES.statistics, 0)
+
+
 def test_one_scoring_of_the_parts_ranks_every_weight_of_a_grid_as_its_own_hybrid():
-    grid = [(0.1, 0.9), (0.5, 0.5), (0.9, 0.1)]
-    ranked = Hybrid((RULES, KNN), grid[0], RULES.statistics).ranks_for_weights(CASES, grid)
+    grid = [(0.1, 0.9), (0.5, 0.5), (0.9, 0.1), (1.0, 0.0)]
+    ranked = Hybrid((RULES, KNN), grid[0], RULES.statistics, 5).ranks_for_weights(CASES, grid)
     for weights in grid:
-        alone = Hybrid((RULES, KNN), weights, RULES.statistics).rank(CASES, 10).ranks
+        alone = Hybrid((RULES, KNN), weights, RULES.statistics, 5).rank(CASES, 10).ranks
         assert ranked[weights].tolist() == alone.tolist()

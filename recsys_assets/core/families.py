@@ -86,7 +86,7 @@ FAMILIES["hybrid"] = Family(
 )
 """Every family that scores tracks directly, by the `model` name a config gives. The hybrid fuses
 a rules model and a session kNN model (their other parameters at their defaults) with weights
-chosen on validation, so its fit lives with validation (`fitting.fit_hybrid`)."""
+chosen on validation, so its fit lives with validation (`fitting.fit_track_scorer`)."""
 HYBRID_RULES_WEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
 """The rules' weights a hybrid tries on validation (the session kNN's is the rest)."""
 

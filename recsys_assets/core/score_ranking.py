@@ -5,7 +5,7 @@ unscored tracks by popularity."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from itertools import chain
 from typing import ClassVar
 
@@ -43,20 +43,47 @@ def scored_ranks(scores: sp.csr_matrix, targets: np.ndarray, popularity_rank: np
     ties and the unscored tracks.
     """
     scores = scores.tocsr()
+    return next(ranks_per_scoring(scores, [scores.data], targets, popularity_rank))
+
+
+def ranks_per_scoring(
+    pattern: sp.csr_matrix,
+    scorings: Iterable[np.ndarray],
+    targets: np.ndarray,
+    popularity_rank: np.ndarray,
+) -> Iterator[np.ndarray]:
+    """`scored_ranks` under each of `scorings`, score arrays (entries,) over the entries of
+    `pattern` (rows, tracks; no repeated entry), where 0 means unscored: one rank array (rows,)
+    per scoring, the work that depends only on the pattern done once."""
     rows = len(targets)
-    lengths = np.diff(scores.indptr)
-    row_of = np.repeat(np.arange(rows), lengths)
+    row_of = np.repeat(np.arange(rows), np.diff(pattern.indptr))
     known = targets >= 0
     safe_target = np.where(known, targets, 0)
-    own = np.asarray(scores[np.arange(rows), safe_target]).reshape(-1)
     own_rank = popularity_rank[safe_target]
-    entry_rank = popularity_rank[scores.indices]
-    before = (scores.data > own[row_of]) | ((scores.data == own[row_of]) & (entry_rank < own_rank[row_of]))
-    scored_before = np.bincount(row_of, weights=before, minlength=rows).astype(np.int64)
-    more_popular_scored = np.bincount(row_of, weights=entry_rank < own_rank[row_of], minlength=rows)
-    unscored_before = own_rank - more_popular_scored.astype(np.int64)
-    ranks = np.where(own > 0, scored_before, lengths + unscored_before)
-    return np.where(known, ranks, MISSED)
+    more_popular = popularity_rank[pattern.indices] < own_rank[row_of]
+    own_entry = np.flatnonzero(pattern.indices == safe_target[row_of])
+    for values in scorings:
+        scored = values > 0
+        own = np.zeros(rows)
+        own[row_of[own_entry]] = values[own_entry]
+        own_of_entry = own[row_of]
+        before = (values > own_of_entry) | ((values == own_of_entry) & more_popular)
+        scored_before = np.bincount(row_of, weights=before, minlength=rows).astype(np.int64)
+        lengths = np.bincount(row_of, weights=scored, minlength=rows).astype(np.int64)
+        more_popular_scored = np.bincount(row_of, weights=more_popular & scored, minlength=rows)
+        unscored_before = own_rank - more_popular_scored.astype(np.int64)
+        ranks = np.where(own > 0, scored_before, lengths + unscored_before)
+        yield np.where(known, ranks, MISSED)
+
+
+def row_thresholds(scores: sp.csr_matrix, k: int) -> np.ndarray:
+    """Each row's `k`-th largest entry, or -inf for a row of at most `k` entries; shape (rows,)."""
+    lengths = np.diff(scores.indptr)
+    threshold = np.full(scores.shape[0], -np.inf)
+    for row in np.flatnonzero(lengths > k):
+        values = scores.data[scores.indptr[row] : scores.indptr[row + 1]]
+        threshold[row] = np.partition(values, len(values) - k)[len(values) - k]
+    return threshold
 
 
 def largest_per_row(
@@ -65,13 +92,8 @@ def largest_per_row(
     """Each row's `k` largest entries in order, ties toward the smaller `tie_rank` (entries,):
     their rows, their 0-based places in the row and their entry indices, each of shape (kept,)."""
     rows = scores.shape[0]
-    lengths = np.diff(scores.indptr)
-    threshold = np.full(rows, -np.inf)
-    for row in np.flatnonzero(lengths > k):
-        values = scores.data[scores.indptr[row] : scores.indptr[row + 1]]
-        threshold[row] = np.partition(values, len(values) - k)[len(values) - k]
-    row_of = np.repeat(np.arange(rows), lengths)
-    candidate = np.flatnonzero(scores.data >= threshold[row_of])
+    row_of = np.repeat(np.arange(rows), np.diff(scores.indptr))
+    candidate = np.flatnonzero(scores.data >= row_thresholds(scores, k)[row_of])
     order = candidate[np.lexsort((tie_rank[candidate], -scores.data[candidate], row_of[candidate]))]
     counts = np.bincount(row_of[order], minlength=rows)
     place = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)

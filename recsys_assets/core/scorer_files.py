@@ -71,6 +71,7 @@ def _layout(scorer: TrackScorer) -> dict[str, Any]:
         return {
             "family": "hybrid",
             "weights": list(scorer.weights),
+            "candidates": scorer.candidates,
             "parts": [_layout(part) for part in scorer.parts],
         }
     raise TypeError(f"no file layout for {type(scorer).__name__}")
@@ -117,5 +118,6 @@ def _part(
             _part(part, f"{prefix}part{number}_", arrays, statistics)
             for number, part in enumerate(layout["parts"])
         )
-        return Hybrid(parts, tuple(layout["weights"]), statistics)
+        # A hybrid written before candidates were kept fused every scored track of its parts.
+        return Hybrid(parts, tuple(layout["weights"]), statistics, layout.get("candidates"))
     raise ValueError(f"unknown model family {family!r} in the model file")
