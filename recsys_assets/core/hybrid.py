@@ -84,6 +84,8 @@ class Hybrid(TrackScorer):
     weights: tuple[float, ...]
     statistics: TrainStatistics
     candidates: int | None = CANDIDATES
+    rows_per_batch: int = 256
+    """Rows scored at once: each part's scores of a batch, and their union, are held together."""
 
     def __post_init__(self) -> None:
         if len(self.parts) != len(self.weights) or not self.parts:

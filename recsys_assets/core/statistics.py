@@ -28,7 +28,9 @@ class TrackIndex:
         if not len(self.tracks) or not len(wanted):
             return np.full(len(wanted), -1, dtype=np.int64)
         hashes = pd.util.hash_array(wanted, categorize=False)
-        at = np.searchsorted(self.hashes, hashes)
+        by_hash = np.argsort(hashes)
+        at = np.empty(len(hashes), dtype=np.int64)
+        at[by_hash] = np.searchsorted(self.hashes, hashes[by_hash])  # sorted keys stay in cache
         found = self.order[np.minimum(at, len(self.order) - 1)]
         result = np.where(self.tracks[found] == wanted, found, -1)
         for row in np.flatnonzero(result < 0):
