@@ -290,15 +290,13 @@ def _registered_configs(settings: Settings) -> list:
     from recsys_assets.core.search_space import read_search_space
 
     space = read_search_space(settings.search_space_path)
-    configs = list(space.configs)
-    if space.plan is not None:
-        from recsys_assets.core.search import open_study, study_errors, trial_configs
+    if space.plan is None:
+        return list(space.configs)
+    from recsys_assets.core.search import open_study, study_errors, trial_configs, with_trials
 
-        with study_errors(settings.study_location):
-            trials = trial_configs(open_study(settings.study_location, space.plan))
-        known = {config.key for config in configs}
-        configs += [config for key, (_, config, _) in trials.items() if key not in known]
-    return configs
+    with study_errors(settings.study_location):
+        trials = trial_configs(open_study(settings.study_location, space.plan))
+    return with_trials(list(space.configs), trials)
 
 
 def _promote_command(args: argparse.Namespace, settings: Settings) -> int:

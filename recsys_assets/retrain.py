@@ -158,12 +158,18 @@ def retrain(
             return _test_evaluation(defs, instance)
         if decision.test_only and not force:
             print(decision.reason, flush=True)
-            retrain_id = uuid.uuid4().hex[:8]
-            _run_job(defs, instance, retrain_id, select_best_model.name, assets=["test_evaluation"])
+            _run_job(defs, instance, _new_retrain_id(), select_best_model.name, assets=["test_evaluation"])
             return _test_evaluation(defs, instance)
         print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
         data_version = decision.inputs.data if decision.inputs else None
         return _retrain(defs, settings, instance, space, read, data_version, resume, workers)
+
+
+def _new_retrain_id() -> str:
+    """A new retrain's id, printed with the tag its runs carry."""
+    retrain_id = uuid.uuid4().hex[:8]
+    print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
+    return retrain_id
 
 
 def _resumable_data_build(
@@ -260,8 +266,7 @@ def _retrain(
     workers: int,
 ) -> TestEvaluation:
     configs = space.configs(read.configs)
-    retrain_id = uuid.uuid4().hex[:8]
-    print(f"Retrain {retrain_id}: its runs carry the tag {RETRAIN_TAG}={retrain_id} (filter the runs by it)")
+    retrain_id = _new_retrain_id()
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"Marked run {run_id} failed: the retrain that ran it was killed")
     added, removed = sync_config_partitions(instance, [config.key for config in configs])

@@ -284,6 +284,14 @@ def read_summary(location: str) -> ModelSummary:
         return summary_from_file(file, location)
 
 
+def summary_if_present(location: str) -> ModelSummary | None:
+    """`read_summary(location)`, or None when there is no file there."""
+    try:
+        return read_summary(location)
+    except FileNotFoundError:
+        return None
+
+
 class Validated(Protocol):
     """A model or its summary: a config key and a validation hit rate."""
 

@@ -237,6 +237,14 @@ def trial_configs(study: optuna.Study) -> dict[str, tuple[int, ModelConfig, Tria
     return found
 
 
+def with_trials(
+    fixed: list[ModelConfig], trials: dict[str, tuple[int, ModelConfig, TrialState]]
+) -> list[ModelConfig]:
+    """The fixed configs, then the configs of `trials` (as `trial_configs` gives) not among them."""
+    keys = {config.key for config in fixed}
+    return fixed + [config for key, (_, config, _) in trials.items() if key not in keys]
+
+
 def _trial(study: optuna.Study, number: int) -> optuna.Trial:
     frozen = next(trial for trial in study.get_trials(deepcopy=False) if trial.number == number)
     return optuna.Trial(study, frozen._trial_id)

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from recsys_assets.core.model import ModelSummary, best_first_key, read_summary
+from recsys_assets.core.model import ModelSummary, best_first_key, summary_if_present
 from recsys_assets.core.model_files import served_model_location
 from recsys_assets.core.search_space import ModelConfig
 
@@ -44,19 +44,12 @@ class ServedConfig:
         }
 
 
-def _summary_or_none(location: str) -> ModelSummary | None:
-    try:
-        return read_summary(location)
-    except FileNotFoundError:
-        return None
-
-
 def served_configs(models_location: str, configs: list[ModelConfig]) -> list[ServedConfig]:
     """Each config with its served model's summary, best first (untrained ones last)."""
-    best = _summary_or_none(served_model_location(models_location, "best_model"))
+    best = summary_if_present(served_model_location(models_location, "best_model"))
     rows = []
     for config in configs:
-        model = _summary_or_none(served_model_location(models_location, "embedding_model", config.key))
+        model = summary_if_present(served_model_location(models_location, "embedding_model", config.key))
         chosen = best is not None and model is not None and model.fingerprint == best.fingerprint
         rows.append(ServedConfig(config.key, model, chosen))
     return sorted(

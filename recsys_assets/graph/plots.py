@@ -10,6 +10,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
+from recsys_assets.core.evaluation import CURVE_STRATEGY
+
 
 def _markdown_image(figure: plt.Figure, title: str) -> str:
     buffer = io.BytesIO()
@@ -63,7 +65,7 @@ def learning_curves(curves: Mapping[str, Mapping[int, float]], title: str, k: in
         epochs = sorted(curve)
         axes.plot(epochs, [curve[epoch] for epoch in epochs], marker="o", markersize=3, label=name)
     axes.set_xlabel("epochs trained")
-    axes.set_ylabel(f"hit rate@{k}, embedding alone\n(mean of last 3 tracks, validation sample)")
+    axes.set_ylabel(f"hit rate@{k}, embedding alone\n({CURVE_STRATEGY.label}, validation sample)")
     axes.set_title(title)
     axes.grid(True, alpha=0.3)
     if curves:

@@ -24,10 +24,18 @@ from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read
 from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.core.files import local_copy, remove_folders_except, upload
 from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.model import ModelSummary, read_summary
+from recsys_assets.core.model import ModelSummary, read_summary, summary_if_present
 from recsys_assets.core.model_files import served_model_location
 from recsys_assets.core.playlists import recorded_data_version
-from recsys_assets.core.search import finish, open_study, propose, report, trial_configs, warm_start
+from recsys_assets.core.search import (
+    finish,
+    open_study,
+    propose,
+    report,
+    trial_configs,
+    warm_start,
+    with_trials,
+)
 from recsys_assets.core.search_space import (
     ModelConfig,
     SearchPlan,
@@ -304,10 +312,7 @@ class ModelStore(dg.ConfigurableResource):
 
     def summary(self, key: str) -> ModelSummary | None:
         """The summary of config `key`'s served model, or None when it has none."""
-        try:
-            return read_summary(served_model_location(self.url, "embedding_model", key))
-        except FileNotFoundError:
-            return None
+        return summary_if_present(served_model_location(self.url, "embedding_model", key))
 
 
 class SearchSpace(dg.ConfigurableResource):
@@ -384,8 +389,7 @@ class SearchSpace(dg.ConfigurableResource):
     def configs(self, fixed: list[ModelConfig] | None = None) -> list[ModelConfig]:
         """The fixed configs (as the file says now, unless given), then the search's trials'."""
         fixed = load_search_space(Path(self.path)) if fixed is None else fixed
-        keys = {config.key for config in fixed}
-        return fixed + [config for key, (_, config, _) in self.trials().items() if key not in keys]
+        return with_trials(fixed, self.trials())
 
     def find(self, key: str) -> ModelConfig:
         """The config with partition key `key`, fixed or from a trial."""
