@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_assets.core.families import FamilyConfigError, family_key, family_params, fit_family
+from recsys_assets.core.families import (
+    FamilyConfigError,
+    family_key,
+    family_params,
+    fit_family,
+    hybrid_parts,
+)
 from recsys_assets_tests import test_rules, test_session_knn
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
@@ -17,7 +23,13 @@ def test_defaults_complete_a_config_and_name_it_readably():
     assert rules == {"weighting": "div", "last_n": 3, "recency": "div", "steps": 20}
     assert family_key("rules", rules) == "rules-div-last3-recencydiv-steps20"
     knn = family_params(WHERE, "session_knn", {"weighting": "linear"})
+    assert knn["decay"] == 0.0
     assert family_key("session_knn", knn) == "knn-k100-linear-idf1"
+    decaying = family_params(WHERE, "session_knn", {"decay": 2})
+    assert family_key("session_knn", decaying) == "knn-k100-div-idf1-decay2"
+    hybrid = family_params(WHERE, "hybrid", {"knn_decay": 5})
+    assert family_key("hybrid", hybrid) == "hybrid-steps10-last3-k100-decay5"
+    assert hybrid_parts(hybrid)["session_knn"] == {**decaying, "decay": 5.0}
 
 
 @pytest.mark.parametrize(
@@ -27,6 +39,7 @@ def test_defaults_complete_a_config_and_name_it_readably():
         ("session_knn", {"k": 0}, "session_knn parameter 'k' must be >= 1, got 0"),
         ("session_knn", {"idf_weight": -1.0}, "'idf_weight' must be >= 0, got -1.0"),
         ("session_knn", {"idf_weight": float("nan")}, "'idf_weight' must be a finite number"),
+        ("session_knn", {"decay": -0.5}, "'decay' must be >= 0, got -0.5"),
         ("rules", {"weighting": "cubic"}, "'weighting' must be one of div, quadratic, log, linear"),
         ("rules", {"steps": 2.5}, "'steps' must be int, got 2.5"),
         ("rules", {"steps": True}, "'steps' must be int, got True"),
@@ -53,6 +66,10 @@ def test_a_fit_equals_the_model_built_by_hand():
     knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
     by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0)
     assert knn.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
+    params = family_params(WHERE, "session_knn", {"k": 5, "decay": 1.5})
+    decaying = fit_family("session_knn", params, statistics, codes, lengths)
+    by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0, decay=1.5)
+    assert decaying.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
 
 
 def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path):
@@ -67,9 +84,13 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
     cases = next_track_cases(held_out)
     rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
     knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
+    decaying = fit_family(
+        "session_knn", family_params(WHERE, "session_knn", {"k": 5, "decay": 1.0}), statistics, codes, lengths
+    )
     for family, scorer in (
         ("rules", rules),
         ("session_knn", knn),
+        ("session_knn", decaying),
         ("hybrid", Hybrid((rules, knn), (0.7, 0.3), statistics, candidates=3)),
     ):
         model = TrainedModel(
@@ -84,7 +105,7 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
             family=family,
             scorer=scorer,
         )
-        path = tmp_path / f"{family}.npz"
+        path = tmp_path / f"{family}-{id(scorer)}.npz"
         save_model(model, path)
         loaded = load_model(path)
         assert loaded.family == family == read_summary(str(path)).family

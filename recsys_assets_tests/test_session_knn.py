@@ -9,7 +9,7 @@ import pytest
 
 from recsys_assets.core.metrics import MISSED
 from recsys_assets.core.score_ranking import top_tracks
-from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
+from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix, playlist_positions
 from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
@@ -17,13 +17,26 @@ from recsys_assets_tests.reference import codes_of, next_track_cases, random_pla
 def fitted(train: list[list[str]], **params) -> SessionKnn:
     statistics = statistics_of(train)
     codes, lengths = codes_of(train, statistics)
-    return SessionKnn(playlist_matrix(codes, lengths, len(statistics.tracks)), statistics, **params)
+    matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
+    positions = playlist_positions(codes, lengths) if params.get("decay") else None
+    return SessionKnn(matrix, statistics, positions=positions, **params)
+
+
+def last_position(playlist: list[str], track: str) -> int:
+    return max(place for place, t in enumerate(playlist, start=1) if t == track)
 
 
 def brute_force_list(
-    train: list[list[str]], statistics: TrainStatistics, inputs: list[str], k: int, weighting: str, idf_weight
+    train: list[list[str]],
+    statistics: TrainStatistics,
+    inputs: list[str],
+    k: int,
+    weighting: str,
+    idf_weight,
+    decay: float = 0.0,
 ) -> list[str]:
-    """Every training track in the order V-SKNN lists it, neighbour by neighbour."""
+    """Every training track in the order V-SKNN lists it, neighbour by neighbour (with a decay,
+    each vote times exp(-distance to the neighbour's track matching the latest input / decay))."""
     n = len(inputs)
     weight: dict[str, float] = {}
     for p, track in enumerate(inputs, start=1):
@@ -35,8 +48,11 @@ def brute_force_list(
     ranked = sorted((s for s in similarity if similarity[s] > 0), key=lambda s: (-similarity[s], s))
     scores: dict[str, float] = {}
     for s in ranked[:k]:
+        matched = max((t for t in set(train[s]) if t in weight), key=lambda t: last_position(inputs, t))
         for track in set(train[s]):
-            scores[track] = scores.get(track, 0.0) + similarity[s]
+            distance = abs(last_position(train[s], track) - last_position(train[s], matched))
+            vote = similarity[s] * (math.exp(-distance / decay) if decay else 1.0)
+            scores[track] = scores.get(track, 0.0) + vote
     holding = {str(t): sum(str(t) in playlist for playlist in train) for t in statistics.tracks}
     for track in scores:
         scores[track] *= 1 + idf_weight * math.log(len(train) / holding[track])
@@ -45,16 +61,25 @@ def brute_force_list(
 
 
 @pytest.mark.parametrize(
-    ("k", "weighting", "idf_weight"),
-    [(5, "linear", 0.0), (10, "div", 0.0), (3, "quadratic", 1.0), (50, "log", 0.5), (1, "linear", 0.0)],
+    ("k", "weighting", "idf_weight", "decay"),
+    [
+        (5, "linear", 0.0, 0.0),
+        (10, "div", 0.0, 0.0),
+        (3, "quadratic", 1.0, 0.0),
+        (50, "log", 0.5, 0.0),
+        (1, "linear", 0.0, 0.0),
+        (10, "div", 0.0, 2.0),
+        (50, "linear", 1.0, 0.5),
+    ],
 )
-def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight):
+def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight, decay):
     train = random_playlists(5, playlists=60, tracks=30)
-    model = fitted(train, k=k, weighting=weighting, idf_weight=idf_weight)
+    model = fitted(train, k=k, weighting=weighting, idf_weight=idf_weight, decay=decay)
     held_out = random_playlists(6, playlists=30, tracks=33)
     cases = next_track_cases(held_out)
     expected_lists = [
-        brute_force_list(train, model.statistics, inputs, k, weighting, idf_weight) for inputs in cases.inputs
+        brute_force_list(train, model.statistics, inputs, k, weighting, idf_weight, decay)
+        for inputs in cases.inputs
     ]
     expected = [
         ordered.index(target) if target in ordered else MISSED

@@ -13,7 +13,7 @@ import numpy as np
 
 from recsys_assets.core.rules import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
 from recsys_assets.core.score_ranking import TrackScorer
-from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix
+from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix, playlist_positions
 from recsys_assets.core.statistics import TrainStatistics
 
 
@@ -50,7 +50,13 @@ def _fit_rules(params: dict[str, Any], statistics: TrainStatistics, codes, lengt
 def _fit_knn(params: dict[str, Any], statistics: TrainStatistics, codes, lengths) -> SessionKnn:
     matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
     return SessionKnn(
-        matrix, statistics, k=params["k"], weighting=params["weighting"], idf_weight=params["idf_weight"]
+        matrix,
+        statistics,
+        k=params["k"],
+        weighting=params["weighting"],
+        idf_weight=params["idf_weight"],
+        decay=params["decay"],
+        positions=playlist_positions(codes, lengths) if params["decay"] else None,
     )
 
 
@@ -71,6 +77,7 @@ FAMILIES: dict[str, Family] = {
             "k": FamilyParameter(100, lambda v: f"k{v}", 1, 10_000),
             "weighting": FamilyParameter("div", str, choices=tuple(POSITION_WEIGHTS)),
             "idf_weight": FamilyParameter(1.0, lambda v: f"idf{v:g}", 0, 100),
+            "decay": FamilyParameter(0.0, lambda v: f"decay{v:g}" if v else "", 0, 1000),
         },
         _fit_knn,
     ),
@@ -81,6 +88,7 @@ FAMILIES["hybrid"] = Family(
         "rules_steps": FamilyParameter(10, lambda v: f"steps{v}", 1, 100),
         "rules_last_n": FamilyParameter(3, lambda v: f"last{v}", 1, 100),
         "knn_k": FamilyParameter(100, lambda v: f"k{v}", 1, 10_000),
+        "knn_decay": FamilyParameter(0.0, lambda v: f"decay{v:g}" if v else "", 0, 1000),
     },
     None,
 )
@@ -96,7 +104,7 @@ def hybrid_parts(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
     rules = {name: parameter.default for name, parameter in FAMILIES["rules"].parameters.items()}
     knn = {name: parameter.default for name, parameter in FAMILIES["session_knn"].parameters.items()}
     rules |= {"steps": params["rules_steps"], "last_n": params["rules_last_n"]}
-    knn |= {"k": params["knn_k"]}
+    knn |= {"k": params["knn_k"], "decay": params["knn_decay"]}
     return {"rules": rules, "session_knn": knn}
 
 
@@ -142,11 +150,11 @@ def check_family_parameter(where: str, family: str, name: str, value: Any) -> An
 
 
 def family_key(family: str, params: Mapping[str, Any]) -> str:
-    """A readable config key, e.g. `rules-div-last3-recencydiv-steps10` or `knn-k100-div-idf1`."""
+    """A readable config key, e.g. `rules-div-last3-recencydiv-steps10` or `knn-k100-div-idf1`
+    (a parameter whose key part is empty at its default, such as the kNN's decay, is left out)."""
     spec = FAMILIES[family]
-    return "-".join(
-        [spec.prefix, *(parameter.key(params[name]) for name, parameter in spec.parameters.items())]
-    )
+    parts = (parameter.key(params[name]) for name, parameter in spec.parameters.items())
+    return "-".join([spec.prefix, *(part for part in parts if part)])
 
 
 def fit_family(

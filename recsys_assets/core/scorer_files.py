@@ -1,6 +1,7 @@
 """The arrays a model file keeps of a family that scores tracks directly, and the model read back
 from them: the training tracks with their plays, and the family's sparse matrix (rules: track by
-track; session kNN: the training playlists by track; the hybrid: its parts and weights)."""
+track; session kNN: the training playlists by track, with their positions when it decays; the
+hybrid: its parts and weights)."""
 
 from __future__ import annotations
 
@@ -66,6 +67,7 @@ def _layout(scorer: TrackScorer) -> dict[str, Any]:
             "k": scorer.k,
             "weighting": scorer.weighting,
             "idf_weight": scorer.idf_weight,
+            "decay": scorer.decay,
         }
     if isinstance(scorer, Hybrid):
         return {
@@ -81,7 +83,10 @@ def _part_arrays(prefix: str, scorer: TrackScorer) -> dict[str, np.ndarray]:
     if isinstance(scorer, SequentialRules):
         return _matrix_arrays(prefix, scorer.rules, values=True)
     if isinstance(scorer, SessionKnn):
-        return _matrix_arrays(prefix, scorer.playlists, values=False)
+        arrays = _matrix_arrays(prefix, scorer.playlists, values=False)
+        if scorer.positions is not None:
+            arrays[f"{prefix}positions"] = scorer.positions.astype(np.int32)
+        return arrays
     return {
         name: array
         for number, part in enumerate(scorer.parts)
@@ -111,7 +116,13 @@ def _part(
         return SequentialRules(_matrix(prefix, arrays), statistics, layout["last_n"], layout["recency"])
     if family == "session_knn":
         return SessionKnn(
-            _matrix(prefix, arrays), statistics, layout["k"], layout["weighting"], layout["idf_weight"]
+            _matrix(prefix, arrays),
+            statistics,
+            layout["k"],
+            layout["weighting"],
+            layout["idf_weight"],
+            layout.get("decay", 0.0),
+            arrays.get(f"{prefix}positions"),
         )
     if family == "hybrid":
         parts = tuple(

@@ -33,8 +33,21 @@ def playlist_matrix(codes: np.ndarray, lengths: np.ndarray, tracks: int) -> sp.c
         (np.ones(len(codes), dtype=np.float64), (playlist, np.asarray(codes, dtype=np.int32))),
         shape=(len(lengths), tracks),
     )
+    matrix.sum_duplicates()
     matrix.data[:] = 1.0
     return matrix
+
+
+def playlist_positions(codes: np.ndarray, lengths: np.ndarray) -> np.ndarray:
+    """The 1-based position of each entry of `playlist_matrix(codes, lengths, ...)` in its
+    playlist (a track played twice: its last position); shape (entries,)."""
+    playlist = np.repeat(np.arange(len(lengths), dtype=np.int64), lengths)
+    position = np.arange(len(codes)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
+    codes = np.asarray(codes, dtype=np.int64)
+    order = np.lexsort((position, codes, playlist))
+    last = np.ones(len(order), dtype=bool)
+    last[:-1] = (playlist[order][1:] != playlist[order][:-1]) | (codes[order][1:] != codes[order][:-1])
+    return position[order][last].astype(np.int32)
 
 
 def _top_per_row(matrix: sp.csr_matrix, k: int) -> sp.csr_matrix:
@@ -50,9 +63,11 @@ class SessionKnn(TrackScorer):
 
     `playlists` (playlists, tracks) marks the tracks of each training playlist. A playlist's
     neighbours are the `k` training playlists with the largest similarity (ties: the earlier
-    playlist), the sum of its
-    tracks' `weighting` weights over the tracks they share; each neighbour adds its similarity
-    to every track it holds, times (1 + `idf_weight` * idf) of the track.
+    playlist), the sum of its tracks' `weighting` weights over the tracks they share; each
+    neighbour adds its similarity to every track it holds, times (1 + `idf_weight` * idf) of the
+    track, and with a `decay` > 0 times exp(-|q - m| / decay), q the track's position in the
+    neighbour and m that of the playlist's most recent track the neighbour holds (STAN's decay
+    around the matched track); `positions` (entries,) are then `playlist_positions`.
     """
 
     score_kind: ClassVar[str] = "neighbour similarity"
@@ -62,8 +77,14 @@ class SessionKnn(TrackScorer):
     k: int = 100
     weighting: str = "linear"
     idf_weight: float = 0.0
+    decay: float = 0.0
+    positions: np.ndarray | None = None
     rows_per_batch: int = 256
     """Rows scored at once: each may share tracks with thousands of training playlists."""
+
+    def __post_init__(self) -> None:
+        if self.decay and (self.positions is None or len(self.positions) != self.playlists.nnz):
+            raise ValueError("a session kNN with a decay needs the position of every playlist entry")
 
     @cached_property
     def _track_playlists(self) -> sp.csr_matrix:
@@ -90,12 +111,47 @@ class SessionKnn(TrackScorer):
         similarity = (query @ self._track_playlists).tocsr()
         similarity.data = np.round(similarity.data, SCORE_DECIMALS)
         neighbours = _top_per_row(similarity, self.k)
-        scored = (neighbours @ self.playlists).tocsr()
+        if self.decay:
+            played = _max_duplicates(row[known], found[known], position[known], query.shape)
+            scored = self._decayed_votes(neighbours, played)
+        else:
+            scored = (neighbours @ self.playlists).tocsr()
         if self.idf_weight:
             scored.data *= self._track_factor[scored.indices]
         scored.data = np.round(scored.data, SCORE_DECIMALS)
         scored.eliminate_zeros()
         return scored
+
+    def _decayed_votes(self, neighbours: sp.csr_matrix, played: sp.csr_matrix) -> sp.csr_matrix:
+        """Each neighbour's similarity given to its tracks, decayed by their distance from the
+        matched track; `played` (rows, tracks) holds each playlist's tracks' last positions."""
+        rows, tracks = played.shape
+        pairs = neighbours.nnz
+        if not pairs:
+            return sp.csr_matrix((rows, tracks))
+        start = self.playlists.indptr[neighbours.indices]
+        counts = self.playlists.indptr[neighbours.indices + 1] - start
+        indptr = np.concatenate(([0], np.cumsum(counts)))
+        entry = np.repeat(start - indptr[:-1], counts) + np.arange(indptr[-1])
+        held = sp.csr_matrix(
+            (np.ones(len(entry)), self.playlists.indices[entry], indptr), shape=(pairs, tracks)
+        )
+        pair_row = np.repeat(np.arange(rows), np.diff(neighbours.indptr))
+        shared = held.multiply(played[pair_row]).tocsr()
+        latest = np.maximum.reduceat(shared.data, shared.indptr[:-1])
+        newest = shared.data == np.repeat(latest, np.diff(shared.indptr))
+        matched_track = np.empty(pairs, dtype=np.int64)
+        matched_track[np.repeat(np.arange(pairs), np.diff(shared.indptr))[newest]] = shared.indices[newest]
+        pair_of = np.repeat(np.arange(pairs), counts)
+        position = self.positions[entry]
+        at_match = held.indices == matched_track[pair_of]
+        matched_position = np.empty(pairs)
+        matched_position[pair_of[at_match]] = position[at_match]
+        held.data = np.exp(-np.abs(position - matched_position[pair_of]) / self.decay)
+        similarity = sp.csr_matrix(
+            (neighbours.data, np.arange(pairs), neighbours.indptr), shape=(rows, pairs)
+        )
+        return (similarity @ held).tocsr()
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
         return f"{reached} track(s) of the {self.k} most similar training playlists, then the most played"
