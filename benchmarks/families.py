@@ -22,7 +22,7 @@ from recsys_assets.core.hybrid import Hybrid
 from recsys_assets.core.metrics import metric_name, ranking_metrics
 from recsys_assets.core.recommenders import baselines
 from recsys_assets.core.rules import SequentialRules, fit_rules
-from recsys_assets.core.session_knn import SessionKnn, playlist_matrix
+from recsys_assets.core.session_knn import SessionKnn, playlist_matrix, playlist_positions
 
 RULES_VARIANTS = {
     "rules, last track, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 1},
@@ -33,6 +33,12 @@ RULES_VARIANTS = {
 KNN_VARIANTS = {
     "session kNN, k 100, p/L": {"k": 100, "weighting": "linear"},
     "session kNN, k 100, 1/distance, idf": {"k": 100, "weighting": "div", "idf_weight": 1.0},
+    "session kNN, k 100, 1/d, idf, decay 10": {
+        "k": 100,
+        "weighting": "div",
+        "idf_weight": 1.0,
+        "decay": 10.0,
+    },
 }
 
 
@@ -83,9 +89,10 @@ def main() -> None:
         results[name] = test
         print(_row(name, validation, test, k, f"{fitted:.1f} / {scored:.1f}"))
     matrix = playlist_matrix(codes, lengths, len(train.tracks))
+    positions = playlist_positions(codes, lengths)
     for name, params in KNN_VARIANTS.items():
         started = time.perf_counter()
-        model = SessionKnn(matrix, train, **params)
+        model = SessionKnn(matrix, train, **params, positions=positions if params.get("decay") else None)
         validation = evaluate(model, splits["validate"], k)
         scored = time.perf_counter() - started
         test = evaluate(model, splits["test"], k)
