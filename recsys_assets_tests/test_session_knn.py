@@ -97,3 +97,14 @@ def test_ranks_and_lists_match_brute_force(k, weighting, idf_weight, decay):
         assert [statistics.tracks[row].tolist() for row in top] == [o[:cutoff] for o in expected_lists]
         listed = {track for ordered in expected_lists for track in ordered[:cutoff]}
         assert model.rank(cases, cutoff).coverage == len(listed) / len(statistics.tracks)
+
+
+def test_a_decay_without_every_entrys_position_is_refused():
+    train = random_playlists(5, playlists=20, tracks=10)
+    statistics = statistics_of(train)
+    codes, lengths = codes_of(train, statistics)
+    matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
+    with pytest.raises(ValueError, match="position of every playlist entry"):
+        SessionKnn(matrix, statistics, decay=2.0)
+    with pytest.raises(ValueError, match="position of every playlist entry"):
+        SessionKnn(matrix, statistics, decay=2.0, positions=playlist_positions(codes, lengths)[:-1])
