@@ -45,8 +45,9 @@ examples:
   recsys-assets models --json
 """
 PROMOTE_EPILOG = """\
-example:
+examples:
   recsys-assets promote 3f9a2c1e --reason "the new data had a broken week"
+  recsys-assets promote --release        # unpin: selections choose the best model again
 """
 
 
@@ -223,6 +224,7 @@ def _history(rows: list[dict], as_json: bool) -> int:
             [
                 str(row.get("winner", "")),
                 *([f"promoted: {row['reason']}"] if "reason" in row else []),
+                *(["pinned (promote --release unpins)"] if row.get("pinned") else []),
                 *([f"chosen again {row['chosen_again']}x"] if row.get("chosen_again") else []),
             ]
         )
@@ -306,6 +308,22 @@ def _promote_command(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_assets.instance import prepare_dagster_home
 
     prepare_dagster_home()
+    if args.release:
+        from recsys_assets.graph.records import release_pin
+
+        with dg.DagsterInstance.get() as instance:
+            released = release_pin(instance)
+        if released is None:
+            print("best_model is not pinned: the nightly chain and the sensors choose it.")
+        else:
+            print(
+                f"Unpinned version {released.version[:8]} ({released.config_key}): the next selection"
+                " (the nightly chain, a retrain, select_best_model) chooses the best model again."
+            )
+        return 0
+    if not args.version or not args.reason:
+        print("error: give a VERSION and --reason, or --release", file=sys.stderr)
+        return 2
     try:
         with dg.DagsterInstance.get() as instance:
             model = promote(args.version, args.reason, instance=instance, settings=settings)
@@ -314,7 +332,8 @@ def _promote_command(args: argparse.Namespace, settings: Settings) -> int:
         return 2
     print(
         f"best_model now serves version {args.version} ({model.config_key}, validation hit rate"
-        f" {model.validation_hit_rate:.4f}), recorded as a materialization: {args.reason}"
+        f" {model.validation_hit_rate:.4f}), recorded as a materialization: {args.reason}\n"
+        "Pinned: no selection replaces it until `recsys-assets promote --release` or `recsys-assets retrain`."
     )
     return 0
 
@@ -422,11 +441,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         "promote",
         "serve an earlier best_model version again (roll back), with a reason",
         "Serve a version that `recsys-assets models --history` lists as the best model again,"
-        " recorded as a best_model materialization with the reason.",
+        " recorded as a best_model materialization with the reason, and pin it: no sensor, UI"
+        " launch or nightly retrain replaces it until --release or the next `recsys-assets retrain`.",
         PROMOTE_EPILOG,
     )
-    promote_parser.add_argument("version", help="the version's run id, or its first 8+ characters")
-    promote_parser.add_argument("--reason", required=True, help="why, recorded with the materialization")
+    promote_parser.add_argument("version", nargs="?", help="the version's run id, or its first 8+ characters")
+    promote_parser.add_argument("--reason", help="why, recorded with the materialization")
+    promote_parser.add_argument(
+        "--release", action="store_true", help="unpin the promoted version: selections choose again"
+    )
     promote_parser.set_defaults(handler=_promote_command)
     args = parser.parse_args(argv)
     from recsys_assets.core.search_space import SearchSpaceError

@@ -14,6 +14,7 @@ from recsys_assets.core.model import TrainedModel, best_first_key, read_model
 from recsys_assets.core.model_files import MODEL_EXTENSION, versions_location
 from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_metadata, metadata_values
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.records import pin, set_pin
 from recsys_assets.settings import Settings, load_settings
 
 SHOWN_METRICS = (
@@ -52,6 +53,7 @@ def model_versions(
         limit=1000,
     ).records
     tested = _test_hit_rates(instance) if asset == "best_model" else {}
+    pinned = pin(instance) if asset == "best_model" else None
     rows: list[dict[str, Any]] = []
     for record in reversed(records):
         metadata = metadata_values(record)
@@ -69,6 +71,8 @@ def model_versions(
                 **{name: metadata[name] for name in SHOWN_METRICS if name in metadata},
             }
         )
+        if pinned is not None and metadata.get("promoted_from") == pinned.version:
+            rows[-1]["pinned"] = True
         test_hit_rate = tested.get(fingerprint) or tested.get(record.run_id)
         if test_hit_rate is not None:
             rows[-1]["test_hit_rate"] = test_hit_rate
@@ -126,7 +130,8 @@ def _version_row(
 def promote(
     version: str, reason: str, instance: dg.DagsterInstance | None = None, settings: Settings | None = None
 ) -> TrainedModel:
-    """Serve an earlier `best_model` version again, recorded as a materialization with `reason`."""
+    """Serve an earlier `best_model` version again, recorded as a materialization with `reason`,
+    and pin it: no selection replaces it until `release_pin` or an explicit retrain."""
     instance = instance or dg.DagsterInstance.get()
     settings = settings or load_settings()
     row = _version_row(version, "best_model", None, instance)
@@ -145,9 +150,11 @@ def promote(
                 "winner": model.config_key,
                 "strategy": model.method,
                 "validation_hit_rate": round(model.validation_hit_rate, 4),
+                "pinned": True,
             },
         )
     )
+    set_pin(instance, row["version"], model.config_key, reason)
     return model
 
 

@@ -4,11 +4,9 @@ evaluation in one Dagster instance. The CLI and the tests call it."""
 from __future__ import annotations
 
 import logging
-import os
-import socket
 import sys
-import time
 import uuid
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
 from time import monotonic
@@ -33,9 +31,21 @@ from recsys_assets.graph.history import (
 )
 from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_model, train_models
 from recsys_assets.graph.partitions import model_configs, sync_config_partitions
+from recsys_assets.graph.records import (
+    CLI_DRIVER,
+    DRIVER_TAG,
+    SearchSpaceRecord,
+    daemon_search_space,
+    finish_cli_retrain,
+    pinned_message,
+    record_search_space,
+    release_pin,
+    start_cli_retrain,
+)
 from recsys_assets.graph.resources import SearchSpace
+from recsys_assets.graph.runs import CodeLocationRuns, RunOutcome, RunSpec
 from recsys_assets.instance import exclusive_lock
-from recsys_assets.run_launcher import HOST_TAG, PID_TAG, run_process
+from recsys_assets.run_launcher import PID_TAG, run_process
 from recsys_assets.settings import Settings
 
 QUIET_CONSOLE = {"loggers": {"console": {"config": {"log_level": "INFO"}}}}
@@ -57,55 +67,34 @@ class ConfigsFailed(RuntimeError):
         self.failed = failed
 
 
-def _step_errors(result: dg.ExecuteInProcessResult) -> list[str]:
-    """The innermost error message of each failed step."""
-    messages = []
-    for event in result.get_step_failure_events():
-        error = event.step_failure_data.error
-        while error.cause:
-            error = error.cause
-        messages.append(f"{event.step_key}: {error.message.strip()}")
-    return messages
-
-
-def _run_job(
-    defs: dg.Definitions,
-    instance: dg.DagsterInstance,
-    retrain_id: str,
-    job: str,
-    partition_key: str | None = None,
-    run_config: dict | None = None,
-    assets: list[str] | None = None,
-) -> None:
-    """Run one job in-process (only its `assets`, when given), printing its progress and failed
-    warning checks; RetrainStopped if it or a blocking check failed."""
-    label = f"{job} [{partition_key}]" if partition_key else job
-    if assets:
-        label += f" ({', '.join(assets)} only)"
-    print(f"-> {label}", flush=True)
-    started = time.perf_counter()
-    result = defs.resolve_job_def(job).execute_in_process(
-        run_config={**QUIET_CONSOLE, **(run_config or {})},
-        instance=instance,
-        partition_key=partition_key,
-        raise_on_error=False,
-        tags={RETRAIN_TAG: retrain_id, HOST_TAG: socket.gethostname(), PID_TAG: str(os.getpid())},
-        asset_selection=[dg.AssetKey(asset) for asset in assets] if assets else None,
-    )
-    failed_checks = []
-    for check in result.get_asset_check_evaluations():
-        if check.passed:
-            continue
-        name = f"{check.asset_key.to_user_string()}: {check.check_name}"
-        if check.severity == dg.AssetCheckSeverity.WARN:
+def _checked(result: RunOutcome, label: str) -> None:
+    """Print the failed warning checks of a run; RetrainStopped if it or a blocking check failed."""
+    for name, blocking in result.failed_checks:
+        if not blocking:
             print(f"   warning: check {name} failed", flush=True)
-        else:
-            failed_checks.append(name)
-    if failed_checks:
-        raise RetrainStopped(f"data checks failed, so no model was trained: {', '.join(failed_checks)}")
+    blocking = [name for name, blocking in result.failed_checks if blocking]
+    if blocking:
+        raise RetrainStopped(f"data checks failed, so no model was trained: {', '.join(blocking)}")
     if not result.success:
-        raise RetrainStopped(f"{label} failed: {'; '.join(_step_errors(result))}")
-    print(f"   done in {time.perf_counter() - started:.1f} s", flush=True)
+        raise RetrainStopped(f"{label} failed: {'; '.join(result.errors)}")
+
+
+def _run_job(runs: CodeLocationRuns, spec: RunSpec) -> None:
+    """Make one run of the code location; RetrainStopped if it or a blocking check failed."""
+    (result,) = runs.run([_quiet(spec)], say=_say)
+    _checked(result, spec.label)
+
+
+def _quiet(spec: RunSpec) -> RunSpec:
+    return replace(spec, run_config={**QUIET_CONSOLE, **(spec.run_config or {})})
+
+
+def _say(line: str) -> None:
+    print(line, flush=True)
+
+
+def _runs(defs: dg.Definitions, instance: dg.DagsterInstance, retrain_id: str) -> CodeLocationRuns:
+    return CodeLocationRuns(defs, instance, tags={RETRAIN_TAG: retrain_id, DRIVER_TAG: CLI_DRIVER})
 
 
 def fail_runs_of_dead_processes(instance: dg.DagsterInstance) -> list[str]:
@@ -149,6 +138,9 @@ def retrain(
         read = read_search_space(Path(space.path))
         if read.plan:
             space.study(writable=True)
+        released = release_pin(instance)
+        if released:
+            print(f"Unpinned: {pinned_message(released).split(':')[0]}.", flush=True)
         source = defs.resources["playlist_source"]
         models = defs.resources["model_store"]
         decision = decide(instance, source, space, models, DEFAULT_SPLIT_SEED, read.fingerprint)
@@ -158,7 +150,8 @@ def retrain(
             return _test_evaluation(defs, instance)
         if decision.test_only and not force:
             print(decision.reason, flush=True)
-            _run_job(defs, instance, _new_retrain_id(), select_best_model.name, assets=["test_evaluation"])
+            test_only = RunSpec(select_best_model.name, assets=["test_evaluation"])
+            _run_job(_runs(defs, instance, _new_retrain_id()), test_only)
             return _test_evaluation(defs, instance)
         print(decision.reason if decision.needed else "Retraining (--force): nothing changed.", flush=True)
         data_version = decision.inputs.data if decision.inputs else None
@@ -204,9 +197,8 @@ def _test_evaluation(defs: dg.Definitions, instance: dg.DagsterInstance) -> Test
 
 def _search(
     defs: dg.Definitions,
-    settings: Settings,
     instance: dg.DagsterInstance,
-    retrain_id: str,
+    runs: CodeLocationRuns,
     space: SearchSpace,
     plan: SearchPlan,
     workers: int,
@@ -229,7 +221,7 @@ def _search(
         number, config = proposed
         instance.add_dynamic_partitions(model_configs.name, [config.key])
         try:
-            _run_job(defs, instance, retrain_id, train_models.name, config.key, _training_config(workers))
+            _run_job(runs, RunSpec(train_models.name, config.key, _training_config(workers)))
         except RetrainStopped as error:
             print(f"   trial {number} failed: {error}", file=sys.stderr)
             finish(study, number, None)
@@ -267,6 +259,45 @@ def _retrain(
 ) -> TestEvaluation:
     configs = space.configs(read.configs)
     retrain_id = _new_retrain_id()
+    start_cli_retrain(instance, retrain_id, space.path)
+    try:
+        return _drive(
+            defs, settings, instance, space, read, configs, retrain_id, data_version, resume, workers
+        )
+    finally:
+        finish_cli_retrain(instance, retrain_id)
+
+
+def _say_which_search_space(
+    instance: dg.DagsterInstance, space: SearchSpace, read: SearchSpaceFile, retrain_id: str
+) -> None:
+    """Record the search space this retrain read; say so when the daemon reads another."""
+    record_search_space(
+        instance, SearchSpaceRecord(space.path, read.fingerprint, f"{CLI_DRIVER} {retrain_id}")
+    )
+    daemon = daemon_search_space(instance)
+    if daemon is not None and daemon.fingerprint != read.fingerprint:
+        print(
+            f"Note: the Dagster daemon reads another search space ({daemon.path}); its sensors follow"
+            f" this retrain's configs until its nightly retrain switches back to its own.",
+            flush=True,
+        )
+
+
+def _drive(
+    defs: dg.Definitions,
+    settings: Settings,
+    instance: dg.DagsterInstance,
+    space: SearchSpace,
+    read: SearchSpaceFile,
+    configs: list,
+    retrain_id: str,
+    data_version: str | None,
+    resume: bool,
+    workers: int,
+) -> TestEvaluation:
+    _say_which_search_space(instance, space, read, retrain_id)
+    runs = _runs(defs, instance, retrain_id)
     for run_id in fail_runs_of_dead_processes(instance):
         print(f"Marked run {run_id} failed: the retrain that ran it was killed")
     added, removed = sync_config_partitions(instance, [config.key for config in configs])
@@ -284,39 +315,32 @@ def _retrain(
                 "--resume: no data build of the source as it is now passed its checks; building it",
                 flush=True,
             )
-        _run_job(defs, instance, retrain_id, prepare_data.name)
+        _run_job(runs, RunSpec(prepare_data.name))
         data = latest_data_build(instance)
-    failures = []
+    to_train = []
     for config in configs:
         if resume and trained_on(latest_materialization(instance, "embedding_model", config.key), data):
             print(f"-> {train_models.name} [{config.key}]: kept (--resume, trained on the current data)")
-            continue
+        else:
+            to_train.append(_quiet(RunSpec(train_models.name, config.key, _training_config(workers))))
+    failures = []
+    for spec, result in zip(to_train, runs.run(to_train, say=_say), strict=True):
         try:
-            _run_job(defs, instance, retrain_id, train_models.name, config.key, _training_config(workers))
+            _checked(result, spec.label)
         except RetrainStopped as error:
             print(f"   {error}", file=sys.stderr)
-            failures.append(config.key)
+            failures.append(spec.partition_key)
     plan = read.plan
     if plan:
-        _search(defs, settings, instance, retrain_id, space, plan, workers)
+        _search(defs, instance, runs, space, plan, workers)
     if failures and len(failures) == len(configs) and not plan:
         raise RetrainStopped(f"every config failed to train: {', '.join(failures)}")
-    _run_job(
-        defs,
-        instance,
-        retrain_id,
-        select_best_model.name,
-        run_config={
-            "ops": {
-                "best_model": {
-                    "config": {
-                        "require_all_configs": not failures,
-                        "search_space_fingerprint": read.fingerprint,
-                    }
-                }
-            }
-        },
-    )
+    selection = {
+        "require_all_configs": not failures,
+        "expected_configs": [config.key for config in configs],
+        "search_space_fingerprint": read.fingerprint,
+    }
+    _run_job(runs, RunSpec(select_best_model.name, run_config={"ops": {"best_model": {"config": selection}}}))
     result = _test_evaluation(defs, instance)
     removed = remove_old_versions(settings.keep_versions, instance, settings)
     if removed:

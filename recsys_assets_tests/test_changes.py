@@ -118,24 +118,25 @@ def test_a_config_appended_while_a_retrain_trains_is_not_lost(small_settings: Se
     next retrain train, instead of being recorded as seen."""
     import recsys_assets.retrain as driver
 
-    run_job = driver._run_job
+    run = driver.CodeLocationRuns.run
     appended = []
 
-    def run_and_edit(defs, instance, retrain_id, job, partition_key=None, run_config=None):
-        run_job(defs, instance, retrain_id, job, partition_key, run_config)
-        if job == "train_models" and not appended:
+    def run_and_edit(self, specs, say=print):
+        outcomes = run(self, specs, say)
+        if any(spec.job == "train_models" for spec in specs) and not appended:
             with open(small_settings.search_space_path, "a") as file:
                 file.write(
                     '\n[[config]]\nname = "added-meanwhile"\nmin_count = 2\nepochs = 2\nvector_size = 8\n'
                 )
-            appended.append(partition_key)
+            appended.append(specs[0].partition_key)
+        return outcomes
 
-    monkeypatch.setattr(driver, "_run_job", run_and_edit)
+    monkeypatch.setattr(driver.CodeLocationRuns, "run", run_and_edit)
     with dg.instance_for_test() as instance:
         retrain(small_settings, instance)
         assert appended
         capsys.readouterr()
-        monkeypatch.setattr(driver, "_run_job", run_job)
+        monkeypatch.setattr(driver.CodeLocationRuns, "run", run)
         retrain(small_settings, instance)
         out = capsys.readouterr().out
         assert "the search space changed" in out

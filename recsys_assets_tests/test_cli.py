@@ -179,6 +179,7 @@ def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
             run_config={"ops": {"embedding_model": {"config": {"k": 20}}}},
         )
         expected = latest_metadata(instance, "embedding_model", "wide-window")["validation_hit_rate@20"]
+    capsys.readouterr()
     assert main(["models"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     columns = header.split()[1:]

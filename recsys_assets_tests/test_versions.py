@@ -18,7 +18,10 @@ from recsys_assets.client import (
     remove_old_versions,
 )
 from recsys_assets.core.model import model_bytes, model_from_bytes
+from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.history import latest_metadata
+from recsys_assets.graph.records import pin, release_pin
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
 from recsys_assets_tests.conftest import write_search_space
@@ -129,3 +132,35 @@ def test_a_prefix_of_two_run_ids_is_refused_as_ambiguous(monkeypatch):
         client.load_model_version("abcdef01")
     monkeypatch.setattr(client, "read_model", lambda path: path)
     assert client.load_model_version("abcdef012") == "/m/old.npz"
+
+
+def test_a_promoted_version_stays_served_until_released_or_retrained(two_retrains, capsys):
+    instance, settings = two_retrains
+    defs = build_definitions(settings)
+    oldest = model_versions("best_model", instance=instance)[-1]
+    promote(oldest["version"][:8], "a broken week", instance, settings)
+    assert pin(instance).version == oldest["version"]
+    assert model_versions("best_model", instance=instance)[0]["pinned"] is True
+
+    skipped = select_after_training(dg.build_sensor_context(instance=instance, definitions=defs))
+    assert isinstance(skipped, dg.SkipReason) and "pinned" in skipped.skip_message
+    refused = defs.resolve_job_def("select_best_model").execute_in_process(
+        instance=instance, raise_on_error=False
+    )
+    assert not refused.success and "promote --release" in str(refused.all_events)
+    assert latest_metadata(instance, "best_model")["promoted_from"] == oldest["version"]
+
+    retrain(settings, instance)
+    assert "Unpinned: best_model is pinned to version" in capsys.readouterr().out
+    assert pin(instance) is None
+    assert "pinned" not in model_versions("best_model", instance=instance)[0]
+
+
+def test_releasing_a_pin_lets_selections_choose_again(two_retrains):
+    instance, settings = two_retrains
+    newest = model_versions("best_model", instance=instance)[0]
+    promote(newest["version"], "hold it", instance, settings)
+    assert release_pin(instance).version == newest["version"]
+    assert pin(instance) is None and release_pin(instance) is None
+    defs = build_definitions(settings)
+    assert defs.resolve_job_def("select_best_model").execute_in_process(instance=instance).success

@@ -26,6 +26,17 @@ from recsys_assets.graph.jobs import (
     train_models,
 )
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.records import (
+    CLI_DRIVER,
+    DRIVER_TAG,
+    SearchSpaceRecord,
+    announce_daemon_search_space,
+    cli_retrain,
+    pin,
+    pinned_message,
+    record_search_space,
+    recorded_search_space,
+)
 from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.settings import NIGHTLY_CRON
 
@@ -52,20 +63,42 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         search_space: SearchSpace,
         model_store: ModelStore,
     ):
+        retrain = cli_retrain(context.instance)
+        if retrain is not None and retrain.running():
+            return dg.SkipReason(f"{CLI_DRIVER} {retrain.retrain_id} is running; the nightly retrain waits")
         decision = decide(context.instance, playlist_source, search_space, model_store, DEFAULT_SPLIT_SEED)
         if not decision.needed:
             confirm_current(context.instance, decision)
             return dg.SkipReason(decision.reason)
         context.log.info(decision.reason)
         night = f"nightly-{context.scheduled_execution_time.strftime('%Y-%m-%d-%H%M')}"
+        record_search_space(
+            context.instance,
+            SearchSpaceRecord(search_space.path, search_space.fingerprint(), f"nightly_retrain {night}"),
+        )
         return dg.RunRequest(run_key=night, tags={RETRAIN_TAG: night})
 
     return nightly_retrain
 
 
-def _chain_tags(run: dg.DagsterRun | None) -> dict[str, str]:
-    """The retrain tag of the run a sensor follows, for the runs it requests."""
-    return {RETRAIN_TAG: run.tags[RETRAIN_TAG]} if run is not None and RETRAIN_TAG in run.tags else {}
+def _chain_tags(data_run: dg.DagsterRun) -> dict[str, str]:
+    """The retrain tag of the runs a sensor requests after `data_run`: the data run's own (a
+    nightly retrain's), else one of their own named after it (`dg launch --job prepare_data`, the UI)."""
+    return {RETRAIN_TAG: data_run.tags.get(RETRAIN_TAG) or f"after-{data_run.run_id[:8]}"}
+
+
+def _driven_by_the_cli(run: dg.DagsterRun) -> str | None:
+    """Why the sensors leave the chain after `run` alone, when a `recsys-assets retrain` drives it."""
+    if run.tags.get(DRIVER_TAG) != CLI_DRIVER:
+        return None
+    return f"{CLI_DRIVER} {run.tags.get(RETRAIN_TAG, '')} drives the runs after this data build itself"
+
+
+def _follows_the_daemons_file(instance: dg.DagsterInstance, search_space: SearchSpace) -> bool:
+    """Whether the config partitions follow this daemon's own search-space file (else the file
+    the latest `recsys-assets retrain` read, recorded in the instance)."""
+    recorded = recorded_search_space(instance)
+    return recorded is None or not recorded.by_the_cli or recorded.fingerprint == search_space.fingerprint()
 
 
 @dg.run_status_sensor(
@@ -77,12 +110,20 @@ def _chain_tags(run: dg.DagsterRun | None) -> dict[str, str]:
     " data (once per data build), registering configs of the search space not yet registered.",
 )
 def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpace):
-    """One training run request per registered or new config, keyed by the data run."""
+    """One training run request per registered config (and new config of the daemon's search
+    space, when the partitions follow it), keyed by the data run."""
     run_id = context.dagster_run.run_id
+    driven = _driven_by_the_cli(context.dagster_run)
+    if driven:
+        return dg.SkipReason(driven)
     registered = context.instance.get_dynamic_partitions(model_configs.name)
     try:
-        new = [config.key for config in search_space.configs() if config.key not in set(registered)]
-    except SearchSpaceError as error:
+        new = (
+            [config.key for config in search_space.configs() if config.key not in set(registered)]
+            if _follows_the_daemons_file(context.instance, search_space)
+            else []
+        )
+    except (SearchSpaceError, OSError) as error:
         context.log.warning(f"search space not usable, training the registered configs: {error}")
         new = []
     tags = _chain_tags(context.dagster_run)
@@ -105,6 +146,9 @@ def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpa
 )
 def select_after_training(context: dg.SensorEvaluationContext):
     """A selection run request when the latest data build's models are all in."""
+    pinned = pin(context.instance)
+    if pinned is not None:
+        return dg.SkipReason(pinned_message(pinned))
     data = latest_data_build(context.instance)
     keys = context.instance.get_dynamic_partitions(model_configs.name)
     if data is None or not keys:
@@ -112,6 +156,9 @@ def select_after_training(context: dg.SensorEvaluationContext):
     data_run = context.instance.get_run_by_id(data.run_id)
     if data_run.job_name != prepare_data.name:
         return dg.SkipReason("the latest data was built outside prepare_data; that run selects itself")
+    driven = _driven_by_the_cli(data_run)
+    if driven:
+        return dg.SkipReason(driven)
     waiting = configs_waiting_for_training(context.instance, keys, data)
     failed = [key for key in waiting if training_failed_since(context.instance, key, data.timestamp)]
     built = datetime.fromtimestamp(data.timestamp).isoformat()
@@ -138,12 +185,32 @@ def select_after_training(context: dg.SensorEvaluationContext):
     " history). A file with an error leaves the partitions as they are.",
 )
 def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSpace):
-    """Partition add and delete requests that make the partitions match the configs."""
+    """Partition add and delete requests that make the partitions match the configs of the search
+    space the instance records (this daemon's file, unless a `recsys-assets retrain` read another
+    since the file last changed); nothing while such a retrain runs."""
+    instance = context.instance
     try:
         keys = [config.key for config in search_space.configs()]
-    except SearchSpaceError as error:
+        fingerprint = search_space.fingerprint()
+    except (SearchSpaceError, OSError) as error:
         return dg.SkipReason(f"search space not usable, partitions left as they are: {error}")
-    registered = set(context.instance.get_dynamic_partitions(model_configs.name))
+    announce_daemon_search_space(instance, search_space.path, fingerprint)
+    retrain = cli_retrain(instance)
+    if retrain is not None and retrain.running():
+        return dg.SkipReason(
+            f"{CLI_DRIVER} {retrain.retrain_id} is running: the partitions stay as it registered them"
+        )
+    recorded = recorded_search_space(instance)
+    edited = context.cursor is not None and context.cursor != fingerprint
+    context.update_cursor(fingerprint)
+    if recorded is not None and recorded.by_the_cli and recorded.fingerprint != fingerprint and not edited:
+        return dg.SkipReason(
+            f"the partitions follow the search space {recorded.recorded_by} read ({recorded.path}), not"
+            f" this daemon's {search_space.path}, until the nightly retrain or an edit of that file"
+        )
+    if recorded is None or recorded.fingerprint != fingerprint:
+        record_search_space(instance, SearchSpaceRecord(search_space.path, fingerprint, "register_configs"))
+    registered = set(instance.get_dynamic_partitions(model_configs.name))
     added, removed = partition_changes(registered, keys)
     if not added and not removed:
         return dg.SkipReason("config partitions already match the search space")
@@ -174,6 +241,12 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
     data = latest_data_build(context.instance)
     if data is None:
         return dg.SkipReason("no data build yet")
+    data_run = context.instance.get_run_by_id(data.run_id)
+    driven = _driven_by_the_cli(data_run)
+    if driven:
+        return dg.SkipReason(driven)
+    if not _follows_the_daemons_file(context.instance, search_space):
+        return dg.SkipReason("the config partitions follow another search space than this daemon's")
     study = search_space.searching_study(plan, model_store)
     running = [
         (number, key)
@@ -198,7 +271,7 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
             dg.RunRequest(
                 run_key=f"{plan.study_name}-trial-{number}",
                 partition_key=config.key,
-                tags=_chain_tags(context.instance.get_run_by_id(data.run_id)),
+                tags=_chain_tags(data_run),
             )
         ],
         dynamic_partitions_requests=[model_configs.build_add_request([config.key])],

@@ -18,6 +18,7 @@ from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readabl
 from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
+from recsys_assets.graph.records import pin, pinned_message
 from recsys_assets.graph.resources import ModelStore, SearchSpace, SearchTrial, StoredTrainingData
 from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
@@ -191,6 +192,11 @@ class SelectionConfig(dg.Config):
         description="The search-space file as the retrain that trained the configs read it"
         " (recorded for the unchanged-skip); unset: the file as it is now.",
     )
+    expected_configs: list[str] | None = Field(
+        default=None,
+        description="The configs the retrain trained: any of them not registered as a partition is"
+        " named as not compared, and the selection does not count as complete.",
+    )
 
 
 def _retrain_inputs(data_version: str, search_space: str, storage: str, complete: bool) -> dict[str, str]:
@@ -250,19 +256,26 @@ def best_model(
     on the current data build and with the popularity and transition baselines; the verdict names
     the winning family and its margin over the best of each other family. When every config was
     compared, it records what the retrain depended on (data version, search space, code, storage),
-    so an unchanged retrain is skipped."""
+    so an unchanged retrain is skipped. Refuses while a promoted version is pinned."""
+    pinned = pin(context.instance)
+    if pinned is not None:
+        raise dg.Failure(f"Not choosing a model: {pinned_message(pinned)}.")
     models = {
         key: summary
         for key, summary in embedding_model.summaries.items()
         if summary.data_version == baselines.data_version
     }
     stale = sorted(set(embedding_model.summaries) - set(models))
-    untrained = [*embedding_model.untrained, *stale]
+    unregistered = sorted(
+        set(config.expected_configs or ()) - set(embedding_model.summaries) - set(embedding_model.untrained)
+    )
+    untrained = [*embedding_model.untrained, *stale, *unregistered]
     if untrained and (config.require_all_configs or not models):
         raise dg.Failure(
             "Config(s) registered but not trained"
             + (f": {', '.join(embedding_model.untrained)}" if embedding_model.untrained else "")
             + (f"; trained on an older data build only: {', '.join(stale)}" if stale else "")
+            + (f"; trained but no longer registered: {', '.join(unregistered)}" if unregistered else "")
             + ". Train them with `dg launch --assets embedding_model --partition KEY` or run"
             " `recsys-assets retrain` (or `make demo`) first, or choose among the trained ones with"
             " the run config require_all_configs: false."
@@ -271,6 +284,8 @@ def best_model(
         context.log.warning(f"Not compared, no trained model: {', '.join(embedding_model.untrained)}")
     if stale:
         context.log.warning(f"Not compared, trained on an older data build only: {', '.join(stale)}")
+    if unregistered:
+        context.log.warning(f"Not compared, no longer a registered partition: {', '.join(unregistered)}")
     ks = {model.k for model in models.values()}
     if len(ks) > 1:
         raise dg.Failure(
