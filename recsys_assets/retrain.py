@@ -273,7 +273,7 @@ def _say_which_search_space(
 ) -> None:
     """Record the search space this retrain read; say so when the daemon reads another."""
     record_search_space(
-        instance, SearchSpaceRecord(space.path, read.fingerprint, f"{CLI_DRIVER} {retrain_id}")
+        instance, SearchSpaceRecord(space.path, read.fingerprint, f"{CLI_DRIVER} {retrain_id}", read.text)
     )
     daemon = daemon_search_space(instance)
     if daemon is not None and daemon.fingerprint != read.fingerprint:

@@ -9,9 +9,11 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pytest
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
+from recsys_assets.core.search_space import SearchSpaceError
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import records
 from recsys_assets.graph.automation import register_configs, select_after_training, train_after_data
@@ -145,3 +147,21 @@ def test_a_retrain_holds_the_partitions_only_while_its_process_lives():
     assert not records.CliRetrain("gone0001", "space.toml", here, int(ended.stdout)).running()
     assert not records.CliRetrain("done0001", "space.toml", here, os.getpid(), finished=True).running()
     assert records.CliRetrain("away0001", "space.toml", f"not-{here}", 1).running(), "cannot tell: wait"
+
+
+def test_a_config_of_the_recorded_search_space_trains_where_the_daemons_file_lacks_it(tmp_path: Path):
+    daemons = SearchSpace(
+        path=str(write_search_space(tmp_path, FAST_CONFIGS)), study_url=f"sqlite:///{tmp_path / 'study.db'}"
+    )
+    with dg.instance_for_test() as instance:
+        with pytest.raises(SearchSpaceError, match="no config has key 'other'"):
+            records.config_to_train(instance, "other", daemons)
+        records.record_search_space(
+            instance,
+            records.SearchSpaceRecord(
+                "cli.toml", "cli-file", "recsys-assets retrain cli00001", OTHER_CONFIGS
+            ),
+        )
+        other = records.config_to_train(instance, "other", daemons)
+        assert (other.key, other.params["vector_size"], other.params["epochs"]) == ("other", 8, 2)
+        assert records.config_to_train(instance, "wide-window", daemons).key == "wide-window"

@@ -395,13 +395,23 @@ class SearchSpaceFile:
     fingerprint: str
     configs: list[ModelConfig]
     plan: SearchPlan | None
+    text: str
 
 
 def read_search_space(path: Path) -> SearchSpaceFile:
     """The search-space file read once: what a retrain trains is what it fingerprints."""
     data, document = _read_document(path)
     plan = parse_search_plan(document, str(path))
-    return SearchSpaceFile(bytes_fingerprint(data), parse_search_space(document, str(path)), plan)
+    configs = parse_search_space(document, str(path))
+    return SearchSpaceFile(bytes_fingerprint(data), configs, plan, data.decode("utf-8"))
+
+
+def parse_search_space_text(text: str, source: str) -> list[ModelConfig]:
+    """Validated fixed configs of a search-space file's text, as recorded from `source`."""
+    try:
+        return parse_search_space(tomllib.loads(text), source)
+    except tomllib.TOMLDecodeError as error:
+        raise SearchSpaceError(f"{source}: not valid TOML: {error}") from None
 
 
 def load_search_space(path: Path) -> list[ModelConfig]:

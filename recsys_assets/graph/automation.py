@@ -72,9 +72,13 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
             return dg.SkipReason(decision.reason)
         context.log.info(decision.reason)
         night = f"nightly-{context.scheduled_execution_time.strftime('%Y-%m-%d-%H%M')}"
+        try:
+            read = search_space.read()
+        except SearchSpaceError as error:
+            return dg.SkipReason(f"search space not usable, nothing retrained: {error}")
         record_search_space(
             context.instance,
-            SearchSpaceRecord(search_space.path, search_space.fingerprint(), f"nightly_retrain {night}"),
+            SearchSpaceRecord(search_space.path, read.fingerprint, f"nightly_retrain {night}", read.text),
         )
         return dg.RunRequest(run_key=night, tags={RETRAIN_TAG: night})
 
@@ -190,8 +194,9 @@ def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSp
     since the file last changed); nothing while such a retrain runs."""
     instance = context.instance
     try:
-        keys = [config.key for config in search_space.configs()]
-        fingerprint = search_space.fingerprint()
+        read = search_space.read()
+        keys = [config.key for config in search_space.configs(read.configs)]
+        fingerprint = read.fingerprint
     except (SearchSpaceError, OSError) as error:
         return dg.SkipReason(f"search space not usable, partitions left as they are: {error}")
     announce_daemon_search_space(instance, search_space.path, fingerprint)
@@ -209,7 +214,9 @@ def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSp
             f" this daemon's {search_space.path}, until the nightly retrain or an edit of that file"
         )
     if recorded is None or recorded.fingerprint != fingerprint:
-        record_search_space(instance, SearchSpaceRecord(search_space.path, fingerprint, "register_configs"))
+        record_search_space(
+            instance, SearchSpaceRecord(search_space.path, fingerprint, "register_configs", read.text)
+        )
     registered = set(instance.get_dynamic_partitions(model_configs.name))
     added, removed = partition_changes(registered, keys)
     if not added and not removed:

@@ -18,7 +18,7 @@ from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readabl
 from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
-from recsys_assets.graph.records import pin, pinned_message
+from recsys_assets.graph.records import config_to_train, pin, pinned_message
 from recsys_assets.graph.resources import ModelStore, SearchSpace, SearchTrial, StoredTrainingData
 from recsys_assets.graph.versions import MODEL_CODE_VERSION, RETRAIN_CODE_VERSION
 
@@ -70,7 +70,7 @@ def embedding_model(
     file) and scored on the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG,
     coverage): Word2Vec track vectors with the query strategy chosen for them, or sequential
     rules, a session kNN or their hybrid."""
-    model_config = search_space.find(context.partition_key)
+    model_config = config_to_train(context.instance, context.partition_key, search_space)
     context.log.info(f"Training {model_config.key} ({model_config.family}) with {model_config.params}")
     cases = cases_of(validate_playlists)
     trial = search_space.trial(model_config.key)

@@ -14,6 +14,7 @@ from typing import TypeVar
 import dagster as dg
 
 from recsys_assets.core.processes import process_alive
+from recsys_assets.core.search_space import ModelConfig, parse_search_space_text
 
 DRIVER_TAG = "recsys/driver"
 """Tag of the runs a `recsys-assets retrain` drives: the sensors leave their chain to it."""
@@ -33,6 +34,11 @@ class SearchSpaceRecord:
     fingerprint: str
     recorded_by: str
     """`recsys-assets retrain <id>`, `nightly_retrain <night>` or `register_configs`."""
+    text: str = ""
+    """The file's content as read, so that any process can train its configs."""
+
+    def configs(self) -> list[ModelConfig]:
+        return parse_search_space_text(self.text, f"{self.path} (as {self.recorded_by} read it)")
 
     @property
     def by_the_cli(self) -> bool:
@@ -87,6 +93,18 @@ def recorded_search_space(instance: dg.DagsterInstance) -> SearchSpaceRecord | N
 
 def record_search_space(instance: dg.DagsterInstance, record: SearchSpaceRecord) -> None:
     _set(instance, _SEARCH_SPACE, record)
+
+
+def config_to_train(instance: dg.DagsterInstance, key: str, search_space) -> ModelConfig:
+    """The config of partition `key` as the recorded search space defines it (whoever trains it:
+    the retrain, a sensor, the UI), else from `search_space` (this process's file and its
+    search's trials)."""
+    recorded = recorded_search_space(instance)
+    if recorded is not None and recorded.text:
+        found = [config for config in recorded.configs() if config.key == key]
+        if found:
+            return found[0]
+    return search_space.find(key)
 
 
 def daemon_search_space(instance: dg.DagsterInstance) -> SearchSpaceRecord | None:

@@ -39,9 +39,11 @@ from recsys_assets.core.search import (
 from recsys_assets.core.search_space import (
     ModelConfig,
     SearchPlan,
+    SearchSpaceFile,
     find_config,
     load_search_plan,
     load_search_space,
+    read_search_space,
 )
 from recsys_assets.core.statistics import TrainStatistics
 from recsys_assets.core.table_files import export_table, read_table_file
@@ -328,6 +330,10 @@ class SearchSpace(dg.ConfigurableResource):
     def fingerprint(self) -> str:
         """The search-space file's content."""
         return file_fingerprint(Path(self.path), "search-space file")
+
+    def read(self) -> SearchSpaceFile:
+        """The file read once: its fingerprint, fixed configs, plan and text."""
+        return read_search_space(Path(self.path))
 
     def plan(self) -> SearchPlan | None:
         return load_search_plan(Path(self.path))
