@@ -1,5 +1,6 @@
 """The scale-out pieces that can be checked without a cluster: instance config, remote models."""
 
+import runpy
 import uuid
 from dataclasses import replace
 from pathlib import Path
@@ -7,6 +8,7 @@ from pathlib import Path
 import dagster as dg
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
+from dagster_celery.launcher import CeleryRunLauncher
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
@@ -35,6 +37,25 @@ def test_kubernetes_instance_config_is_valid(monkeypatch):
         assert checked.value["postgres_db"]["scheme"] == "postgresql+psycopg2"
     limits = config["run_coordinator"]["config"]["tag_concurrency_limits"]
     assert {"key": "recsys/training", "limit": 4} in limits
+    tolerations = launcher["config"]["run_k8s_config"]["pod_spec_config"]["tolerations"]
+    assert {t["key"]: t["toleration_seconds"] for t in tolerations} == {
+        "node.kubernetes.io/not-ready": 30,
+        "node.kubernetes.io/unreachable": 30,
+    }, "a run on a lost node fails in about a minute, not after Kubernetes' default 300 s"
+
+
+def test_celery_instance_config_is_valid_and_a_lost_worker_fails_its_run(monkeypatch):
+    monkeypatch.setenv("DAGSTER_PG_URL", "postgresql+psycopg2://u:p@db/dagster")
+    monkeypatch.setenv("RECSYS_CELERY_BROKER_URL", "amqp://u:p@broker:5672//")
+    config, _ = dagster_instance_config(str(DEPLOY / "celery"))
+    launcher = config["run_launcher"]
+    checked = process_config(CeleryRunLauncher.config_type(), launcher["config"])
+    assert checked.success, checked.errors
+    assert checked.value["broker"] == "amqp://u:p@broker:5672//"
+    settings = runpy.run_path(str(DEPLOY / "celery" / "dagster_celery_config.py"))
+    for source in (settings, checked.value["config_source"]):
+        assert source["task_acks_late"] and source["task_reject_on_worker_lost"]
+        assert source["worker_prefetch_multiplier"] == 1
 
 
 def test_models_round_trip_through_a_remote_filesystem(small_settings: Settings):
