@@ -47,11 +47,13 @@ def test_kubernetes_instance_config_is_valid(monkeypatch):
 def test_celery_instance_config_is_valid_and_a_lost_worker_fails_its_run(monkeypatch):
     monkeypatch.setenv("DAGSTER_PG_URL", "postgresql+psycopg2://u:p@db/dagster")
     monkeypatch.setenv("RECSYS_CELERY_BROKER_URL", "amqp://u:p@broker:5672//")
+    monkeypatch.setenv("RECSYS_CELERY_BACKEND_URL", "db+postgresql+psycopg2://u:p@db/dagster")
     config, _ = dagster_instance_config(str(DEPLOY / "celery"))
     launcher = config["run_launcher"]
     checked = process_config(CeleryRunLauncher.config_type(), launcher["config"])
     assert checked.success, checked.errors
     assert checked.value["broker"] == "amqp://u:p@broker:5672//"
+    assert checked.value["backend"].startswith("db+"), "run monitoring reads task states from any process"
     settings = runpy.run_path(str(DEPLOY / "celery" / "dagster_celery_config.py"))
     for source in (settings, checked.value["config_source"]):
         assert source["task_acks_late"] and source["task_reject_on_worker_lost"]

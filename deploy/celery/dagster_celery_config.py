@@ -6,6 +6,7 @@ another worker, which refuses to start a run that already started and marks it f
 import os
 
 broker_url = os.environ.get("RECSYS_CELERY_BROKER_URL", "amqp://guest@localhost:5672//")
+result_backend = os.environ.get("RECSYS_CELERY_BACKEND_URL", "rpc://")
 task_acks_late = True
 task_reject_on_worker_lost = True
 worker_prefetch_multiplier = 1
