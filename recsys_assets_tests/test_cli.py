@@ -74,7 +74,8 @@ def test_retrain_then_materialize_in_the_same_instance(environment, tmp_path: Pa
     for selection in (["best_model"], ["test_evaluation"], ["embedding_model", "--partition", "wide-window"]):
         result = materialize(environment, tmp_path, *selection)
         assert result.returncode == 0, result.stderr[-3000:]
-        assert "RUN_SUCCESS" in result.stderr + result.stdout
+        assert " - DEBUG - " not in result.stderr, "step messages only"
+        assert_latest_run_succeeded_in_the_code_location(environment)
     launched = subprocess.run(
         [str(Path(sys.executable).with_name("dg")), "launch", "--assets", "best_model"],
         env=environment,
@@ -84,7 +85,15 @@ def test_retrain_then_materialize_in_the_same_instance(environment, tmp_path: Pa
         timeout=300,
     )
     assert launched.returncode == 0, launched.stderr[-3000:]
-    assert "RUN_SUCCESS" in launched.stderr + launched.stdout
+    assert "best_model" in launched.stderr + launched.stdout
+    assert_latest_run_succeeded_in_the_code_location(environment)
+
+
+def assert_latest_run_succeeded_in_the_code_location(environment: dict[str, str]) -> None:
+    with dg.DagsterInstance.from_config(environment["DAGSTER_HOME"]) as instance:
+        (latest,) = instance.get_runs(limit=1)
+    assert latest.status == dg.DagsterRunStatus.SUCCESS, latest.run_id
+    assert latest.remote_job_origin.location_name == "recsys_assets", "on its job's page"
 
 
 def test_retrain_with_a_bad_search_space_exits_with_its_error(environment, tmp_path: Path):
