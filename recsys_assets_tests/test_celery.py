@@ -305,6 +305,8 @@ def test_the_nightly_chain_and_a_cli_retrain_spread_their_configs_over_two_celer
             assert len(mine) == 5 and {run.tags[WORKER_TAG] for run in mine} == {"w1", "w2"}
             from_cli = latest_metadata(instance, "test_evaluation")
 
+        lost_worker_fails_its_run(control, source, workers, home, logs)
+
     local = Settings(
         playlists_path=rows, data_dir=tmp_path / "local", search_space_path=source / "search_space.toml"
     )
@@ -315,6 +317,65 @@ def test_the_nightly_chain_and_a_cli_retrain_spread_their_configs_over_two_celer
     for result in (nightly, from_cli):
         assert result["config_key"] == alone.config_key
         assert result["test_hit_rate"] == pytest.approx(alone.test_hit_rate, abs=5e-5)
+
+
+def lost_worker_fails_its_run(
+    control: dict[str, str], source: Path, workers: list[Worker], home: Path, logs: list[Path]
+) -> None:
+    """Kill the worker running a long training run: run monitoring fails the run, naming the worker,
+    and the CLI retrain that launched it names the config and chooses among the others."""
+    space = source / "with_a_long_config.toml"
+    space.write_text(SPACE + LONG_CONFIG)
+    retraining = subprocess.Popen(
+        [sys.executable, "-m", "recsys_assets.cli", "retrain"],
+        env={**control, "RECSYS_SEARCH_SPACE": str(space)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+
+            def long_run_on_a_worker() -> dg.DagsterRun | None:
+                runs = instance.get_runs(filters=dg.RunsFilter(job_name="train_models"), limit=5)
+                return next(
+                    (
+                        run
+                        for run in runs
+                        if run.tags.get("dagster/partition") == "long-word2vec"
+                        and run.status == dg.DagsterRunStatus.STARTED
+                        and run.tags.get(WORKER_TAG)
+                    ),
+                    None,
+                )
+
+            doomed = wait_for(long_run_on_a_worker, 300, "the long training run", logs)
+            host = doomed.tags[WORKER_TAG]
+            os.killpg(next(w for w in workers if w.name == host).process.pid, signal.SIGKILL)
+            killed = time.monotonic()
+            wait_for(
+                lambda: instance.get_run_by_id(doomed.run_id).is_finished, 120, "the lost run to end", logs
+            )
+            print(
+                f"figures: the run of a killed worker failed {time.monotonic() - killed:.1f} s after the kill"
+            )
+            assert instance.get_run_by_id(doomed.run_id).status == dg.DagsterRunStatus.FAILURE
+        said, _ = retraining.communicate(timeout=CHAIN_TIMEOUT_SECONDS)
+    finally:
+        if retraining.poll() is None:
+            retraining.kill()
+    print(said)
+    assert retraining.returncode == 1, said
+    assert "long-word2vec" in said and f"the worker on {host} was lost" in said, said
+    assert "Best config: " in said, "chosen among the configs that trained"
+
+
+LONG_CONFIG = """
+[[config]]
+name = "long-word2vec"
+epochs = 500
+"""
 
 
 def _stop(process: subprocess.Popen, home: Path | None = None) -> None:

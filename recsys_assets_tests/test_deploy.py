@@ -8,11 +8,15 @@ from pathlib import Path
 import dagster as dg
 from dagster._config import process_config
 from dagster._core.instance.config import dagster_instance_config
+from dagster._core.launcher import WorkerStatus
 from dagster_celery.launcher import CeleryRunLauncher
+from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 from dagster_k8s import K8sRunLauncher
 from dagster_postgres import PostgresEventLogStorage, PostgresRunStorage, PostgresScheduleStorage
 
+from recsys_assets import celery_run_launcher
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph.runs import WORKER_TAG
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
 
@@ -50,6 +54,7 @@ def test_celery_instance_config_is_valid_and_a_lost_worker_fails_its_run(monkeyp
     monkeypatch.setenv("RECSYS_CELERY_BACKEND_URL", "db+postgresql+psycopg2://u:p@db/dagster")
     config, _ = dagster_instance_config(str(DEPLOY / "celery"))
     launcher = config["run_launcher"]
+    assert (launcher["module"], launcher["class"]) == (celery_run_launcher.__name__, "CeleryRunLauncher")
     checked = process_config(CeleryRunLauncher.config_type(), launcher["config"])
     assert checked.success, checked.errors
     assert checked.value["broker"] == "amqp://u:p@broker:5672//"
@@ -58,6 +63,33 @@ def test_celery_instance_config_is_valid_and_a_lost_worker_fails_its_run(monkeyp
     for source in (settings, checked.value["config_source"]):
         assert source["task_acks_late"] and source["task_reject_on_worker_lost"]
         assert source["worker_prefetch_multiplier"] == 1
+
+
+def test_a_run_whose_celery_task_ended_before_it_did_is_failed_naming_the_lost_worker(monkeypatch):
+    launcher = celery_run_launcher.CeleryRunLauncher(
+        default_queue="dagster", broker="amqp://u:p@broker:5672//", backend="db+sqlite://"
+    )
+    task_states = {}
+    monkeypatch.setattr(
+        launcher.celery, "AsyncResult", lambda task: type("Result", (), {"state": task_states[task]})
+    )
+    with dg.instance_for_test() as instance:
+        launcher.register_instance(instance)
+        tags = {DAGSTER_CELERY_TASK_ID_TAG: "task-1", WORKER_TAG: "w1"}
+        run = instance.create_run_for_job(dg.GraphDefinition("nothing").to_job(), tags=tags)
+        instance.handle_run_event(run.run_id, dg.DagsterEvent("PIPELINE_START", "nothing"))
+        started = instance.get_run_by_id(run.run_id)
+        assert started.status == dg.DagsterRunStatus.STARTED
+
+        task_states["task-1"] = "STARTED"
+        assert launcher.check_run_worker_health(started).status == WorkerStatus.RUNNING
+        task_states["task-1"] = "SUCCESS"
+        lost = launcher.check_run_worker_health(started)
+        assert lost.status == WorkerStatus.FAILED and "the worker on w1 was lost" in lost.msg
+        assert launcher.get_run_worker_debug_info(started) == "Celery task task-1: SUCCESS"
+
+        instance.report_run_failed(started)
+        assert launcher.check_run_worker_health(started).status == WorkerStatus.SUCCESS, "a run that ended"
 
 
 def test_models_round_trip_through_a_remote_filesystem(small_settings: Settings):

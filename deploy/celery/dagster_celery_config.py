@@ -1,7 +1,7 @@
 """Celery settings for the run workers, imported by `dagster_celery.app` when this folder is on
-PYTHONPATH. A worker takes one task at a time and acknowledges it only when the run ends, so a
-worker that dies fails its run within seconds: the broker hands the unacknowledged task to
-another worker, which refuses to start a run that already started and marks it failed."""
+PYTHONPATH. A worker takes one task at a time and acknowledges it only when the run ends, so the
+task of a worker that dies goes back to the queue; the next worker to take it leaves the started
+run alone and ends the task, and run monitoring then fails the run (recsys_assets.celery_run_launcher)."""
 
 import os
 
