@@ -31,6 +31,7 @@ from recsys_assets.graph.history import (
 )
 from recsys_assets.graph.jobs import RETRAIN_TAG, prepare_data, select_best_model, train_models
 from recsys_assets.graph.partitions import model_configs, sync_config_partitions
+from recsys_assets.graph.plan import retrain_plan
 from recsys_assets.graph.records import (
     CLI_DRIVER,
     DRIVER_TAG,
@@ -317,34 +318,30 @@ def _drive(
             )
         _run_job(runs, RunSpec(prepare_data.name))
         data = latest_data_build(instance)
-    to_train = []
-    for config in configs:
-        if resume and trained_on(latest_materialization(instance, "embedding_model", config.key), data):
-            print(f"-> {train_models.name} [{config.key}]: kept (--resume, trained on the current data)")
-        else:
-            to_train.append(_quiet(RunSpec(train_models.name, config.key, _training_config(workers))))
-    failures = []
+    keys = [config.key for config in configs]
+    before = retrain_plan(instance, keys, data)
+    if resume:
+        for key in before.trained:
+            print(f"-> {train_models.name} [{key}]: kept (--resume, trained on the current data)")
+    to_train = [
+        _quiet(RunSpec(train_models.name, key, _training_config(workers))) for key in before.untrained
+    ]
     for spec, result in zip(to_train, runs.run(to_train, say=_say), strict=True):
         try:
             _checked(result, spec.label)
         except RetrainStopped as error:
             print(f"   {error}", file=sys.stderr)
-            failures.append(spec.partition_key)
-    plan = read.plan
-    if plan:
-        _search(defs, instance, runs, space, plan, workers)
-    if failures and len(failures) == len(configs) and not plan:
-        raise RetrainStopped(f"every config failed to train: {', '.join(failures)}")
-    selection = {
-        "require_all_configs": not failures,
-        "expected_configs": [config.key for config in configs],
-        "search_space_fingerprint": read.fingerprint,
-    }
-    _run_job(runs, RunSpec(select_best_model.name, run_config={"ops": {"best_model": {"config": selection}}}))
+    if read.plan:
+        _search(defs, instance, runs, space, read.plan, workers)
+    trained = retrain_plan(instance, keys, data)
+    if not trained.ready_to_select and not read.plan:
+        raise RetrainStopped(f"every config failed to train: {', '.join(trained.failed)}")
+    selection = trained.selection_config(search_space_fingerprint=read.fingerprint)
+    _run_job(runs, RunSpec(select_best_model.name, run_config=selection))
     result = _test_evaluation(defs, instance)
     removed = remove_old_versions(settings.keep_versions, instance, settings)
     if removed:
         print(f"Removed {len(removed)} old model version file(s), keeping {settings.keep_versions} per model")
-    if failures:
-        raise ConfigsFailed(result, failures)
+    if trained.failed:
+        raise ConfigsFailed(result, list(trained.failed))
     return result

@@ -73,7 +73,8 @@ def test_select_sensor_leaves_out_configs_whose_training_failed(small_settings: 
             )
         request = select_after_training(dg.build_sensor_context(instance=instance, definitions=defs))
         assert isinstance(request, dg.RunRequest)
-        assert request.run_config == {"ops": {"best_model": {"config": {"require_all_configs": False}}}}
+        selection = request.run_config["ops"]["best_model"]["config"]
+        assert selection == {"require_all_configs": False, "expected_configs": ["good", "broken"]}
         assert request.tags["recsys/configs_failed"] == "broken"
         defs.resolve_job_def("select_best_model").execute_in_process(
             instance=instance, run_config=request.run_config

@@ -17,8 +17,10 @@ from recsys_assets.core.search_space import SearchSpaceError
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import records
 from recsys_assets.graph.automation import register_configs, select_after_training, train_after_data
+from recsys_assets.graph.history import latest_data_build
 from recsys_assets.graph.jobs import RETRAIN_TAG
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.plan import retrain_plan
 from recsys_assets.graph.resources import SearchSpace
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
@@ -165,3 +167,28 @@ def test_a_config_of_the_recorded_search_space_trains_where_the_daemons_file_lac
         other = records.config_to_train(instance, "other", daemons)
         assert (other.key, other.params["vector_size"], other.params["epochs"]) == ("other", 8, 2)
         assert records.config_to_train(instance, "wide-window", daemons).key == "wide-window"
+
+
+def test_the_sensors_request_only_what_the_retrain_plan_still_needs(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    keys = ["dim16-ep3-mc2-win5", "wide-window"]
+    with dg.instance_for_test() as instance:
+        instance.add_dynamic_partitions(model_configs.name, keys)
+        first = defs.resolve_job_def("prepare_data").execute_in_process(instance=instance).dagster_run
+        assert retrain_plan(instance, keys, latest_data_build(instance)).untrained == tuple(keys)
+
+        defs.resolve_job_def("train_models").execute_in_process(
+            instance=instance, partition_key="wide-window"
+        )
+        plan = retrain_plan(instance, keys, latest_data_build(instance))
+        assert (plan.trained, plan.waiting, plan.ready_to_select) == (("wide-window",), (keys[0],), False)
+        requested = after_data(defs, instance, first)
+        assert [request.partition_key for request in requested.run_requests] == [keys[0]], (
+            "a config trained on this build meanwhile (from the UI) is not trained again"
+        )
+        waiting = select_after_training(dg.build_sensor_context(instance=instance, definitions=defs))
+        assert isinstance(waiting, dg.SkipReason) and waiting.skip_message.endswith(keys[0])
+
+        defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
+        stale = after_data(defs, instance, first)
+        assert isinstance(stale, dg.SkipReason) and "no splits newer" in stale.skip_message

@@ -13,7 +13,6 @@ from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.checks import best_model_freshness
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED
 from recsys_assets.graph.history import (
-    configs_waiting_for_training,
     latest_data_build,
     latest_materialization,
     training_failed_since,
@@ -26,6 +25,7 @@ from recsys_assets.graph.jobs import (
     train_models,
 )
 from recsys_assets.graph.partitions import model_configs
+from recsys_assets.graph.plan import retrain_plan
 from recsys_assets.graph.records import (
     CLI_DRIVER,
     DRIVER_TAG,
@@ -114,8 +114,8 @@ def _follows_the_daemons_file(instance: dg.DagsterInstance, search_space: Search
     " data (once per data build), registering configs of the search space not yet registered.",
 )
 def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpace):
-    """One training run request per registered config (and new config of the daemon's search
-    space, when the partitions follow it), keyed by the data run."""
+    """One training run request per config the retrain plan has untrained on this data build: the
+    registered configs and new ones of the daemon's search space, when the partitions follow it."""
     run_id = context.dagster_run.run_id
     driven = _driven_by_the_cli(context.dagster_run)
     if driven:
@@ -130,11 +130,14 @@ def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpa
     except (SearchSpaceError, OSError) as error:
         context.log.warning(f"search space not usable, training the registered configs: {error}")
         new = []
+    data = latest_data_build(context.instance)
+    if data is None or data.run_id != run_id:
+        return dg.SkipReason(f"run {run_id[:8]} built no splits newer than the latest data build")
     tags = _chain_tags(context.dagster_run)
     return dg.SensorResult(
         run_requests=[
             dg.RunRequest(run_key=f"{run_id}:{key}", partition_key=key, tags=tags)
-            for key in [*registered, *new]
+            for key in retrain_plan(context.instance, [*registered, *new], data).untrained
         ],
         dynamic_partitions_requests=[model_configs.build_add_request(new)] if new else [],
     )
@@ -163,22 +166,25 @@ def select_after_training(context: dg.SensorEvaluationContext):
     driven = _driven_by_the_cli(data_run)
     if driven:
         return dg.SkipReason(driven)
-    waiting = configs_waiting_for_training(context.instance, keys, data)
-    failed = [key for key in waiting if training_failed_since(context.instance, key, data.timestamp)]
+    plan = retrain_plan(context.instance, keys, data)
+    if plan.waiting:
+        return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(plan.waiting)}")
+    if not plan.ready_to_select:
+        return dg.SkipReason(f"every config failed to train on the latest data: {', '.join(plan.failed)}")
     built = datetime.fromtimestamp(data.timestamp).isoformat()
-    if waiting and failed == waiting and len(failed) < len(keys):
+    if plan.failed:
         return dg.RunRequest(
-            run_key=f"select-after-data-{built}-without-{'+'.join(failed)}",
-            run_config={"ops": {"best_model": {"config": {"require_all_configs": False}}}},
-            tags={"recsys/configs_failed": ",".join(failed), **_chain_tags(data_run)},
+            run_key=f"select-after-data-{built}-without-{'+'.join(plan.failed)}",
+            run_config=plan.selection_config(),
+            tags={"recsys/configs_failed": ",".join(plan.failed), **_chain_tags(data_run)},
         )
-    if waiting:
-        return dg.SkipReason(f"waiting for configs trained on the latest data: {', '.join(waiting)}")
     models = [latest_materialization(context.instance, "embedding_model", key) for key in keys]
     selected = latest_materialization(context.instance, "best_model")
     if selected is not None and selected.timestamp >= max(model.timestamp for model in models):
         return dg.SkipReason("the best model is already selected from the latest models")
-    return dg.RunRequest(run_key=f"select-after-data-{built}", tags=_chain_tags(data_run))
+    return dg.RunRequest(
+        run_key=f"select-after-data-{built}", run_config=plan.selection_config(), tags=_chain_tags(data_run)
+    )
 
 
 @dg.sensor(

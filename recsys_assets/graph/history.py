@@ -4,7 +4,6 @@ sensors all ask here."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -71,13 +70,6 @@ def latest_good_data_build(instance: dg.DagsterInstance) -> dg.EventLogRecord | 
 def trained_on(model: dg.EventLogRecord | None, data: dg.EventLogRecord) -> bool:
     """Whether a config's model record comes after (so was trained on) the data build."""
     return model is not None and model.timestamp >= data.timestamp
-
-
-def configs_waiting_for_training(
-    instance: dg.DagsterInstance, keys: Sequence[str], data: dg.EventLogRecord
-) -> list[str]:
-    """The configs among `keys` with no model trained on the data build `data`."""
-    return [key for key in keys if not trained_on(latest_materialization(instance, MODEL_ASSET, key), data)]
 
 
 def training_failed_since(instance: dg.DagsterInstance, key: str, timestamp: float) -> bool:
