@@ -110,8 +110,9 @@ def _follows_the_daemons_file(instance: dg.DagsterInstance, search_space: Search
     monitored_jobs=[prepare_data],
     request_job=train_models,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="After prepare_data succeeds, start one train_models run per config on the new"
-    " data (once per data build), registering configs of the search space not yet registered.",
+    description="After prepare_data succeeds, start one train_models run per config not yet"
+    " trained on the new data (once per data build; the retrain plan recsys-assets retrain follows"
+    " too), registering configs of the search space not yet registered.",
 )
 def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpace):
     """One training run request per config the retrain plan has untrained on this data build: the
