@@ -10,6 +10,7 @@ import dagster as dg
 import pytest
 
 from recsys_assets.definitions import build_definitions
+from recsys_assets.graph import records
 from recsys_assets.graph.automation import (
     register_configs,
     select_after_training,
@@ -47,6 +48,24 @@ def test_schedule_starts_the_data_job_at_two_in_the_configured_time_zone(small_s
     (request,) = tick.run_requests
     assert schedule.job_name == "prepare_data"
     assert request.tags["recsys/retrain"] == "nightly-2026-11-30-0200"
+
+
+def test_the_nightly_retrain_waits_while_a_cli_retrain_runs(small_settings: Settings):
+    defs = build_definitions(small_settings)
+    with dg.instance_for_test() as instance:
+        records.start_cli_retrain(instance, "cli00001", str(small_settings.search_space_path))
+        (waiting,) = nightly_ticks(defs, instance, datetime(2026, 11, 30, 2, 0))
+        assert not waiting.run_requests
+        assert "recsys-assets retrain cli00001 is running" in waiting.skip_message
+
+        records.finish_cli_retrain(instance, "cli00001")
+        (tick,) = nightly_ticks(defs, instance, datetime(2026, 12, 1, 2, 0))
+        assert [request.tags["recsys/retrain"] for request in tick.run_requests] == [
+            "nightly-2026-12-01-0200"
+        ]
+        assert (
+            records.recorded_search_space(instance).recorded_by == "nightly_retrain nightly-2026-12-01-0200"
+        )
 
 
 def test_the_nightly_time_is_a_setting(small_settings: Settings):
