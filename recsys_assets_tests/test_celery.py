@@ -31,14 +31,14 @@ from recsys_assets.graph.jobs import RETRAIN_TAG
 from recsys_assets.graph.runs import WORKER_TAG
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
-from recsys_assets_tests.test_daemon import kill_tree, next_minute_cron, postgres_database, processes_of
+from recsys_assets_tests.processes import REPO, next_minute_cron, start, start_daemon, stop, wait_until
+from recsys_assets_tests.test_daemon import postgres_database
 from recsys_assets_tests.test_object_storage import CREDENTIALS
 
 __all__ = ["postgres_database"]
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 CELERY_SETTINGS = REPO / "deploy" / "celery"
 BROKER_URL = os.environ.get("RECSYS_TEST_BROKER_URL")
 CHAIN_TIMEOUT_SECONDS = 600
@@ -111,43 +111,14 @@ exec "$PYTHON" -m celery -A dagster_celery.app worker --pool solo --concurrency 
 
 
 def start_worker(name: str, namespace: str, env: dict[str, str], log: Path) -> Worker:
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [
-                "nsenter",
-                f"--net=/var/run/netns/{namespace}",
-                "unshare",
-                "--mount",
-                "--uts",
-                "--pid",
-                "--fork",
-                "--mount-proc",
-                "sh",
-                "-c",
-                WORKER_SCRIPT,
-            ],
-            env={**env, "WORKER_NAME": name, "PYTHON": sys.executable},
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-    return Worker(name, process, log)
+    isolated = ["nsenter", f"--net=/var/run/netns/{namespace}", "unshare", "--mount", "--uts", "--pid"]
+    command = [*isolated, "--fork", "--mount-proc", "sh", "-c", WORKER_SCRIPT]
+    return Worker(name, start(command, {**env, "WORKER_NAME": name, "PYTHON": sys.executable}, log), log)
 
 
 def ready(worker: Worker) -> bool:
     assert worker.process.poll() is None, f"worker {worker.name} exited:\n{worker.log.read_text()[-3000:]}"
     return "ready." in worker.log.read_text()
-
-
-def wait_for(condition, timeout: float, what: str, logs: list[Path]):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(1)
-    said = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
-    pytest.fail(f"timed out waiting for {what}:\n{said}")
 
 
 def instance_settings(dequeue_seconds: int = 2) -> str:
@@ -246,29 +217,19 @@ def test_the_nightly_chain_and_a_cli_retrain_spread_their_configs_over_two_celer
                 "STAGE": f"/mnt/recsys-source-{name}-{uuid.uuid4().hex[:6]}",
             }
             worker = start_worker(name, namespace, env, tmp_path / f"{name}.log")
-            stack.callback(_stop, worker.process)
+            stack.callback(stop, worker.process)
             workers.append(worker)
-        wait_for(lambda: all(ready(worker) for worker in workers), 120, "the workers", logs)
+        wait_until(lambda: all(ready(worker) for worker in workers), 120, "the workers", *logs)
         print(f"figures: two isolated workers ready in {time.monotonic() - began:.1f} s")
 
-        with open(logs[0], "w") as output:
-            daemon = subprocess.Popen(
-                [
-                    str(Path(sys.executable).with_name("dagster-daemon")),
-                    "run",
-                    "-w",
-                    str(REPO / "workspace.yaml"),
-                ],
-                cwd=REPO,
-                env=control,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
-        stack.callback(_stop, daemon, home)
+        daemon = start_daemon(control, logs[0])
+        stack.callback(stop, daemon, home)
         with dg.DagsterInstance.from_config(str(home)) as instance:
-            wait_for(
-                lambda: latest_metadata(instance, "test_evaluation"), CHAIN_TIMEOUT_SECONDS, "the chain", logs
+            wait_until(
+                lambda: latest_metadata(instance, "test_evaluation"),
+                CHAIN_TIMEOUT_SECONDS,
+                "the chain",
+                *logs,
             )
             runs = instance.get_run_records()
             night = next(r.dagster_run for r in runs if r.dagster_run.job_name == "prepare_data")
@@ -350,12 +311,12 @@ def lost_worker_fails_its_run(
                     None,
                 )
 
-            doomed = wait_for(long_run_on_a_worker, 300, "the long training run", logs)
+            doomed = wait_until(long_run_on_a_worker, 300, "the long training run", *logs)
             host = doomed.tags[WORKER_TAG]
             os.killpg(next(w for w in workers if w.name == host).process.pid, signal.SIGKILL)
             killed = time.monotonic()
-            wait_for(
-                lambda: instance.get_run_by_id(doomed.run_id).is_finished, 120, "the lost run to end", logs
+            wait_until(
+                lambda: instance.get_run_by_id(doomed.run_id).is_finished, 120, "the lost run to end", *logs
             )
             print(
                 f"figures: the run of a killed worker failed {time.monotonic() - killed:.1f} s after the kill"
@@ -376,15 +337,3 @@ LONG_CONFIG = """
 name = "long-word2vec"
 epochs = 500
 """
-
-
-def _stop(process: subprocess.Popen, home: Path | None = None) -> None:
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=60)
-    except subprocess.TimeoutExpired:
-        kill_tree(process.pid)
-    for pid in processes_of(home) if home else []:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)

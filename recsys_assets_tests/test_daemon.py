@@ -6,15 +6,10 @@ Needs a PostgreSQL server: RECSYS_TEST_POSTGRES_URL names a role that may create
 server that cannot be reached fails the test.
 """
 
-import contextlib
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
 from collections.abc import Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
@@ -28,8 +23,8 @@ from recsys_assets.graph.jobs import RETRAIN_TAG, TRAINING_RUNS_AT_ONCE
 from recsys_assets.instance import INSTANCE_SETTINGS
 from recsys_assets.run_launcher import run_process
 from recsys_assets_tests.conftest import FAST_CONFIGS, write_search_space
+from recsys_assets_tests.processes import kill_tree, next_minute_cron, start_daemon, stop
 
-REPO = Path(__file__).resolve().parents[1]
 POSTGRES_URL = os.environ.get("RECSYS_TEST_POSTGRES_URL")
 CHAIN_TIMEOUT_SECONDS = 600
 CONFIGS = (
@@ -72,12 +67,6 @@ def postgres_database() -> Iterator[str]:
         server.close()
 
 
-def next_minute_cron(lead_seconds: int = 50) -> str:
-    """A daily cron firing at the first whole minute at least `lead_seconds` from now (UTC)."""
-    at = (datetime.now(UTC) + timedelta(seconds=lead_seconds + 60)).replace(second=0, microsecond=0)
-    return f"{at.minute} {at.hour} * * *"
-
-
 def postgres_instance_settings(url: str) -> dict:
     """The packaged instance settings with Postgres storage and a quick monitoring poll."""
     settings = yaml.safe_load(INSTANCE_SETTINGS.read_text())
@@ -85,34 +74,6 @@ def postgres_instance_settings(url: str) -> dict:
     settings["run_monitoring"]["poll_interval_seconds"] = 5
     settings["run_queue"]["dequeue_interval_seconds"] = 2
     return settings
-
-
-def processes_of(home: Path) -> list[int]:
-    """The processes started with DAGSTER_HOME=`home` (the daemon's code server outlives it)."""
-    marker = f"DAGSTER_HOME={home}".encode()
-    found = []
-    for environ in Path("/proc").glob("[0-9]*/environ"):
-        with contextlib.suppress(OSError):
-            if marker in environ.read_bytes().split(b"\0"):
-                found.append(int(environ.parent.name))
-    return found
-
-
-def kill_tree(pid: int) -> None:
-    """SIGKILL the process `pid` and every process under it (the run worker and its step
-    process), as when a machine or pod dies."""
-    children: dict[int, list[int]] = {}
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        with contextlib.suppress(OSError, IndexError, ValueError):
-            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            children.setdefault(parent, []).append(int(stat.parent.name))
-    tree, todo = [], [pid]
-    while todo:
-        tree.append(todo.pop())
-        todo.extend(children.get(tree[-1], []))
-    for member in tree:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(member, signal.SIGKILL)
 
 
 def overlap(runs: list[dg.RunRecord]) -> int:
@@ -148,20 +109,7 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
         "RECSYS_NIGHTLY_CRON": next_minute_cron(),
         "RECSYS_TIMEZONE": "UTC",
     }
-    with open(log, "w") as output:
-        daemon = subprocess.Popen(
-            [
-                str(Path(sys.executable).with_name("dagster-daemon")),
-                "run",
-                "-w",
-                str(REPO / "workspace.yaml"),
-            ],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    daemon = start_daemon(env, log)
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
             assert isinstance(instance.run_coordinator, QueuedRunCoordinator)
@@ -218,8 +166,4 @@ def test_the_daemon_runs_the_nightly_chain_on_postgres_and_fails_a_killed_run(
             assert selection.dagster_run.tags.get("recsys/configs_failed") == killed_key, story
             assert latest_metadata(instance, "best_model")["configs_not_compared"] == [killed_key]
     finally:
-        os.killpg(daemon.pid, signal.SIGTERM)
-        daemon.wait(timeout=60)
-        for pid in processes_of(home):
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGKILL)
+        stop(daemon, home)

@@ -3,7 +3,6 @@
 import json
 import os
 import shutil
-import signal
 import socket
 import subprocess
 import sys
@@ -20,10 +19,10 @@ from recsys_assets.graph.history import latest_materialization
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.instance import INSTANCE_SETTINGS
 from recsys_assets.settings import Settings
+from recsys_assets_tests.processes import REPO, start, stop, wait_until
 
 pytestmark = pytest.mark.slow
 
-REPO = Path(__file__).resolve().parents[1]
 ASSETS = [
     "playlists",
     "train_playlists",
@@ -55,21 +54,6 @@ def graphql(port: int, query: str, variables: dict | None = None) -> dict:
     return body["data"]
 
 
-def wait_until(condition, timeout: float, what: str, log: Path):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = condition()
-        if result:
-            return result
-        time.sleep(2)
-    pytest.fail(f"timed out waiting for {what}; dagster dev said:\n{log.read_text()[-4000:]}")
-
-
-SHUTDOWN_TIMEOUT_SECONDS = 60
-"""How long a dev server may take to stop on SIGTERM before its processes are killed: on a loaded
-2-core machine `dagster dev` has been seen to miss the signal and keep serving."""
-
-
 @contextmanager
 def serving(command: list[str], settings: Settings, tmp_path: Path):
     """Run a dev server command (with -h and -p added) on a fresh instance until the block ends."""
@@ -86,15 +70,7 @@ def serving(command: list[str], settings: Settings, tmp_path: Path):
         "RECSYS_SEARCH_SPACE": str(settings.search_space_path),
     }
     log = tmp_path / "dev_server.log"
-    with open(log, "w") as output:
-        process = subprocess.Popen(
-            [*command, "-h", "127.0.0.1", "-p", str(port)],
-            cwd=REPO,
-            env=env,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
+    process = start([*command, "-h", "127.0.0.1", "-p", str(port)], env, log)
 
     def ready() -> bool:
         try:
@@ -106,12 +82,7 @@ def serving(command: list[str], settings: Settings, tmp_path: Path):
         wait_until(ready, 120, "the webserver", log)
         yield port, home, log
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=SHUTDOWN_TIMEOUT_SECONDS)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait()
+        stop(process, home)
 
 
 @pytest.fixture
