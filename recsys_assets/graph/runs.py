@@ -35,7 +35,10 @@ CODE_LOCATION = "recsys_assets"
 REPOSITORY = "__repository__"
 """The repository name Dagster gives the one `Definitions` of a code location."""
 WORKER_TAG = "recsys/worker"
-"""Tag naming the host whose executor ran the run (shown on the runs page)."""
+"""Tag naming the machine whose executor ran the run (shown on the runs page)."""
+WORKER_NAME_VARIABLE = "RECSYS_WORKER_NAME"
+"""The machine's name for WORKER_TAG where the host name does not tell machines apart (a
+Kubernetes pod on the node's network has the node's host name: deploy/dagster.yaml sets the node's)."""
 DEFINITIONS_MODULE = "recsys_assets.definitions"
 DEFINITIONS_ATTRIBUTE = "defs"
 
@@ -92,7 +95,8 @@ class _CodeLocationExecutor(dg.Executor):
 
     def execute(self, plan_context, execution_plan):
         adopt(plan_context.instance, plan_context.dagster_run)
-        plan_context.instance.add_run_tags(plan_context.run_id, {WORKER_TAG: socket.gethostname()})
+        worker = os.environ.get(WORKER_NAME_VARIABLE) or socket.gethostname()
+        plan_context.instance.add_run_tags(plan_context.run_id, {WORKER_TAG: worker})
         return self._inner.execute(plan_context, execution_plan)
 
 
