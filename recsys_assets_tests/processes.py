@@ -93,3 +93,21 @@ def kill_tree(pid: int) -> None:
     for member in tree:
         with contextlib.suppress(ProcessLookupError):
             os.kill(member, signal.SIGKILL)
+
+
+def run_retrain(env: dict[str, str], *args: str, timeout: float) -> subprocess.CompletedProcess:
+    """`recsys-assets retrain` with `args`, run to its end; its output captured."""
+    command = [sys.executable, "-m", "recsys_assets.cli", "retrain", *args]
+    return subprocess.run(command, env=env, cwd=REPO, capture_output=True, text=True, timeout=timeout)
+
+
+def start_retrain(env: dict[str, str], search_space: Path) -> subprocess.Popen:
+    """`recsys-assets retrain` of `search_space`, started; its output (both streams) on a pipe."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "recsys_assets.cli", "retrain"],
+        env={**env, "RECSYS_SEARCH_SPACE": str(search_space)},
+        cwd=REPO,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )

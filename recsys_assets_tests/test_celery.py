@@ -31,7 +31,16 @@ from recsys_assets.graph.jobs import RETRAIN_TAG
 from recsys_assets.graph.runs import WORKER_TAG
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
-from recsys_assets_tests.processes import REPO, next_minute_cron, start, start_daemon, stop, wait_until
+from recsys_assets_tests.processes import (
+    REPO,
+    next_minute_cron,
+    run_retrain,
+    start,
+    start_daemon,
+    start_retrain,
+    stop,
+    wait_until,
+)
 from recsys_assets_tests.test_daemon import postgres_database
 from recsys_assets_tests.test_object_storage import CREDENTIALS
 
@@ -249,14 +258,7 @@ def test_the_nightly_chain_and_a_cli_retrain_spread_their_configs_over_two_celer
             nightly = latest_metadata(instance, "test_evaluation")
 
         began = time.monotonic()
-        cli = subprocess.run(
-            [sys.executable, "-m", "recsys_assets.cli", "retrain", "--force"],
-            env=control,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=CHAIN_TIMEOUT_SECONDS,
-        )
+        cli = run_retrain(control, "--force", timeout=CHAIN_TIMEOUT_SECONDS)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         retrain_id = cli.stdout.split("Retrain ", 1)[1].split(":", 1)[0]
         print(f"figures: recsys-assets retrain on the workers {time.monotonic() - began:.1f} s")
@@ -287,14 +289,7 @@ def lost_worker_fails_its_run(
     and the CLI retrain that launched it names the config and chooses among the others."""
     space = source / "with_a_long_config.toml"
     space.write_text(SPACE + LONG_CONFIG)
-    retraining = subprocess.Popen(
-        [sys.executable, "-m", "recsys_assets.cli", "retrain"],
-        env={**control, "RECSYS_SEARCH_SPACE": str(space)},
-        cwd=REPO,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-        text=True,
-    )
+    retraining = start_retrain(control, space)
     try:
         with dg.DagsterInstance.from_config(str(home)) as instance:
 

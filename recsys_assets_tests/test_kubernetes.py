@@ -13,7 +13,6 @@ import os
 import shutil
 import signal
 import subprocess
-import sys
 import time
 import uuid
 from pathlib import Path
@@ -29,7 +28,15 @@ from recsys_assets.graph.jobs import RETRAIN_TAG
 from recsys_assets.graph.runs import WORKER_TAG
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import Settings
-from recsys_assets_tests.processes import REPO, next_minute_cron, start_daemon, stop, wait_until
+from recsys_assets_tests.processes import (
+    REPO,
+    next_minute_cron,
+    run_retrain,
+    start_daemon,
+    start_retrain,
+    stop,
+    wait_until,
+)
 from recsys_assets_tests.test_celery import HYBRID, LONG_CONFIG, SPACE, s3_everywhere
 from recsys_assets_tests.test_daemon import postgres_database
 from recsys_assets_tests.test_object_storage import CREDENTIALS
@@ -188,14 +195,7 @@ def test_the_nightly_chain_and_a_cli_retrain_run_in_pods_on_two_kubernetes_nodes
             nightly = latest_metadata(instance, "test_evaluation")
 
         began = time.monotonic()
-        cli = subprocess.run(
-            [sys.executable, "-m", "recsys_assets.cli", "retrain", "--force"],
-            env=control,
-            cwd=REPO,
-            capture_output=True,
-            text=True,
-            timeout=CHAIN_TIMEOUT_SECONDS,
-        )
+        cli = run_retrain(control, "--force", timeout=CHAIN_TIMEOUT_SECONDS)
         assert cli.returncode == 0, cli.stdout + cli.stderr
         print(f"figures: recsys-assets retrain in pods {time.monotonic() - began:.1f} s")
         with dg.DagsterInstance.from_config(str(home)) as instance:
@@ -203,14 +203,7 @@ def test_the_nightly_chain_and_a_cli_retrain_run_in_pods_on_two_kubernetes_nodes
 
         space = source / "with_a_long_config.toml"
         space.write_text(SPACE + LONG_CONFIG)
-        retraining = subprocess.Popen(
-            [sys.executable, "-m", "recsys_assets.cli", "retrain"],
-            env={**control, "RECSYS_SEARCH_SPACE": str(space)},
-            cwd=REPO,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-            text=True,
-        )
+        retraining = start_retrain(control, space)
         stack.callback(lambda: retraining.poll() is None and retraining.kill())
         with dg.DagsterInstance.from_config(str(home)) as instance:
 
