@@ -1,0 +1,39 @@
+"""Files written before the model families became folders still read: model files of formats 2
+to 4 of every family, and the asset values pickled by the code of then."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from recsys_assets.core.model import read_model, read_summary
+from recsys_assets_tests.reference import next_track_cases, random_playlists, statistics_of
+
+FILES = Path(__file__).parent / "legacy_files"
+EXPECTED = json.loads((FILES / "expected.json").read_text())
+MODEL_FILES = sorted(name for name in EXPECTED if name.endswith(tuple(f"_format{n}" for n in (2, 3, 4))))
+
+
+def test_every_family_and_format_is_among_the_files():
+    families = {EXPECTED[name]["family"] for name in MODEL_FILES}
+    assert families == {"word2vec", "rules", "session_knn", "hybrid"}
+    assert {name[-1] for name in MODEL_FILES} == {"2", "3", "4"}
+
+
+@pytest.mark.parametrize("name", MODEL_FILES)
+def test_a_model_file_written_before_the_change_ranks_and_recommends_as_it_did(name):
+    expected = EXPECTED[name]
+    statistics = statistics_of(random_playlists(21))
+    cases = next_track_cases(random_playlists(22, playlists=12))
+    location = str(FILES / f"{name}.npz")
+    model = read_model(location)
+    assert (model.family, model.config_key) == (expected["family"], expected["config_key"])
+    assert read_summary(location).family == expected["family"]
+    ranks = model.recommender(statistics).rank(cases, 10).ranks
+    assert [int(rank) if rank < 2**62 else None for rank in ranks] == expected["ranks"]
+    served = model.recommender()
+    assert [
+        [list(pair) for pair in served.recommend(inputs, 5).tracks] for inputs in cases.inputs[:4]
+    ] == expected["recommend"]
