@@ -15,7 +15,7 @@ from pathlib import Path
 
 import duckdb
 
-from recsys_assets.core.sources import RAW_CSV_COLUMNS, open_source_rows, sql_string
+from recsys_assets.core.data.sources import RAW_CSV_COLUMNS, open_source_rows, sql_string
 
 
 def write_lines(path: Path, lines: int, broken: int) -> int:

@@ -15,14 +15,14 @@ from pathlib import Path
 import duckdb
 from measure import in_fresh_process, peak_mib
 
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.metrics import hit_rate
-from recsys_assets.core.playlists import build_playlist_table, evaluation_cases, split_playlists
-from recsys_assets.core.ranking import embedding_ranks
-from recsys_assets.core.recommenders import PopularityRecommender
-from recsys_assets.core.train import train_embeddings
-from recsys_assets.core.training_files import read_training_data, write_training_files
+from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.data.playlists import build_playlist_table, evaluation_cases, split_playlists
+from recsys_assets.core.data.training_files import read_training_data, write_training_files
+from recsys_assets.core.evaluation.metrics import hit_rate
+from recsys_assets.core.models.baselines import PopularityRecommender
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.ranking import embedding_ranks
+from recsys_assets.core.models.word2vec.train import train_embeddings
 
 
 def generate(size: str, directory: Path) -> tuple[float, int, Path]:

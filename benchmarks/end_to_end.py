@@ -36,7 +36,7 @@ def generate(work: Path, size: str) -> tuple[float, int]:
     """Write the demo rows (unless RECSYS_PLAYLISTS_PATH is set); seconds and peak MiB."""
     os.environ["RECSYS_DEMO_SIZE"] = size
     os.environ["RECSYS_DATA_DIR"] = str(work / "data")
-    from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+    from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
     from recsys_assets.settings import load_settings
 
     settings = load_settings()

@@ -18,13 +18,13 @@ from pathlib import Path
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.metrics import ranking_metrics
-from recsys_assets.core.ranking import SCREEN_TRACKS, embedding_rankings, embedding_ranks
-from recsys_assets.core.recommenders import baselines
-from recsys_assets.core.strategies import EMBEDDING_STRATEGIES
-from recsys_assets.core.training_files import training_data_of
+from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.training_files import training_data_of
+from recsys_assets.core.evaluation.metrics import ranking_metrics
+from recsys_assets.core.models.baselines import baselines
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.ranking import SCREEN_TRACKS, embedding_rankings, embedding_ranks
+from recsys_assets.core.models.word2vec.strategies import EMBEDDING_STRATEGIES
 
 TRACKS_PER_ARTIST = 10
 ARTISTS_PER_CLUSTER = 30

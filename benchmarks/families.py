@@ -14,15 +14,15 @@ from pathlib import Path
 
 from measure import build_demo, peak_mib
 
-from recsys_assets.core.corpus import corpus_codes
-from recsys_assets.core.demo_data import DEMO_SIZES
-from recsys_assets.core.evaluation import evaluate, ranking_summary
-from recsys_assets.core.families import HYBRID_RULES_WEIGHTS
-from recsys_assets.core.hybrid import Hybrid
-from recsys_assets.core.metrics import metric_name, ranking_metrics
-from recsys_assets.core.recommenders import baselines
-from recsys_assets.core.rules import SequentialRules, fit_rules
-from recsys_assets.core.session_knn import SessionKnn, playlist_matrix, playlist_positions
+from recsys_assets.core.data.corpus import corpus_codes
+from recsys_assets.core.data.demo_data import DEMO_SIZES
+from recsys_assets.core.evaluation.evaluator import evaluate, ranking_summary
+from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
+from recsys_assets.core.models.baselines import baselines
+from recsys_assets.core.models.families import HYBRID_RULES_WEIGHTS
+from recsys_assets.core.models.hybrid.scorer import Hybrid
+from recsys_assets.core.models.rules.scorer import SequentialRules, fit_rules
+from recsys_assets.core.models.session_knn.scorer import SessionKnn, playlist_matrix, playlist_positions
 
 RULES_VARIANTS = {
     "rules, last track, steps 10, 1/d": {"steps": 10, "weighting": "div", "last_n": 1},

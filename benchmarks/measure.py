@@ -23,9 +23,9 @@ def build_demo(size: str, work, seed: int = 42):
 
     import duckdb
 
-    from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-    from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
-    from recsys_assets.core.training_files import read_training_data, write_training_files
+    from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
+    from recsys_assets.core.data.playlists import build_playlist_tables, evaluation_cases
+    from recsys_assets.core.data.training_files import read_training_data, write_training_files
 
     started = time.perf_counter()
     source = write_demo_rows(work / "demo", DEMO_SIZES[size])

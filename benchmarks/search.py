@@ -20,7 +20,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
 from recsys_assets.graph.history import latest_materialization, latest_metadata
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.retrain import retrain

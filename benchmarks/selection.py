@@ -15,7 +15,7 @@ from pathlib import Path
 
 from measure import in_fresh_process, peak_mib
 
-from recsys_assets.core.model import load_model, select_best, summary_from_file
+from recsys_assets.core.models.trained import load_model, select_best, summary_from_file
 
 
 def every_model_whole(files: list[Path]) -> tuple[str, float, int]:

@@ -15,13 +15,18 @@ from pathlib import Path
 
 from measure import build_demo
 
-from recsys_assets.core.demo_data import DEMO_SIZES
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.evaluation import StrategyResult, choose_strategy, evaluate, score_strategies
-from recsys_assets.core.metrics import metric_name
-from recsys_assets.core.recommenders import baselines
-from recsys_assets.core.search_space import load_search_space
-from recsys_assets.core.train import train_embeddings
+from recsys_assets.core.data.demo_data import DEMO_SIZES
+from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.evaluation.metrics import metric_name
+from recsys_assets.core.models.baselines import baselines
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.strategy_choice import (
+    StrategyResult,
+    choose_strategy,
+    score_strategies,
+)
+from recsys_assets.core.models.word2vec.train import train_embeddings
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 

@@ -10,8 +10,8 @@ import time
 import numpy as np
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.track_ids import split_track_id
-from recsys_assets.core.track_search import TrackNameIndex
+from recsys_assets.core.data.track_ids import split_track_id
+from recsys_assets.core.data.track_names import TrackNameIndex
 
 WORDS = ["blue", "river", "night", "fire", "song", "dream", "gold", "heart"]
 WORDS += ["moon", "rain", "road", "sky", "time", "water", "wind", "world"]

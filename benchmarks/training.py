@@ -20,15 +20,15 @@ from gensim.models.keyedvectors import KeyedVectors
 from gensim.models.word2vec import Word2Vec
 from measure import in_fresh_process, peak_mib
 
-from recsys_assets.core.corpus import CORPUS_FILE, Corpus, read_corpus_manifest
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.evaluation import evaluate
-from recsys_assets.core.playlists import build_playlist_tables, evaluation_cases
-from recsys_assets.core.recommenders import EmbeddingRecommender
-from recsys_assets.core.strategies import SEED_STRATEGY
-from recsys_assets.core.train import train_embeddings
-from recsys_assets.core.training_files import read_train_statistics, write_training_files
+from recsys_assets.core.data.corpus import CORPUS_FILE, Corpus, read_corpus_manifest
+from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.data.playlists import build_playlist_tables, evaluation_cases
+from recsys_assets.core.data.training_files import read_train_statistics, write_training_files
+from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
+from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY
+from recsys_assets.core.models.word2vec.train import train_embeddings
 
 
 def prepare(size: str, work: Path) -> tuple[float, float]:

@@ -18,8 +18,8 @@ from pathlib import Path
 
 import dagster as dg
 
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.fingerprint import file_fingerprint
+from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.storage.fingerprint import file_fingerprint
 from recsys_assets.definitions import build_definitions
 from recsys_assets.retrain import retrain
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE, Settings

@@ -54,7 +54,7 @@ examples:
 def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     import dagster as dg
 
-    from recsys_assets.core.search import StudyUnavailable
+    from recsys_assets.core.search.study import StudyUnavailable
     from recsys_assets.instance import prepare_dagster_home
     from recsys_assets.retrain import ConfigsFailed, RetrainStopped, retrain
 
@@ -110,8 +110,8 @@ def printable(text: str) -> str:
 
 def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[str], list[str]]:
     """Track ids for the user's words: ids as given, names by search; and the problems found."""
-    from recsys_assets.core.track_ids import TRACK_ID_SEPARATOR
-    from recsys_assets.core.track_search import TrackNameIndex
+    from recsys_assets.core.data.track_ids import TRACK_ID_SEPARATOR
+    from recsys_assets.core.data.track_names import TrackNameIndex
 
     tracks, problems = [], []
     names = TrackNameIndex(keys)
@@ -132,9 +132,9 @@ def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[st
 
 
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
-    from recsys_assets.core.model import read_model
-    from recsys_assets.core.recommenders import COUNTED_SCORES, next_tracks
-    from recsys_assets.core.track_ids import split_track_id
+    from recsys_assets.core.data.track_ids import split_track_id
+    from recsys_assets.core.models.base import COUNTED_SCORES, next_tracks
+    from recsys_assets.core.models.trained import read_model
 
     if args.version:
         import dagster as dg
@@ -187,7 +187,7 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
 
 
 def _recommendations_json(model, result) -> dict:
-    from recsys_assets.core.track_ids import split_track_id
+    from recsys_assets.core.data.track_ids import split_track_id
 
     return {
         "model": model.config_key,
@@ -251,8 +251,8 @@ def _models_command(args: argparse.Namespace, settings: Settings) -> int:
         prepare_dagster_home()
         with dg.DagsterInstance.get() as instance:
             return _history(model_versions("best_model", instance=instance), args.json)
-    from recsys_assets.core.metrics import METRIC_KS, metric_name
-    from recsys_assets.core.served import served_configs
+    from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
+    from recsys_assets.core.models.served import served_configs
 
     rows = served_configs(settings.models_location, _registered_configs(settings))
     if args.json:
@@ -289,12 +289,12 @@ def _models_command(args: argparse.Namespace, settings: Settings) -> int:
 
 def _registered_configs(settings: Settings) -> list:
     """The search space's configs, then its search's trials (when it has a [search] table)."""
-    from recsys_assets.core.search_space import read_search_space
+    from recsys_assets.core.search.space import read_search_space
 
     space = read_search_space(settings.search_space_path)
     if space.plan is None:
         return list(space.configs)
-    from recsys_assets.core.search import open_study, study_errors, trial_configs, with_trials
+    from recsys_assets.core.search.study import open_study, study_errors, trial_configs, with_trials
 
     with study_errors(settings.study_location):
         trials = trial_configs(open_study(settings.study_location, space.plan))
@@ -452,7 +452,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     promote_parser.set_defaults(handler=_promote_command)
     args = parser.parse_args(argv)
-    from recsys_assets.core.search_space import SearchSpaceError
+    from recsys_assets.core.search.space import SearchSpaceError
     from recsys_assets.settings import SettingsError, load_settings
 
     try:

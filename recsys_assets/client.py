@@ -9,9 +9,9 @@ from typing import Any
 
 import dagster as dg
 
-from recsys_assets.core.files import is_local, local_path, publish, versions_to_delete
-from recsys_assets.core.model import TrainedModel, best_first_key, read_model
-from recsys_assets.core.model_files import MODEL_EXTENSION, versions_location
+from recsys_assets.core.models.trained import TrainedModel, best_first_key, read_model
+from recsys_assets.core.storage.files import is_local, local_path, publish, versions_to_delete
+from recsys_assets.core.storage.model_locations import MODEL_EXTENSION, versions_location
 from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_metadata, metadata_values
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.records import pin, set_pin

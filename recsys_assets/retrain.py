@@ -15,10 +15,11 @@ from typing import Any
 import dagster as dg
 
 from recsys_assets.client import remove_old_versions
-from recsys_assets.core.evaluation import TestEvaluation
-from recsys_assets.core.processes import process_alive
-from recsys_assets.core.search import finish, next_search_step, search_progress, trials_run
-from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, SearchPlan, SearchSpaceFile, read_search_space
+from recsys_assets.core.evaluation.reports import TestEvaluation
+from recsys_assets.core.models.word2vec.parameters import WORD2VEC_DEFAULTS
+from recsys_assets.core.search.space import SearchPlan, SearchSpaceFile, read_search_space
+from recsys_assets.core.search.study import finish, next_search_step, search_progress, trials_run
+from recsys_assets.core.storage.processes import process_alive
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import fsspec
 
-from recsys_assets.core.database_urls import shown_url
-from recsys_assets.core.demo_data import DEMO_SIZES
-from recsys_assets.core.fingerprint import combined
-from recsys_assets.core.model_files import served_model_location
-from recsys_assets.core.playlists import check_sample_fraction
+from recsys_assets.core.data.demo_data import DEMO_SIZES
+from recsys_assets.core.data.playlists import check_sample_fraction
+from recsys_assets.core.storage.database_urls import shown_url
+from recsys_assets.core.storage.fingerprint import combined
+from recsys_assets.core.storage.model_locations import served_model_location
 
 PACKAGED_SEARCH_SPACE = Path(__file__).with_name("search_space.toml")
 STUDY_FILE = "recsys_study.db"
@@ -70,7 +70,7 @@ class Settings:
 
     @property
     def asset_values_location(self) -> str:
-        """Where other asset values (the test evaluation) are pickled."""
+        """Where other asset values (the baselines' and the test evaluation's reports) are stored as JSON."""
         return f"{self.storage_url}/assets" if self.storage_url else str(self.asset_storage_dir)
 
     @property

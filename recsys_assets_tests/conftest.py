@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from recsys_assets.core.demo_data import DemoDataSpec, write_demo_rows
+from recsys_assets.core.data.demo_data import DemoDataSpec, write_demo_rows
 from recsys_assets.settings import Settings
 
 SMALL_SPEC = DemoDataSpec(playlists=800, users=80, styles=8, artists_per_style=12, seed=3)

@@ -10,9 +10,15 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, MAX_SENTENCE_LENGTH, PIECE_OVERLAP, Corpus
-from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.corpus import (
+    CORPUS_FILE,
+    CORPUS_MANIFEST,
+    MAX_SENTENCE_LENGTH,
+    PIECE_OVERLAP,
+    Corpus,
+)
+from recsys_assets.core.data.statistics import TrainStatistics
 
 
 def statistics_of(track_sequences: Sequence[Sequence[str]]) -> TrainStatistics:

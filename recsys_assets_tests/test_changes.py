@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from recsys_assets.client import model_versions
-from recsys_assets.core.demo_data import write_demo_rows
+from recsys_assets.core.data.demo_data import write_demo_rows
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import changes
 from recsys_assets.graph.history import latest_data_version, latest_materialization

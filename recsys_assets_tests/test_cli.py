@@ -12,9 +12,9 @@ import pytest
 
 from recsys_assets.cli import main, printable
 from recsys_assets.client import load_best_model
-from recsys_assets.core.recommenders import next_tracks
-from recsys_assets.core.track_ids import split_track_id
-from recsys_assets.core.track_search import TrackNameIndex
+from recsys_assets.core.data.track_ids import split_track_id
+from recsys_assets.core.data.track_names import TrackNameIndex
+from recsys_assets.core.models.base import next_tracks
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs

@@ -17,7 +17,7 @@ import pytest
 import yaml
 from dagster._core.run_coordinator import QueuedRunCoordinator
 
-from recsys_assets.core.search_space import load_search_space
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.jobs import RETRAIN_TAG, TRAINING_RUNS_AT_ONCE
 from recsys_assets.instance import INSTANCE_SETTINGS

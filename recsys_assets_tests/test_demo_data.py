@@ -3,7 +3,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow.compute as pc
 
-from recsys_assets.core.demo_data import DemoDataSpec, generate_playlist_rows, write_demo_rows
+from recsys_assets.core.data.demo_data import DemoDataSpec, generate_playlist_rows, write_demo_rows
 
 SPEC = DemoDataSpec(playlists=2_000, users=150, seed=11)
 

@@ -3,21 +3,21 @@
 import duckdb
 import pytest
 
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.demo_data import DEMO_SIZES, DemoDataSpec, write_demo_rows
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.evaluation import score_strategies
-from recsys_assets.core.metrics import hit_rate
-from recsys_assets.core.playlists import (
+from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.demo_data import DEMO_SIZES, DemoDataSpec, write_demo_rows
+from recsys_assets.core.data.playlists import (
     build_playlist_table,
     build_playlist_tables,
     evaluation_cases,
     split_playlists,
     track_sequences,
 )
-from recsys_assets.core.ranking import embedding_ranks
-from recsys_assets.core.recommenders import PopularityRecommender
-from recsys_assets.core.search_space import load_search_space
+from recsys_assets.core.evaluation.metrics import hit_rate
+from recsys_assets.core.models.baselines import PopularityRecommender
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.ranking import embedding_ranks
+from recsys_assets.core.models.word2vec.strategy_choice import score_strategies
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 from recsys_assets_tests.training_data import statistics_of, train_on
 

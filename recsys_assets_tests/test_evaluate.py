@@ -7,39 +7,32 @@ import pandas as pd
 import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core import ranking as ranking_module
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.evaluation import (
-    StrategyResult,
-    baselines_beating,
-    choose_on_sample,
-    choose_strategy,
-    evaluate,
-    generalization_tolerance,
-    sample_cases,
-    score_strategies,
-)
-from recsys_assets.core.families import family_params, fit_family
-from recsys_assets.core.hybrid import Hybrid
-from recsys_assets.core.metrics import MISSED, hit_rate, ranking_metrics
-from recsys_assets.core.ranking import (
+from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.statistics import TrackIndex
+from recsys_assets.core.evaluation.evaluator import evaluate, sample_cases
+from recsys_assets.core.evaluation.metrics import hit_rate, ranking_metrics
+from recsys_assets.core.evaluation.reports import baselines_beating, generalization_tolerance
+from recsys_assets.core.models import successors as successors_module
+from recsys_assets.core.models.base import PLAYS, TIMES_FOLLOWED, next_tracks
+from recsys_assets.core.models.baselines import FollowersRecommender, PopularityRecommender
+from recsys_assets.core.models.families import family_params, fit_family
+from recsys_assets.core.models.hybrid.scorer import Hybrid
+from recsys_assets.core.models.successors import successor_ranks
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.ranking import (
     _counts_above,
     embedding_outranks,
     embedding_rankings,
     embedding_ranks,
-    successor_ranks,
 )
-from recsys_assets.core.recommenders import (
-    PLAYS,
-    TIMES_FOLLOWED,
-    EmbeddingRecommender,
-    FollowersRecommender,
-    PopularityRecommender,
-    next_tracks,
+from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
+from recsys_assets.core.models.word2vec.strategies import COLD_STARTS, EMBEDDING_STRATEGIES, QueryStrategy
+from recsys_assets.core.models.word2vec.strategy_choice import (
+    StrategyResult,
+    choose_on_sample,
+    choose_strategy,
+    score_strategies,
 )
-from recsys_assets.core.statistics import TrackIndex
-from recsys_assets.core.strategies import COLD_STARTS, EMBEDDING_STRATEGIES, QueryStrategy
 from recsys_assets_tests.reference import codes_of
 from recsys_assets_tests.training_data import statistics_of, train_on
 
@@ -330,7 +323,7 @@ def test_successor_ranks_of_popularity_fallbacks_match_a_list_built_by_hand(monk
         first = [str(STATISTICS.tracks[index]) for index in followers]
         full = first + [track for track in popular if track not in first]
         assert ranks[row] == full.index(cases.targets[row]), row
-    monkeypatch.setattr(ranking_module, "SUCCESSOR_PAIRS_PER_BATCH", 7)
+    monkeypatch.setattr(successors_module, "SUCCESSOR_PAIRS_PER_BATCH", 7)
     assert np.array_equal(successors_first(ranking, EMBEDDING, cases, STATISTICS, 1), ranks)
 
 

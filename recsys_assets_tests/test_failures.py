@@ -11,9 +11,9 @@ import dagster as dg
 import numpy as np
 import pytest
 
-from recsys_assets.core.demo_data import write_demo_rows
-from recsys_assets.core.model import TrainedModel, load_model, save_model
-from recsys_assets.core.strategies import QueryStrategy
+from recsys_assets.core.data.demo_data import write_demo_rows
+from recsys_assets.core.models.trained import TrainedModel, load_model, save_model
+from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import io_managers
 from recsys_assets.graph.automation import select_after_training
@@ -266,7 +266,7 @@ def test_a_write_removes_the_temporary_files_of_dead_writers_only(tmp_path: Path
     import socket
     import subprocess
 
-    from recsys_assets.core.files import write_bytes_atomically
+    from recsys_assets.core.storage.files import write_bytes_atomically
 
     path = tmp_path / "m.npz"
     with subprocess.Popen(["sleep", "30"]) as live:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_assets.core.families import (
+from recsys_assets.core.models.families import (
     FamilyConfigError,
     family_key,
     family_params,
@@ -73,9 +73,9 @@ def test_a_fit_equals_the_model_built_by_hand():
 
 
 def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path):
-    from recsys_assets.core.hybrid import Hybrid
-    from recsys_assets.core.model import TrainedModel, load_model, read_summary, save_model
-    from recsys_assets.core.strategies import QueryStrategy
+    from recsys_assets.core.models.hybrid.scorer import Hybrid
+    from recsys_assets.core.models.trained import TrainedModel, load_model, read_summary, save_model
+    from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 
     train = random_playlists(11)
     statistics = statistics_of(train)
@@ -115,8 +115,8 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
 
 
 def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_family():
-    from recsys_assets.core.model import ModelSummary, best_of_each_family, family_margin
-    from recsys_assets.core.strategies import QueryStrategy
+    from recsys_assets.core.models.trained import ModelSummary, best_of_each_family, family_margin
+    from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 
     def summary(key: str, family: str, rate: float) -> ModelSummary:
         return ModelSummary(

@@ -5,8 +5,8 @@ import os
 import shutil
 from pathlib import Path
 
-from recsys_assets.core import fingerprint
-from recsys_assets.core.fingerprint import RetrainInputs, code_version, combined, file_fingerprint
+from recsys_assets.core.storage import fingerprint
+from recsys_assets.core.storage.fingerprint import RetrainInputs, code_version, combined, file_fingerprint
 
 
 def test_a_file_fingerprint_follows_content_not_name_or_time(tmp_path: Path):
@@ -34,10 +34,10 @@ def test_the_code_version_changes_with_any_source_change(tmp_path: Path, monkeyp
     monkeypatch.setattr(fingerprint, "PACKAGE_DIR", package)
     before = code_version(["core"])
     assert before == code_version(["core"]) and len(before) == 12
-    module = package / "core" / "metrics.py"
+    module = package / "core" / "evaluation" / "metrics.py"
     module.write_text(module.read_text() + "\n# a comment\n")
     assert code_version(["core"]) != before
-    assert code_version(["core/playlists.py"]) != code_version(["core/metrics.py"])
+    assert code_version(["core/data/playlists.py"]) != code_version(["core/evaluation/metrics.py"])
 
 
 def test_retrain_inputs_name_what_changed():

@@ -13,15 +13,16 @@ import pytest
 from gensim.models.keyedvectors import KeyedVectors
 
 from recsys_assets.client import load_best_model
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.corpus import CORPUS_FILE, read_corpus_manifest
-from recsys_assets.core.demo_data import write_demo_rows
-from recsys_assets.core.evaluation import evaluate, score_strategies
-from recsys_assets.core.model import select_best
-from recsys_assets.core.playlists import split_playlists, track_sequences
-from recsys_assets.core.search_space import SearchSpaceError, load_search_space
-from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
-from recsys_assets.core.training_files import CURRENT_BUILD_FILE
+from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.corpus import CORPUS_FILE, read_corpus_manifest
+from recsys_assets.core.data.demo_data import write_demo_rows
+from recsys_assets.core.data.playlists import split_playlists, track_sequences
+from recsys_assets.core.data.training_files import CURRENT_BUILD_FILE
+from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.models.trained import select_best
+from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.models.word2vec.strategy_choice import score_strategies
+from recsys_assets.core.search.space import SearchSpaceError, load_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_data_version, latest_metadata
 from recsys_assets.graph.io_managers import ModelFiles
@@ -229,7 +230,7 @@ def test_bad_search_space_is_refused_before_any_run(small_settings: Settings, tm
 def test_parquet_with_a_missing_column_fails_with_its_name(small_settings: Settings, tmp_path: Path):
     path = tmp_path / "rows.parquet"
     pd.read_parquet(small_settings.playlists_path).drop(columns="artist").to_parquet(path)
-    error = "recsys_assets.core.sources.SourceDataError"
+    error = "recsys_assets.core.data.sources.SourceDataError"
     message = re.escape(f"prepare_data failed: playlist_tables: {error}: {path}: missing column(s) artist")
     with dg.instance_for_test() as instance, pytest.raises(RetrainStopped, match=message):
         retrain(replace(small_settings, playlists_path=path), instance)
@@ -245,7 +246,7 @@ def test_failing_data_check_stops_training_and_resume_rebuilds_the_data(
         )
         return sizes
 
-    monkeypatch.setattr("recsys_assets.core.playlists.split_playlists", overlapping_splits)
+    monkeypatch.setattr("recsys_assets.core.data.playlists.split_playlists", overlapping_splits)
     with dg.instance_for_test() as instance:
         with pytest.raises(RetrainStopped, match="train_playlists: split_is_disjoint_complete_70_20_10"):
             retrain(small_settings, instance)
@@ -317,8 +318,10 @@ def test_a_model_worse_than_a_baseline_is_flagged(small_settings: Settings, monk
     def seed_strategy_only(embedding, cases, train, seed, k, on_progress=None):
         return score_strategies(embedding, cases, train, seed, k)[:1]
 
-    monkeypatch.setattr("recsys_assets.core.fitting.train_embeddings", untrained)
-    monkeypatch.setattr("recsys_assets.core.evaluation.score_strategies", seed_strategy_only)
+    monkeypatch.setattr("recsys_assets.core.models.word2vec.fit.train_embeddings", untrained)
+    monkeypatch.setattr(
+        "recsys_assets.core.models.word2vec.strategy_choice.score_strategies", seed_strategy_only
+    )
     with dg.instance_for_test() as instance:
         result = retrain(small_settings, instance)
         evaluation = check_evaluation(instance, "best_model", "beats_every_baseline_on_validation")
@@ -411,7 +414,7 @@ def test_every_family_trains_as_a_partition_and_the_best_of_all_is_served(
     """Word2Vec, rules, session kNN and the hybrid are partitions of one fan-out; best_model
     compares them all on validation, and the served model of any family evaluates and
     recommends."""
-    from recsys_assets.core.model import read_summary
+    from recsys_assets.core.models.trained import read_summary
     from recsys_assets_tests.conftest import FAST_CONFIGS
 
     settings = replace(

@@ -14,11 +14,11 @@ import duckdb
 import pandas as pd
 import pytest
 
-from recsys_assets.core.files import NotARegularFile
-from recsys_assets.core.fingerprint import file_fingerprint
-from recsys_assets.core.playlists import SPLIT_TABLES
-from recsys_assets.core.search_space import SearchSpaceError, load_search_space
-from recsys_assets.core.sources import SourceDataError, open_source_rows
+from recsys_assets.core.data.playlists import SPLIT_TABLES
+from recsys_assets.core.data.sources import SourceDataError, open_source_rows
+from recsys_assets.core.search.space import SearchSpaceError, load_search_space
+from recsys_assets.core.storage.files import NotARegularFile
+from recsys_assets.core.storage.fingerprint import file_fingerprint
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.resources import PlaylistDatabase

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_assets.core.hybrid import Hybrid
-from recsys_assets.core.metrics import MISSED
+from recsys_assets.core.data.cases import MISSED
+from recsys_assets.core.models.hybrid.scorer import Hybrid
 from recsys_assets_tests import test_rules, test_session_knn
 from recsys_assets_tests.reference import next_track_cases, random_playlists
 
@@ -82,7 +82,7 @@ def test_one_scoring_of_the_parts_ranks_every_weight_of_a_grid_as_its_own_hybrid
 def test_a_hybrid_file_written_before_the_candidate_cut_still_fuses_every_scored_track():
     import json
 
-    from recsys_assets.core.scorer_files import scorer_arrays, scorer_from_arrays
+    from recsys_assets.core.models.scorer_files import scorer_arrays, scorer_from_arrays
 
     arrays = scorer_arrays(Hybrid((RULES, KNN), (0.6, 0.4), RULES.statistics, 3))
     layout = json.loads(arrays["scorer_layout"].tobytes())

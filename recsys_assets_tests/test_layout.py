@@ -1,5 +1,7 @@
-"""The package's layers: the core stands alone, and Dagster finds the lazy definitions."""
+"""The package's layers: the core stands alone, its folders import only downward, and Dagster
+finds the lazy definitions."""
 
+import ast
 import subprocess
 import sys
 from pathlib import Path
@@ -7,11 +9,14 @@ from pathlib import Path
 import dagster as dg
 
 REPO = Path(__file__).resolve().parents[1]
+CORE = REPO / "recsys_assets" / "core"
 CORE_MODULES = [
-    f"recsys_assets.core.{path.stem}"
-    for path in sorted((REPO / "recsys_assets" / "core").glob("*.py"))
+    ".".join(path.relative_to(REPO).with_suffix("").parts)
+    for path in sorted(CORE.rglob("*.py"))
     if path.stem != "__init__"
 ]
+CORE_LAYERS = ("storage", "data", "evaluation", "models", "search")
+"""The core's folders, lowest first: a module imports from its own folder or a lower one."""
 
 
 def python(code: str, **environment: str) -> subprocess.CompletedProcess:
@@ -35,6 +40,33 @@ def test_the_core_imports_without_dagster_or_the_environment():
     result = python(code, RECSYS_SAMPLE_FRACTION="abc", RECSYS_DEMO_SIZE="huge")
     assert result.returncode == 0, result.stderr
     assert result.stdout.splitlines() == ["[]", "False"]
+
+
+def core_imports(path: Path) -> set[str]:
+    """The core modules or packages `path` imports, as dotted names."""
+    found = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+        elif isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+    return {name for name in found if name.startswith("recsys_assets.core.")}
+
+
+def test_each_core_folder_imports_only_its_own_and_lower_folders():
+    assert sorted(
+        path.name for path in CORE.iterdir() if path.is_dir() and path.name != "__pycache__"
+    ) == sorted(CORE_LAYERS)
+    assert not [path.name for path in CORE.glob("*.py") if path.name != "__init__.py"], (
+        "every module has a folder"
+    )
+    upward = []
+    for path in (path for path in CORE.rglob("*.py") if path.parent != CORE):
+        layer = CORE_LAYERS.index(path.relative_to(CORE).parts[0])
+        for module in core_imports(path):
+            if CORE_LAYERS.index(module.split(".")[2]) > layer:
+                upward.append(f"{path.relative_to(REPO)} imports {module}")
+    assert upward == []
 
 
 def test_the_package_exposes_lazy_definitions_that_build_from_the_environment(tmp_path: Path):

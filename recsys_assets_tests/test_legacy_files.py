@@ -4,11 +4,13 @@ to 4 of every family, and the asset values pickled by the code of then."""
 from __future__ import annotations
 
 import json
+import pickle
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
 
-from recsys_assets.core.model import read_model, read_summary
+from recsys_assets.core.models.trained import read_model, read_summary
 from recsys_assets_tests.reference import next_track_cases, random_playlists, statistics_of
 
 FILES = Path(__file__).parent / "legacy_files"
@@ -37,3 +39,29 @@ def test_a_model_file_written_before_the_change_ranks_and_recommends_as_it_did(n
     assert [
         [list(pair) for pair in served.recommend(inputs, 5).tracks] for inputs in cases.inputs[:4]
     ] == expected["recommend"]
+
+
+@pytest.mark.parametrize("asset", ["baseline_results", "test_evaluation"])
+def test_a_report_pickled_before_the_change_loads_once_and_is_written_back_as_json(asset, tmp_path):
+    from upath import UPath
+
+    from recsys_assets.graph.io_managers import AssetValueFiles
+
+    files = AssetValueFiles(base_path=UPath(tmp_path))
+    report = files.load_from_path(None, UPath(FILES / asset))
+    assert asdict(report) == EXPECTED[asset]
+    stored = UPath(tmp_path / asset)
+    files.dump_to_path(None, report, stored)
+    assert json.loads(stored.read_text())["fields"] == EXPECTED[asset]
+    assert files.load_from_path(None, stored) == report
+
+
+def test_a_stored_value_that_unpickles_anything_but_a_report_is_refused(tmp_path):
+    from upath import UPath
+
+    from recsys_assets.graph.io_managers import AssetValueFiles
+
+    path = tmp_path / "baseline_results"
+    path.write_bytes(pickle.dumps(Path("/etc/passwd")))
+    with pytest.raises(pickle.UnpicklingError, match="not a report"):
+        AssetValueFiles(base_path=UPath(tmp_path)).load_from_path(None, UPath(path))

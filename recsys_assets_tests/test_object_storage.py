@@ -17,10 +17,10 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from recsys_assets.client import load_best_model
-from recsys_assets.core.demo_data import write_demo_rows
-from recsys_assets.core.files import upload
-from recsys_assets.core.playlists import SPLIT_TABLES
-from recsys_assets.core.table_files import export_table, read_table_file
+from recsys_assets.core.data.demo_data import write_demo_rows
+from recsys_assets.core.data.playlists import SPLIT_TABLES
+from recsys_assets.core.storage.files import upload
+from recsys_assets.core.storage.table_files import export_table, read_table_file
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import resources
 from recsys_assets.graph.history import latest_data_version

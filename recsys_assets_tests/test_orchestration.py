@@ -13,7 +13,7 @@ import pytest
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from recsys_assets.core.search_space import SearchSpaceError
+from recsys_assets.core.search.space import SearchSpaceError
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import records
 from recsys_assets.graph.automation import register_configs, select_after_training, train_after_data

@@ -4,13 +4,13 @@ import duckdb
 import pandas as pd
 import pytest
 
-from recsys_assets.core.corpus import (
+from recsys_assets.core.data.corpus import (
     CORPUS_FILE,
     MAX_SENTENCE_LENGTH,
     PIECE_OVERLAP,
     read_corpus_manifest,
 )
-from recsys_assets.core.playlists import (
+from recsys_assets.core.data.playlists import (
     MIN_PLAYLISTS,
     SPLIT_TABLES,
     build_playlist_table,
@@ -21,8 +21,8 @@ from recsys_assets.core.playlists import (
     split_sizes,
     table_exists,
 )
-from recsys_assets.core.sources import SourceDataError
-from recsys_assets.core.training_files import read_train_statistics, write_training_files
+from recsys_assets.core.data.sources import SourceDataError
+from recsys_assets.core.data.training_files import read_train_statistics, write_training_files
 from recsys_assets_tests.reference import corpus_of, statistics_of
 
 
@@ -228,7 +228,7 @@ def test_a_build_that_fails_while_splitting_keeps_all_four_tables(tmp_path: Path
     def interrupted(conn, seed):
         raise KeyboardInterrupt("killed while splitting")
 
-    monkeypatch.setattr("recsys_assets.core.playlists.split_playlists", interrupted)
+    monkeypatch.setattr("recsys_assets.core.data.playlists.split_playlists", interrupted)
     with pytest.raises(KeyboardInterrupt):
         build_playlist_tables(conn, many_playlists(tmp_path / "new.parquet", 80, length=5), seed=1)
     assert table_contents(conn) == before

@@ -3,12 +3,12 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from recsys_assets.core.embedding import TrackEmbedding
-from recsys_assets.core.playlists import build_playlist_table
-from recsys_assets.core.recommenders import EmbeddingRecommender
-from recsys_assets.core.strategies import SEED_STRATEGY, QueryStrategy
-from recsys_assets.core.track_ids import split_track_id
-from recsys_assets.core.track_search import TrackNameIndex
+from recsys_assets.core.data.playlists import build_playlist_table
+from recsys_assets.core.data.track_ids import split_track_id
+from recsys_assets.core.data.track_names import TrackNameIndex
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
+from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy
 from recsys_assets_tests.training_data import train_on
 
 SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]

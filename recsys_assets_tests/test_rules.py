@@ -6,10 +6,10 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from recsys_assets.core.metrics import MISSED
-from recsys_assets.core.recommenders import FollowersRecommender
-from recsys_assets.core.rules import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
-from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.data.cases import MISSED
+from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.models.baselines import FollowersRecommender
+from recsys_assets.core.models.rules.scorer import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 

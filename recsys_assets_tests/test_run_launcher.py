@@ -12,7 +12,7 @@ import pytest
 from dagster._core.events import DagsterEvent, DagsterEventType, EngineEventData
 from dagster._daemon.monitoring.run_monitoring import monitor_started_run
 
-from recsys_assets.core.processes import process_alive
+from recsys_assets.core.storage.processes import process_alive
 from recsys_assets.run_launcher import HOST_TAG, PID_TAG, LocalProcessRunLauncher
 
 

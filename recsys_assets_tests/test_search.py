@@ -9,8 +9,10 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
-from recsys_assets.core.model import FAMILY_LABELS
-from recsys_assets.core.search import (
+from recsys_assets.core.models.config import ModelConfig
+from recsys_assets.core.models.trained import FAMILY_LABELS
+from recsys_assets.core.search.space import Choices, Range, SearchSpaceError, parse_search_plan
+from recsys_assets.core.search.study import (
     SearchProgress,
     StudyUnavailable,
     finish,
@@ -23,7 +25,6 @@ from recsys_assets.core.search import (
     trials_run,
     warm_start,
 )
-from recsys_assets.core.search_space import Choices, ModelConfig, Range, SearchSpaceError, parse_search_plan
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import propose_trials, register_configs
 from recsys_assets.graph.history import latest_metadata

@@ -3,12 +3,11 @@ from pathlib import Path
 
 import pytest
 
-from recsys_assets.core.search_space import (
-    WORD2VEC_PARAMETERS,
+from recsys_assets.core.models.config import is_valid_config_key
+from recsys_assets.core.models.word2vec.parameters import WORD2VEC_PARAMETERS, config_key
+from recsys_assets.core.search.space import (
     SearchSpaceError,
-    config_key,
     find_config,
-    is_valid_config_key,
     load_search_space,
     parse_search_space,
 )
@@ -127,7 +126,7 @@ def test_the_word2vec_defaults_are_gensims_own():
 
     from gensim.models.word2vec import Word2Vec
 
-    from recsys_assets.core.search_space import WORD2VEC_DEFAULTS, WORD2VEC_PARAMETERS
+    from recsys_assets.core.models.word2vec.parameters import WORD2VEC_DEFAULTS, WORD2VEC_PARAMETERS
 
     signature = inspect.signature(Word2Vec.__init__).parameters
     assert set(WORD2VEC_DEFAULTS) == set(WORD2VEC_PARAMETERS)

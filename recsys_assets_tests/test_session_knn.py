@@ -7,10 +7,15 @@ import math
 import numpy as np
 import pytest
 
-from recsys_assets.core.metrics import MISSED
-from recsys_assets.core.score_ranking import top_tracks
-from recsys_assets.core.session_knn import POSITION_WEIGHTS, SessionKnn, playlist_matrix, playlist_positions
-from recsys_assets.core.statistics import TrainStatistics
+from recsys_assets.core.data.cases import MISSED
+from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.models.session_knn.scorer import (
+    POSITION_WEIGHTS,
+    SessionKnn,
+    playlist_matrix,
+    playlist_positions,
+)
+from recsys_assets.core.models.sparse import top_tracks
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 

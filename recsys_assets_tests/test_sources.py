@@ -6,8 +6,8 @@ import duckdb
 import pandas as pd
 import pytest
 
-from recsys_assets.core.playlists import build_playlist_table
-from recsys_assets.core.sources import SourceDataError, open_source_rows
+from recsys_assets.core.data.playlists import build_playlist_table
+from recsys_assets.core.data.sources import SourceDataError, open_source_rows
 
 HEADER = '"user_id", "artistname", "trackname", "playlistname"'
 WELL_FORMED = [

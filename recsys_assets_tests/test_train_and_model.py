@@ -6,18 +6,24 @@ import numpy as np
 import pytest
 from gensim.models.word2vec import Word2Vec
 
-from recsys_assets.core.corpus import (
+from recsys_assets.core.data.corpus import (
     CORPUS_MANIFEST,
     MAX_SENTENCE_LENGTH,
     PIECE_OVERLAP,
     Corpus,
     read_corpus_manifest,
 )
-from recsys_assets.core.fitting import early_peak
-from recsys_assets.core.model import TrainedModel, load_model, save_model, select_best, summary_from_file
-from recsys_assets.core.strategies import QueryStrategy
-from recsys_assets.core.train import TrainingError, train_embeddings
-from recsys_assets.core.training_files import training_data_of
+from recsys_assets.core.data.training_files import training_data_of
+from recsys_assets.core.models.trained import (
+    TrainedModel,
+    load_model,
+    save_model,
+    select_best,
+    summary_from_file,
+)
+from recsys_assets.core.models.word2vec.fit import early_peak
+from recsys_assets.core.models.word2vec.strategies import QueryStrategy
+from recsys_assets.core.models.word2vec.train import TrainingError, train_embeddings
 from recsys_assets_tests.training_data import train_on
 
 SENTENCES = [[f"t{(i * 7 + j) % 40}" for j in range(12)] for i in range(200)]
@@ -132,7 +138,7 @@ def test_failed_save_keeps_the_previous_file(tmp_path: Path, monkeypatch):
     def crash(*args, **kwargs):
         raise OSError("disk full")
 
-    monkeypatch.setattr("recsys_assets.core.files.os.fsync", crash)
+    monkeypatch.setattr("recsys_assets.core.storage.files.os.fsync", crash)
     with pytest.raises(OSError, match="disk full"):
         save_model(make_model("a", 0.5), path)
     assert path.read_bytes() == before

@@ -17,7 +17,7 @@ from recsys_assets.client import (
     promote,
     remove_old_versions,
 )
-from recsys_assets.core.model import model_bytes, model_from_bytes
+from recsys_assets.core.models.trained import model_bytes, model_from_bytes
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.automation import select_after_training
 from recsys_assets.graph.history import latest_metadata

@@ -14,7 +14,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from recsys_assets.core.search_space import load_search_space
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.graph.history import latest_materialization
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.instance import INSTANCE_SETTINGS

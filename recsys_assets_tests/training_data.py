@@ -9,9 +9,9 @@ from typing import Any
 
 from gensim.models.keyedvectors import KeyedVectors
 
-from recsys_assets.core.statistics import TrainStatistics
-from recsys_assets.core.train import train_embeddings
-from recsys_assets.core.training_files import training_data_of
+from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.data.training_files import training_data_of
+from recsys_assets.core.models.word2vec.train import train_embeddings
 
 
 def statistics_of(sequences: Sequence[Sequence[str]]) -> TrainStatistics:

@@ -7,8 +7,8 @@ from datetime import datetime
 import dagster as dg
 from optuna.trial import TrialState
 
-from recsys_assets.core.search import finish, next_search_step, search_progress
-from recsys_assets.core.search_space import SearchSpaceError, partition_changes
+from recsys_assets.core.search.space import SearchSpaceError, partition_changes
+from recsys_assets.core.search.study import finish, next_search_step, search_progress
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.checks import best_model_freshness
 from recsys_assets.graph.data import DEFAULT_SPLIT_SEED

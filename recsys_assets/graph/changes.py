@@ -9,8 +9,8 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.search import trials_left, trials_run
+from recsys_assets.core.search.study import trials_left, trials_run
+from recsys_assets.core.storage.fingerprint import RetrainInputs
 from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_materialization, metadata_values
 from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION

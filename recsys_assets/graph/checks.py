@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import dagster as dg
 
-from recsys_assets.core.playlists import SPLIT_TABLES, playlist_table_problems, split_problems
+from recsys_assets.core.data.playlists import SPLIT_TABLES, playlist_table_problems, split_problems
 from recsys_assets.graph.resources import PlaylistDatabase
 
 

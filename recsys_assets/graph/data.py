@@ -4,14 +4,14 @@ import dagster as dg
 import duckdb
 from pydantic import Field
 
-from recsys_assets.core.playlists import (
+from recsys_assets.core.data.playlists import (
     SPLIT_TABLES,
     PlaylistTableStats,
     build_playlist_tables,
     length_and_popularity,
     preview_rows,
 )
-from recsys_assets.core.training_files import DataBuild
+from recsys_assets.core.data.training_files import DataBuild
 from recsys_assets.graph.history import CODE_VERSION_TAG, DATA_VERSION_TAG
 from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.plots import playlist_distributions

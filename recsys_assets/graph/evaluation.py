@@ -4,17 +4,17 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from recsys_assets.core.evaluation import (
+from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.evaluation.metrics import metric_name, prefixed
+from recsys_assets.core.evaluation.reports import (
     BaselineResults,
     TestEvaluation,
-    evaluate,
-    evaluate_baselines,
     generalization_tolerance,
     verdict,
 )
-from recsys_assets.core.metrics import metric_name, prefixed
-from recsys_assets.core.model import TrainedModel
-from recsys_assets.core.strategies import SEED_STRATEGY
+from recsys_assets.core.models.baselines import evaluate_baselines
+from recsys_assets.core.models.trained import TrainedModel
+from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import examples_table, metrics_table, readable
 from recsys_assets.graph.models import CASE_INPUT, cases_of, progress_logger, same_k

@@ -3,6 +3,7 @@ training statistics, and model files on a local or remote path."""
 
 from __future__ import annotations
 
+import io
 import pickle
 from pathlib import Path
 
@@ -11,8 +12,11 @@ import duckdb
 import pandas as pd
 from upath import UPath
 
-from recsys_assets.core.files import is_local, publish, write_bytes_atomically
-from recsys_assets.core.model import (
+from recsys_assets.core.data.playlists import SPLIT_TABLES, recorded_data_version, table_exists
+from recsys_assets.core.data.training_files import DataBuild
+from recsys_assets.core.evaluation.reports import Report, report_from_json, report_json
+from recsys_assets.core.models.config import is_valid_config_key
+from recsys_assets.core.models.trained import (
     ConfigModels,
     ModelSummary,
     TrainedModel,
@@ -21,10 +25,8 @@ from recsys_assets.core.model import (
     save_model,
     summary_from_file,
 )
-from recsys_assets.core.model_files import MODEL_EXTENSION, model_version_location
-from recsys_assets.core.playlists import SPLIT_TABLES, recorded_data_version, table_exists
-from recsys_assets.core.search_space import is_valid_config_key
-from recsys_assets.core.training_files import DataBuild
+from recsys_assets.core.storage.files import is_local, publish, write_bytes_atomically
+from recsys_assets.core.storage.model_locations import MODEL_EXTENSION, model_version_location
 from recsys_assets.graph.resources import (
     RETRAIN_HINT,
     PlaylistDatabase,
@@ -221,19 +223,23 @@ class ModelIOManager(dg.ConfigurableIOManagerFactory):
 
 
 class AssetValueFiles(dg.UPathIOManager):
-    """Other asset values (the baselines, the test evaluation), pickled under `<base>/<asset>`:
-    written whole (locally through a temporary file), and a missing one fails saying what to run."""
+    """Other asset values (the baselines' and the test evaluation's reports) as JSON under
+    `<base>/<asset>`: written whole (locally through a temporary file), and a missing one fails
+    saying what to run. A value pickled before reports were JSON still loads, once."""
 
-    def dump_to_path(self, context: dg.OutputContext, obj: object, path: UPath) -> None:
-        data = pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL)
+    def dump_to_path(self, context: dg.OutputContext, obj: Report, path: UPath) -> None:
+        data = report_json(obj).encode("utf-8")
         if is_local(str(path)):
             write_bytes_atomically(Path(path.path), data)
         else:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_bytes(data)
 
-    def load_from_path(self, context: dg.InputContext, path: UPath) -> object:
-        return pickle.loads(path.read_bytes())
+    def load_from_path(self, context: dg.InputContext, path: UPath) -> Report:
+        data = path.read_bytes()
+        if data.startswith(pickle.PROTO):
+            return _LegacyReportUnpickler(io.BytesIO(data)).load()
+        return report_from_json(data.decode("utf-8", errors="replace"), str(path))
 
     def load_input(self, context: dg.InputContext) -> object:
         try:
@@ -243,6 +249,16 @@ class AssetValueFiles(dg.UPathIOManager):
             raise dg.Failure(
                 f"{asset} has not been materialized: `dg launch --assets {asset}` or {RETRAIN_HINT}."
             ) from None
+
+
+class _LegacyReportUnpickler(pickle.Unpickler):
+    """Reads a report pickled before the core had folders, when the reports lived in
+    `recsys_assets.core.evaluation`; nothing else may be unpickled."""
+
+    def find_class(self, module: str, name: str) -> type:
+        if module == "recsys_assets.core.evaluation" and name in ("BaselineResults", "TestEvaluation"):
+            return super().find_class("recsys_assets.core.evaluation.reports", name)
+        raise pickle.UnpicklingError(f"a stored asset value names {module}.{name}, which is not a report")
 
 
 class AssetValueIOManager(dg.ConfigurableIOManagerFactory):

@@ -8,11 +8,11 @@ from collections.abc import Mapping
 import dagster as dg
 import numpy as np
 
-from recsys_assets.core.cases import EvaluationCases
-from recsys_assets.core.evaluation import StrategyResult
-from recsys_assets.core.metrics import METRIC_KS, metric_name
-from recsys_assets.core.model import TrainedModel
-from recsys_assets.core.recommenders import next_tracks
+from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
+from recsys_assets.core.models.base import next_tracks
+from recsys_assets.core.models.trained import TrainedModel
+from recsys_assets.core.models.word2vec.strategy_choice import StrategyResult
 
 BASELINE_SUFFIX = " (baseline)"
 

@@ -6,13 +6,20 @@ import dagster as dg
 import pandas as pd
 from pydantic import Field
 
-from recsys_assets.core.cases import CASE_COLUMNS, EvaluationCases
-from recsys_assets.core.corpus import MAX_SENTENCE_LENGTH
-from recsys_assets.core.evaluation import BaselineResults, baselines_beating, verdict
-from recsys_assets.core.fingerprint import RetrainInputs
-from recsys_assets.core.fitting import FitReport, early_peak, fit_track_scorer, fit_word2vec
-from recsys_assets.core.metrics import hit_rate_curve, metric_name, prefixed
-from recsys_assets.core.model import ConfigModels, TrainedModel, best_first, family_margin, select_best
+from recsys_assets.core.data.cases import CASE_COLUMNS, EvaluationCases
+from recsys_assets.core.data.corpus import MAX_SENTENCE_LENGTH
+from recsys_assets.core.evaluation.metrics import hit_rate_curve, metric_name, prefixed
+from recsys_assets.core.evaluation.reports import BaselineResults, baselines_beating, verdict
+from recsys_assets.core.models.fitting import fit_track_scorer
+from recsys_assets.core.models.trained import (
+    ConfigModels,
+    TrainedModel,
+    best_first,
+    family_margin,
+    select_best,
+)
+from recsys_assets.core.models.word2vec.fit import FitReport, early_peak, fit_word2vec
+from recsys_assets.core.storage.fingerprint import RetrainInputs
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
 from recsys_assets.graph.owners import ASSET_OWNERS

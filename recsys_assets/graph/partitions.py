@@ -4,7 +4,7 @@ from collections.abc import Sequence
 
 import dagster as dg
 
-from recsys_assets.core.search_space import partition_changes
+from recsys_assets.core.search.space import partition_changes
 
 model_configs = dg.DynamicPartitionsDefinition(name="model_configs")
 

@@ -10,7 +10,7 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
 
-from recsys_assets.core.evaluation import CURVE_STRATEGY
+from recsys_assets.core.models.word2vec.strategy_choice import CURVE_STRATEGY
 
 
 def _markdown_image(figure: plt.Figure, title: str) -> str:

@@ -13,8 +13,9 @@ from typing import TypeVar
 
 import dagster as dg
 
-from recsys_assets.core.processes import process_alive
-from recsys_assets.core.search_space import ModelConfig, parse_search_space_text
+from recsys_assets.core.models.config import ModelConfig
+from recsys_assets.core.search.space import parse_search_space_text
+from recsys_assets.core.storage.processes import process_alive
 
 DRIVER_TAG = "recsys/driver"
 """Tag of the runs a `recsys-assets retrain` drives: the sensors leave their chain to it."""

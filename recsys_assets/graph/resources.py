@@ -20,14 +20,29 @@ from dagster_duckdb import DuckDBResource
 from optuna.trial import TrialState
 from pydantic import Field
 
-from recsys_assets.core.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read_corpus_manifest
-from recsys_assets.core.demo_data import DEMO_SIZES, write_demo_rows
-from recsys_assets.core.files import local_copy, remove_folders_except, upload
-from recsys_assets.core.fingerprint import combined, file_fingerprint
-from recsys_assets.core.model import ModelSummary, read_summary, summary_if_present
-from recsys_assets.core.model_files import served_model_location
-from recsys_assets.core.playlists import recorded_data_version
-from recsys_assets.core.search import (
+from recsys_assets.core.data.corpus import CORPUS_FILE, CORPUS_MANIFEST, Corpus, read_corpus_manifest
+from recsys_assets.core.data.demo_data import DEMO_SIZES, write_demo_rows
+from recsys_assets.core.data.playlists import recorded_data_version
+from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.data.training_files import (
+    CURRENT_BUILD_FILE,
+    TRAIN_COUNT_FILES,
+    TRAIN_FILES,
+    DataBuild,
+    read_train_statistics,
+    write_training_files,
+)
+from recsys_assets.core.models.config import ModelConfig
+from recsys_assets.core.models.trained import ModelSummary, read_summary, summary_if_present
+from recsys_assets.core.search.space import (
+    SearchPlan,
+    SearchSpaceFile,
+    find_config,
+    load_search_plan,
+    load_search_space,
+    read_search_space,
+)
+from recsys_assets.core.search.study import (
     finish,
     open_study,
     propose,
@@ -36,25 +51,10 @@ from recsys_assets.core.search import (
     warm_start,
     with_trials,
 )
-from recsys_assets.core.search_space import (
-    ModelConfig,
-    SearchPlan,
-    SearchSpaceFile,
-    find_config,
-    load_search_plan,
-    load_search_space,
-    read_search_space,
-)
-from recsys_assets.core.statistics import TrainStatistics
-from recsys_assets.core.table_files import export_table, read_table_file
-from recsys_assets.core.training_files import (
-    CURRENT_BUILD_FILE,
-    TRAIN_COUNT_FILES,
-    TRAIN_FILES,
-    DataBuild,
-    read_train_statistics,
-    write_training_files,
-)
+from recsys_assets.core.storage.files import local_copy, remove_folders_except, upload
+from recsys_assets.core.storage.fingerprint import combined, file_fingerprint
+from recsys_assets.core.storage.model_locations import served_model_location
+from recsys_assets.core.storage.table_files import export_table, read_table_file
 from recsys_assets.graph.versions import DATA_CODE_VERSION
 
 

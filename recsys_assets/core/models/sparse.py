@@ -1,0 +1,206 @@
+"""Exact ranks and top-k lists from sparse, non-negative scores over the training tracks: the
+scoring path of every family that scores tracks directly (sequential rules, session kNN and the
+hybrid). A row lists its scored tracks by score, ties toward the more popular track, then the
+unscored tracks by popularity."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Iterator, Sequence
+from itertools import chain
+from typing import ClassVar
+
+import numpy as np
+import scipy.sparse as sp
+
+from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.evaluation.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
+from recsys_assets.core.models.base import PLAYS, Recommendations, check_request
+
+SCORE_DECIMALS = 9
+"""Decimals scores are rounded to, so that sums equal but for rounding (1/3 + 2/3 and 1) tie."""
+
+
+def input_tracks(
+    inputs: Sequence[Sequence[str]], statistics: TrainStatistics
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """Every input track of the playlists one after another: its playlist's row, its training
+    track index (-1 where unseen), its 1-based position and its playlist's length; each of shape
+    (input tracks,)."""
+    lengths = np.fromiter((len(tracks) for tracks in inputs), dtype=np.int64, count=len(inputs))
+    found = statistics.index_of(list(chain.from_iterable(inputs)))
+    row = np.repeat(np.arange(len(inputs)), lengths)
+    position = np.arange(len(found)) - np.repeat(np.cumsum(lengths) - lengths, lengths) + 1
+    return row, found, position, lengths[row]
+
+
+def scored_ranks(scores: sp.csr_matrix, targets: np.ndarray, popularity_rank: np.ndarray) -> np.ndarray:
+    """The 0-based rank of each row's target track in the row's list; shape (rows,).
+
+    `scores` (rows, tracks) holds positive scores (absent means unscored); `targets` (rows,) are
+    track indices, -1 for a track outside training (MISSED); `popularity_rank` (tracks,) orders
+    ties and the unscored tracks.
+    """
+    scores = scores.tocsr()
+    return next(ranks_per_scoring(scores, [scores.data], targets, popularity_rank))
+
+
+def ranks_per_scoring(
+    pattern: sp.csr_matrix,
+    scorings: Iterable[np.ndarray],
+    targets: np.ndarray,
+    popularity_rank: np.ndarray,
+) -> Iterator[np.ndarray]:
+    """`scored_ranks` under each of `scorings`, score arrays (entries,) over the entries of
+    `pattern` (rows, tracks; no repeated entry), where 0 means unscored: one rank array (rows,)
+    per scoring, the work that depends only on the pattern done once."""
+    rows = len(targets)
+    row_of = np.repeat(np.arange(rows), np.diff(pattern.indptr))
+    known = targets >= 0
+    safe_target = np.where(known, targets, 0)
+    own_rank = popularity_rank[safe_target]
+    more_popular = popularity_rank[pattern.indices] < own_rank[row_of]
+    own_entry = np.flatnonzero(pattern.indices == safe_target[row_of])
+    for values in scorings:
+        scored = values > 0
+        own = np.zeros(rows)
+        own[row_of[own_entry]] = values[own_entry]
+        own_of_entry = own[row_of]
+        before = (values > own_of_entry) | ((values == own_of_entry) & more_popular)
+        scored_before = np.bincount(row_of, weights=before, minlength=rows).astype(np.int64)
+        lengths = np.bincount(row_of, weights=scored, minlength=rows).astype(np.int64)
+        more_popular_scored = np.bincount(row_of, weights=more_popular & scored, minlength=rows)
+        unscored_before = own_rank - more_popular_scored.astype(np.int64)
+        ranks = np.where(own > 0, scored_before, lengths + unscored_before)
+        yield np.where(known, ranks, MISSED)
+
+
+def row_thresholds(scores: sp.csr_matrix, k: int) -> np.ndarray:
+    """Each row's `k`-th largest entry, or -inf for a row of at most `k` entries; shape (rows,)."""
+    lengths = np.diff(scores.indptr)
+    threshold = np.full(scores.shape[0], -np.inf)
+    for row in np.flatnonzero(lengths > k):
+        values = scores.data[scores.indptr[row] : scores.indptr[row + 1]]
+        threshold[row] = np.partition(values, len(values) - k)[len(values) - k]
+    return threshold
+
+
+def largest_per_row(
+    scores: sp.csr_matrix, k: int, tie_rank: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Each row's `k` largest entries in order, ties toward the smaller `tie_rank` (entries,):
+    their rows, their 0-based places in the row and their entry indices, each of shape (kept,)."""
+    rows = scores.shape[0]
+    row_of = np.repeat(np.arange(rows), np.diff(scores.indptr))
+    candidate = np.flatnonzero(scores.data >= row_thresholds(scores, k)[row_of])
+    order = candidate[np.lexsort((tie_rank[candidate], -scores.data[candidate], row_of[candidate]))]
+    counts = np.bincount(row_of[order], minlength=rows)
+    place = np.arange(len(order)) - np.repeat(np.cumsum(counts) - counts, counts)
+    kept = place < k
+    return row_of[order[kept]], place[kept], order[kept]
+
+
+def top_tracks(
+    scores: sp.csr_matrix, k: int, by_popularity: np.ndarray, popularity_rank: np.ndarray
+) -> np.ndarray:
+    """The first `k` tracks of each row's list: track indices, shape (rows, min(k, tracks)).
+
+    `scores` (rows, tracks) holds positive scores; `by_popularity` (tracks,) lists the track
+    indices most played first and `popularity_rank` (tracks,) is each track's place there.
+    """
+    scores = scores.tocsr()
+    rows, k = scores.shape[0], min(k, len(by_popularity))
+    row, place, entry = largest_per_row(scores, k, popularity_rank[scores.indices])
+    top = np.empty((rows, k), dtype=np.int64)
+    top[row, place] = scores.indices[entry]
+    scored = np.bincount(row, minlength=rows)
+    if (scored < k).any():
+        row_of = np.repeat(np.arange(rows), np.diff(scores.indptr))
+        entry_rank = popularity_rank[scores.indices]
+        popular = entry_rank < k
+        unscored = np.ones((rows, k), dtype=bool)
+        unscored[row_of[popular], entry_rank[popular]] = False
+        fill_place = np.cumsum(unscored, axis=1) - 1 + scored[:, None]
+        row, rank = np.nonzero(unscored & (fill_place < k))
+        top[row, fill_place[row, rank]] = by_popularity[rank]
+    return top
+
+
+class TrackScorer:
+    """A model that scores training tracks directly; a family implements `scores` (and says
+    what its scores are in `describe`), and ranking, coverage and recommending follow here.
+
+    Subclasses have a `statistics` (TrainStatistics) attribute and score `rows_per_batch` rows
+    at once.
+    """
+
+    statistics: TrainStatistics
+    rows_per_batch: int = 512
+    """Rows scored at once: the fastest per row at the Spotify size (smaller batches stay in cache)."""
+    score_kind: ClassVar[str] = "score"
+    """What a scored track's score is, as `recommend` labels it."""
+
+    def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
+        """The playlists' scores, shape (playlists, tracks), positive where scored."""
+        raise NotImplementedError
+
+    def describe(self, reached: int, tracks: Sequence[str]) -> str:
+        """What a list for `tracks` is, given that the model scored `reached` tracks for them."""
+        raise NotImplementedError
+
+    def _batches(self, inputs: Sequence[Sequence[str]]):
+        for start in range(0, len(inputs), self.rows_per_batch):
+            stop = min(start + self.rows_per_batch, len(inputs))
+            yield start, stop, self.scores(inputs[start:stop])
+
+    def rank(self, cases: EvaluationCases, k: int, on_progress: ProgressCallback | None = None) -> Ranking:
+        statistics = self.statistics
+        targets = statistics.index_of(cases.targets)
+        ranks = np.empty(len(cases), dtype=np.int64)
+        for start, stop, scores in self._batches(cases.inputs):
+            ranks[start:stop] = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
+            if on_progress:
+                on_progress("scored playlists", stop, len(cases))
+        return self.ranking_of(cases, ranks, k)
+
+    def ranking_of(self, cases: EvaluationCases, ranks: np.ndarray, k: int) -> Ranking:
+        """The `Ranking` of `cases` whose held-out tracks rank `ranks` (rows,) in this model's lists."""
+        statistics = self.statistics
+        targets = statistics.index_of(cases.targets)
+        return Ranking(
+            ranks=ranks,
+            query_in_vocabulary=statistics.index_of([inputs[-1] for inputs in cases.inputs]) >= 0,
+            target_in_vocabulary=targets >= 0,
+            coverage=self._coverage(cases, k),
+        )
+
+    def _coverage(self, cases: EvaluationCases, k: int) -> float:
+        """The share of tracks in the top-`k` lists of up to `COVERAGE_QUERIES` sampled rows."""
+        statistics = self.statistics
+        n = len(statistics.tracks)
+        if not n or not len(cases):
+            return 0.0
+        sample = np.random.default_rng(0).permutation(len(cases))[:COVERAGE_QUERIES]
+        covered = np.zeros(n, dtype=bool)
+        for _, _, scores in self._batches([cases.inputs[row] for row in sample]):
+            covered[top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)] = True
+        return float(covered.mean())
+
+    def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
+        """The scored tracks first, by score (of kind `score_kind`); tracks the model does not
+        reach follow by plays in training."""
+        check_request(tracks, k)
+        statistics = self.statistics
+        row = self.scores([tracks])
+        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)[0]
+        values = row.toarray()[0][top]
+        scored = values > 0
+        unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]
+        described = self.describe(int(np.count_nonzero(row.data)), tracks)
+        shown = np.where(scored, values, statistics.plays[top])
+        return Recommendations(
+            [(str(statistics.tracks[i]), float(value)) for i, value in zip(top, shown, strict=True)],
+            tuple(self.score_kind if hit else PLAYS for hit in scored),
+            described,
+            unknown,
+        )
