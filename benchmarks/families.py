@@ -19,7 +19,7 @@ from recsys_assets.core.data.demo_data import DEMO_SIZES
 from recsys_assets.core.evaluation.evaluator import evaluate, ranking_summary
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.baselines import baselines
-from recsys_assets.core.models.families import HYBRID_RULES_WEIGHTS
+from recsys_assets.core.models.hybrid.family import RULES_WEIGHTS
 from recsys_assets.core.models.hybrid.scorer import Hybrid
 from recsys_assets.core.models.rules.scorer import SequentialRules, fit_rules
 from recsys_assets.core.models.session_knn.scorer import SessionKnn, playlist_matrix, playlist_positions
@@ -31,8 +31,8 @@ RULES_VARIANTS = {
 }
 
 KNN_VARIANTS = {
-    "session kNN, k 100, p/L": {"k": 100, "weighting": "linear"},
-    "session kNN, k 100, 1/distance, idf": {"k": 100, "weighting": "div", "idf_weight": 1.0},
+    "session kNN, k 100, p/L": {"k": 100, "weighting": "linear", "idf_weight": 0.0, "decay": 0.0},
+    "session kNN, k 100, 1/distance, idf": {"k": 100, "weighting": "div", "idf_weight": 1.0, "decay": 0.0},
     "session kNN, k 100, 1/d, idf, decay 10": {
         "k": 100,
         "weighting": "div",
@@ -80,7 +80,7 @@ def main() -> None:
     for name, params in RULES_VARIANTS.items():
         started = time.perf_counter()
         rules = fit_rules(codes, lengths, len(train.tracks), params["steps"], params["weighting"])
-        model = SequentialRules(rules, train, last_n=params["last_n"])
+        model = SequentialRules(rules, train, last_n=params["last_n"], recency="div")
         fitted = time.perf_counter() - started
         started = time.perf_counter()
         validation = evaluate(model, splits["validate"], k)
@@ -98,10 +98,10 @@ def main() -> None:
         test = evaluate(model, splits["test"], k)
         results[name] = test
         print(_row(name, validation, test, k, f"- / {scored:.1f}"))
-    rules_part = SequentialRules(fit_rules(codes, lengths, len(train.tracks), 10, "div"), train, last_n=3)
-    knn_part = SessionKnn(matrix, train, k=100, weighting="div", idf_weight=1.0)
+    rules_part = SequentialRules(fit_rules(codes, lengths, len(train.tracks), 10, "div"), train, 3, "div")
+    knn_part = SessionKnn(matrix, train, k=100, weighting="div", idf_weight=1.0, decay=0.0)
     started = time.perf_counter()
-    grid = [(weight, round(1 - weight, 10)) for weight in HYBRID_RULES_WEIGHTS]
+    grid = [(weight, round(1 - weight, 10)) for weight in RULES_WEIGHTS]
     hybrid = Hybrid((rules_part, knn_part), grid[0], train)
     tried = hybrid.ranks_for_weights(splits["validate"], grid)
     chosen = max(grid, key=lambda w: (ranking_metrics(tried[w], k)[hit_rate], -w[0]))

@@ -27,7 +27,7 @@ from recsys_assets.core.data.training_files import read_train_statistics, write_
 from recsys_assets.core.evaluation.evaluator import evaluate
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY
 from recsys_assets.core.models.word2vec.train import train_embeddings
 
 
@@ -52,7 +52,7 @@ def validation_hit_rate(vectors: KeyedVectors, database: Path, folder: Path) -> 
         cases = evaluation_cases(conn, "validate_playlists")
     statistics = read_train_statistics(str(folder))
     metrics = evaluate(
-        EmbeddingRecommender(TrackEmbedding(vectors), SEED_STRATEGY, 42, statistics), cases, k=100
+        EmbeddingRecommender(TrackEmbedding(vectors), TUTORIAL_STRATEGY, 42, statistics), cases, k=100
     )
     return metrics["hit_rate@100"]
 

@@ -13,10 +13,10 @@ import warnings
 
 import dagster as dg
 from celery.exceptions import DuplicateTaskNameWarning
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
 from dagster_celery.launcher import CeleryRunLauncher as DagsterCeleryRunLauncher
 from dagster_celery.tags import DAGSTER_CELERY_TASK_ID_TAG
 
+from recsys_assets.dagster_internals import CheckRunHealthResult, WorkerStatus
 from recsys_assets.graph.runs import WORKER_TAG
 
 # dagster-celery declares its run task again at every launch; the first declaration is the one used.

@@ -452,12 +452,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     )
     promote_parser.set_defaults(handler=_promote_command)
     args = parser.parse_args(argv)
-    from recsys_assets.core.search.space import SearchSpaceError
+    from recsys_assets.core.models.parameters import ConfigError
     from recsys_assets.settings import SettingsError, load_settings
 
     try:
         return args.handler(args, load_settings())
-    except (SettingsError, SearchSpaceError) as error:
+    except (SettingsError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
 

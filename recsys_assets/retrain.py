@@ -16,7 +16,7 @@ import dagster as dg
 
 from recsys_assets.client import remove_old_versions
 from recsys_assets.core.evaluation.reports import TestEvaluation
-from recsys_assets.core.models.word2vec.parameters import WORD2VEC_DEFAULTS
+from recsys_assets.core.models.registry import FAMILIES
 from recsys_assets.core.search.space import SearchPlan, SearchSpaceFile, read_search_space
 from recsys_assets.core.search.study import finish, next_search_step, search_progress, trials_run
 from recsys_assets.core.storage.processes import process_alive
@@ -231,9 +231,8 @@ def _search(
             continue
         result = models.summary(config.key)
         trained_epochs = max(result.learning_curve, default=0)
-        pruned = result.family == "word2vec" and trained_epochs < int(
-            result.params.get("epochs", WORD2VEC_DEFAULTS["epochs"])
-        )
+        planned_epochs = FAMILIES[result.family].epochs
+        pruned = planned_epochs is not None and trained_epochs < planned_epochs(result.params)
         ending = f", pruned after {trained_epochs} epochs" if pruned else ""
         print(
             f"   trial {number} ({config.key}): validation hit rate {result.validation_hit_rate:.4f}{ending}"

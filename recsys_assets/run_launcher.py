@@ -7,10 +7,8 @@ import socket
 
 import dagster as dg
 
-# The result types of a launcher's health check have no public import path in Dagster 1.13.
-from dagster._core.launcher import CheckRunHealthResult, WorkerStatus
-
 from recsys_assets.core.storage.processes import process_alive
+from recsys_assets.dagster_internals import CheckRunHealthResult, WorkerStatus
 
 HOST_TAG = ".dagster/recsys_host"
 PID_TAG = ".dagster/recsys_pid"

@@ -170,7 +170,7 @@ def test_register_configs_adds_new_and_removes_dropped_configs(tmp_path: Path):
         skipped = register_configs(
             dg.build_sensor_context(instance=instance, resources={"search_space": space})
         )
-        assert "unknown Word2Vec parameter" in skipped.skip_message
+        assert "unknown word2vec parameter" in skipped.skip_message
 
 
 def test_training_jobs_are_tagged_and_the_instance_caps_them(tmp_path: Path):

@@ -103,7 +103,7 @@ def test_retrain_with_a_bad_search_space_exits_with_its_error(environment, tmp_p
         {**environment, "RECSYS_SEARCH_SPACE": str(bad)}, tmp_path, "-m", "recsys_assets.cli", "retrain"
     )
     assert result.returncode == 2
-    assert f"{bad}, config #1: parameter 'epochs' must be int" in result.stderr
+    assert f"{bad}, config #1: word2vec parameter 'epochs' must be int" in result.stderr
 
 
 @pytest.fixture
@@ -118,7 +118,7 @@ def retrained(environment, monkeypatch, capsys):
 
 
 def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
-    first, second = retrained.vectors.index_to_key[:2]
+    first, second = retrained.fitted.vectors.index_to_key[:2]
     assert main(["recommend", first, second, "-k", "4"]) == 0
     out = capsys.readouterr().out
     expected = next_tracks(retrained.recommender(), [first, second], 4)
@@ -130,14 +130,14 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
 
     artist, name = split_track_id(second)
     words = f"{artist.upper()} {name.lower()}"
-    assert second in TrackNameIndex(retrained.vectors.index_to_key).search(words)
-    unique = len(TrackNameIndex(retrained.vectors.index_to_key).search(words)) == 1
+    assert second in TrackNameIndex(retrained.fitted.vectors.index_to_key).search(words)
+    unique = len(TrackNameIndex(retrained.fitted.vectors.index_to_key).search(words)) == 1
     assert main(["recommend", words, "-k", "2"]) == (0 if unique else 2)
     assert (second in capsys.readouterr().out) == unique
 
 
 def test_recommend_leaves_out_the_playlists_tracks_unless_kept_and_prints_json(retrained, capsys):
-    played = retrained.vectors.index_to_key[:3]
+    played = retrained.fitted.vectors.index_to_key[:3]
     assert main(["recommend", *played, "-k", "5", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [row["rank"] for row in listed["tracks"]] == [1, 2, 3, 4, 5]
@@ -158,7 +158,7 @@ def test_recommend_reports_unknown_and_ambiguous_tracks(retrained, capsys):
     assert "(no known track)" in out
     assert main(["recommend", "zzz no such words"]) == 2
     assert "no track matches 'zzz no such words'" in capsys.readouterr().err
-    word = split_track_id(retrained.vectors.index_to_key[0])[1].split()[0]
+    word = split_track_id(retrained.fitted.vectors.index_to_key[0])[1].split()[0]
     assert main(["recommend", word]) == 2
     assert f"{word!r} matches several tracks" in capsys.readouterr().err
 

@@ -15,8 +15,10 @@ from recsys_assets.core.evaluation.reports import baselines_beating, generalizat
 from recsys_assets.core.models import successors as successors_module
 from recsys_assets.core.models.base import PLAYS, TIMES_FOLLOWED, next_tracks
 from recsys_assets.core.models.baselines import FollowersRecommender, PopularityRecommender
-from recsys_assets.core.models.families import family_params, fit_family
 from recsys_assets.core.models.hybrid.scorer import Hybrid
+from recsys_assets.core.models.registry import config_params
+from recsys_assets.core.models.rules.family import build_rules
+from recsys_assets.core.models.session_knn.family import build_session_knn
 from recsys_assets.core.models.successors import successor_ranks
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.ranking import (
@@ -151,7 +153,7 @@ def test_vocabulary_shares_and_coverage(cases: EvaluationCases):
     assert not ranking.target_in_vocabulary[1] and ranking.target_in_vocabulary.sum() == len(cases) - 1
     assert 5 / len(VECTORS.index_to_key) < ranking.coverage <= 1
     assert embedding_ranks(EMBEDDING, cases, seed=9, top_k=50).coverage >= ranking.coverage
-    sampled = embedding_ranks(EMBEDDING, cases, seed=9, top_k=5, coverage_queries=3)
+    sampled = embedding_ranks(EMBEDDING, cases, seed=9, top_k=5, coverage_sample=3)
     assert 0 < sampled.coverage <= 15 / len(VECTORS.index_to_key)
 
 
@@ -381,10 +383,10 @@ def cold_and_warm_cases() -> EvaluationCases:
 def test_strategies_ranked_together_rank_as_each_alone():
     cases = cold_and_warm_cases()
     together = embedding_rankings(
-        EMBEDDING, cases, 4, EMBEDDING_STRATEGIES, STATISTICS, top_k=5, coverage_queries=7
+        EMBEDDING, cases, 4, EMBEDDING_STRATEGIES, STATISTICS, top_k=5, coverage_sample=7
     )
     for strategy, ranking in zip(EMBEDDING_STRATEGIES, together, strict=True):
-        alone = embedding_ranks(EMBEDDING, cases, 4, strategy, STATISTICS, top_k=5, coverage_queries=7)
+        alone = embedding_ranks(EMBEDDING, cases, 4, strategy, STATISTICS, top_k=5, coverage_sample=7)
         assert np.array_equal(ranking.ranks, alone.ranks), strategy.label
         assert ranking.coverage == alone.coverage, strategy.label
     warm = np.array([number % 3 != 0 for number in range(len(cases))])
@@ -452,10 +454,10 @@ def test_every_recommender_ranks_a_held_out_track_where_its_own_list_puts_it():
         "embedding, successors first": EmbeddingRecommender(
             EMBEDDING, QueryStrategy(query="mean_last_n", successors_first=True), 1, STATISTICS
         ),
-        **{
-            family: fit_family(family, family_params("test", family, {}), STATISTICS, codes, lengths)
-            for family in ("rules", "session_knn")
-        },
+        "rules": build_rules(config_params("test", "rules", {}), STATISTICS, codes, lengths),
+        "session_knn": build_session_knn(
+            config_params("test", "session_knn", {}), STATISTICS, codes, lengths
+        ),
     }
     models["hybrid"] = Hybrid((models["rules"], models["session_knn"]), (0.6, 0.4), STATISTICS)
     for name, model in models.items():

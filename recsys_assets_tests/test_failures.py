@@ -13,6 +13,7 @@ import pytest
 
 from recsys_assets.core.data.demo_data import write_demo_rows
 from recsys_assets.core.models.trained import TrainedModel, load_model, save_model
+from recsys_assets.core.models.word2vec.model import Word2VecModel
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import io_managers
@@ -126,7 +127,7 @@ def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path
         config_key="m",
         params={},
         seed=1,
-        vectors=vectors,
+        fitted=Word2VecModel(vectors),
         k=10,
         strategy=QueryStrategy(),
         validation={"hit_rate@10": 0.5},
@@ -148,7 +149,7 @@ def test_a_process_killed_while_writing_leaves_the_previous_model(tmp_path: Path
     assert [p.name for p in tmp_path.glob(".m.npz.*.tmp")], "the killed writer left its temporary file"
     assert path.read_bytes() == before
     assert load_model(path).config_key == "m"
-    assert np.array_equal(load_model(path).vectors.vectors, vectors.vectors)
+    assert np.array_equal(load_model(path).fitted.vectors.vectors, vectors.vectors)
     save_model(replace(model, config_key="again"), path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["m.npz"], "stale temporary files are cleaned"
 

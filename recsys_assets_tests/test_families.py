@@ -5,13 +5,11 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_assets.core.models.families import (
-    FamilyConfigError,
-    family_key,
-    family_params,
-    fit_family,
-    hybrid_parts,
-)
+from recsys_assets.core.models.hybrid.family import hybrid_parts
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.models.registry import FAMILIES, config_params
+from recsys_assets.core.models.rules.family import build_rules
+from recsys_assets.core.models.session_knn.family import build_session_knn
 from recsys_assets_tests import test_rules, test_session_knn
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
@@ -19,16 +17,16 @@ WHERE = "search_space.toml, config #2"
 
 
 def test_defaults_complete_a_config_and_name_it_readably():
-    rules = family_params(WHERE, "rules", {"steps": 20})
+    rules = config_params(WHERE, "rules", {"steps": 20})
     assert rules == {"weighting": "div", "last_n": 3, "recency": "div", "steps": 20}
-    assert family_key("rules", rules) == "rules-div-last3-recencydiv-steps20"
-    knn = family_params(WHERE, "session_knn", {"weighting": "linear"})
+    assert FAMILIES["rules"].key(rules) == "rules-div-last3-recencydiv-steps20"
+    knn = config_params(WHERE, "session_knn", {"weighting": "linear"})
     assert knn["decay"] == 0.0
-    assert family_key("session_knn", knn) == "knn-k100-linear-idf1"
-    decaying = family_params(WHERE, "session_knn", {"decay": 2})
-    assert family_key("session_knn", decaying) == "knn-k100-div-idf1-decay2"
-    hybrid = family_params(WHERE, "hybrid", {"knn_decay": 5})
-    assert family_key("hybrid", hybrid) == "hybrid-steps10-last3-k100-decay5"
+    assert FAMILIES["session_knn"].key(knn) == "knn-k100-linear-idf1"
+    decaying = config_params(WHERE, "session_knn", {"decay": 2})
+    assert FAMILIES["session_knn"].key(decaying) == "knn-k100-div-idf1-decay2"
+    hybrid = config_params(WHERE, "hybrid", {"knn_decay": 5})
+    assert FAMILIES["hybrid"].key(hybrid) == "hybrid-steps10-last3-k100-decay5"
     assert hybrid_parts(hybrid)["session_knn"] == {**decaying, "decay": 5.0}
 
 
@@ -49,8 +47,8 @@ def test_defaults_complete_a_config_and_name_it_readably():
     ],
 )
 def test_bad_parameters_are_refused_naming_file_config_and_parameter(family, given, message):
-    with pytest.raises(FamilyConfigError) as error:
-        family_params(WHERE, family, given)
+    with pytest.raises(ConfigError) as error:
+        config_params(WHERE, family, given)
     assert str(error.value).startswith(f"{WHERE}: ") and message in str(error.value)
 
 
@@ -60,14 +58,14 @@ def test_a_fit_equals_the_model_built_by_hand():
     codes, lengths = codes_of(train, statistics)
     held_out = random_playlists(10)
     cases = next_track_cases(held_out)
-    rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
+    rules = build_rules(config_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
     by_hand = test_rules.fitted(train, 4, "div", last_n=3)
     assert rules.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
-    knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
+    knn = build_session_knn(config_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
     by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0)
     assert knn.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
-    params = family_params(WHERE, "session_knn", {"k": 5, "decay": 1.5})
-    decaying = fit_family("session_knn", params, statistics, codes, lengths)
+    params = config_params(WHERE, "session_knn", {"k": 5, "decay": 1.5})
+    decaying = build_session_knn(params, statistics, codes, lengths)
     by_hand = test_session_knn.fitted(train, k=5, weighting="div", idf_weight=1.0, decay=1.5)
     assert decaying.rank(cases, 10).ranks.tolist() == by_hand.rank(cases, 10).ranks.tolist()
 
@@ -82,10 +80,10 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
     codes, lengths = codes_of(train, statistics)
     held_out = random_playlists(12)
     cases = next_track_cases(held_out)
-    rules = fit_family("rules", family_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
-    knn = fit_family("session_knn", family_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
-    decaying = fit_family(
-        "session_knn", family_params(WHERE, "session_knn", {"k": 5, "decay": 1.0}), statistics, codes, lengths
+    rules = build_rules(config_params(WHERE, "rules", {"steps": 4}), statistics, codes, lengths)
+    knn = build_session_knn(config_params(WHERE, "session_knn", {"k": 5}), statistics, codes, lengths)
+    decaying = build_session_knn(
+        config_params(WHERE, "session_knn", {"k": 5, "decay": 1.0}), statistics, codes, lengths
     )
     for family, scorer in (
         ("rules", rules),
@@ -103,7 +101,7 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
             validation_rows=len(cases),
             train_seconds=0.1,
             family=family,
-            scorer=scorer,
+            fitted=scorer,
         )
         path = tmp_path / f"{family}-{id(scorer)}.npz"
         save_model(model, path)
@@ -145,3 +143,18 @@ def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_fam
     said = family_margin(models)
     assert said.startswith("Best family: hybrid of rules and session kNN (h, 0.7200), ahead of the best")
     assert "sequential rules 0.6900 (1.04x)" in said and "Word2Vec 0.6200 (1.16x)" in said
+
+
+def test_the_configuration_guide_shows_the_parameter_tables_the_registry_generates():
+    from pathlib import Path
+
+    from recsys_assets.core.models.registry import parameter_tables
+
+    guide = (Path(__file__).parents[1] / "docs" / "configuration.md").read_text()
+    shown = guide.split("<!-- parameter tables: generated -->\n")[1].split("<!-- parameter tables: end -->")[
+        0
+    ]
+    assert shown == parameter_tables(), (
+        "docs/configuration.md is stale: replace its generated section with what"
+        " recsys_assets.core.models.registry.parameter_tables() returns"
+    )

@@ -19,10 +19,11 @@ from recsys_assets.core.data.demo_data import write_demo_rows
 from recsys_assets.core.data.playlists import split_playlists, track_sequences
 from recsys_assets.core.data.training_files import CURRENT_BUILD_FILE
 from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.models.parameters import ConfigError
 from recsys_assets.core.models.trained import select_best
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy
 from recsys_assets.core.models.word2vec.strategy_choice import score_strategies
-from recsys_assets.core.search.space import SearchSpaceError, load_search_space
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_data_version, latest_metadata
 from recsys_assets.graph.io_managers import ModelFiles
@@ -93,7 +94,7 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
             )
             assert 0 < meta["validation_coverage@100"] <= 1
             assert 0 <= meta["validation_query_oov_share"] < 1
-            assert meta["vocabulary_size"] == len(model.vectors.index_to_key) > 0
+            assert meta["vocabulary_size"] == len(model.fitted.vectors.index_to_key) > 0
             assert list(model.learning_curve) == [2, 3] and all(
                 0 < v < 1 for v in model.learning_curve.values()
             )
@@ -173,7 +174,7 @@ def test_same_data_config_and_seed_give_the_same_models_and_metrics(small_settin
             for s, i in [(small_settings, first), (other, second)]
         ]
     assert results[0] == results[1]
-    assert np.array_equal(models[0].vectors.vectors, models[1].vectors.vectors)
+    assert np.array_equal(models[0].fitted.vectors.vectors, models[1].fitted.vectors.vectors)
 
 
 def test_removed_config_is_unregistered_by_the_next_retrain(small_settings: Settings, tmp_path: Path):
@@ -213,7 +214,7 @@ def test_partition_missing_from_the_search_space_is_refused(small_settings: Sett
     with dg.instance_for_test() as instance:
         instance.add_dynamic_partitions(model_configs.name, ["mystery"])
         defs.resolve_job_def("prepare_data").execute_in_process(instance=instance)
-        with pytest.raises(SearchSpaceError, match="no config has key 'mystery'"):
+        with pytest.raises(ConfigError, match="no config has key 'mystery'"):
             defs.resolve_job_def("train_models").execute_in_process(
                 instance=instance, partition_key="mystery"
             )
@@ -222,7 +223,7 @@ def test_partition_missing_from_the_search_space_is_refused(small_settings: Sett
 def test_bad_search_space_is_refused_before_any_run(small_settings: Settings, tmp_path: Path):
     bad = replace(small_settings, search_space_path=write_search_space(tmp_path, "[[config]]\nwindoww = 3\n"))
     with dg.instance_for_test() as instance:
-        with pytest.raises(SearchSpaceError, match="unknown Word2Vec parameter 'windoww'"):
+        with pytest.raises(ConfigError, match="unknown word2vec parameter 'windoww'"):
             retrain(bad, instance)
         assert instance.get_runs() == []
 
@@ -286,7 +287,7 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
         )
         assert trained["strategy"] == best.strategy.label == result.strategy
         assert QueryStrategy.from_dict(trained["strategy_settings"]) == best.strategy
-        assert (best.successors is not None) == best.strategy.successors_first
+        assert (best.fitted.successors is not None) == best.strategy.successors_first
 
         test_split = defs.load_asset_value("test_playlists", instance=instance)
         train_split = defs.load_asset_value("train_playlists", instance=instance)
@@ -297,7 +298,7 @@ def test_the_strategy_chosen_on_validation_travels_with_the_model(small_settings
         assert result.test_hit_rate == evaluate(best.recommender(train), cases, 100)["hit_rate@100"]
         assert (
             result.test_hit_rate_seed_strategy
-            == evaluate(best.recommender(train, SEED_STRATEGY), cases, 100)["hit_rate@100"]
+            == evaluate(best.recommender(train, TUTORIAL_STRATEGY), cases, 100)["hit_rate@100"]
         )
         assert check_evaluation(instance, "best_model", "beats_every_baseline_on_validation").passed
         closeness = check_evaluation(instance, "test_evaluation", "test_hit_rate_close_to_validation")

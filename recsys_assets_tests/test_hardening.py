@@ -16,7 +16,8 @@ import pytest
 
 from recsys_assets.core.data.playlists import SPLIT_TABLES
 from recsys_assets.core.data.sources import SourceDataError, open_source_rows
-from recsys_assets.core.search.space import SearchSpaceError, load_search_space
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.search.space import load_search_space
 from recsys_assets.core.storage.files import NotARegularFile
 from recsys_assets.core.storage.fingerprint import file_fingerprint
 from recsys_assets.definitions import build_definitions
@@ -184,7 +185,7 @@ def test_a_fifo_device_or_folder_is_refused_before_anything_reads_it(tmp_path: P
             open_source_rows(conn, path),
         ):
             pass
-        with pytest.raises(SearchSpaceError, match="search-space file is a"):
+        with pytest.raises(ConfigError, match="search-space file is a"):
             load_search_space(path)
     finally:
         signal.alarm(0)

@@ -82,12 +82,13 @@ def test_one_scoring_of_the_parts_ranks_every_weight_of_a_grid_as_its_own_hybrid
 def test_a_hybrid_file_written_before_the_candidate_cut_still_fuses_every_scored_track():
     import json
 
-    from recsys_assets.core.models.scorer_files import scorer_arrays, scorer_from_arrays
+    from recsys_assets.core.models.registry import FAMILIES
+    from recsys_assets.core.models.sparse_files import read_track_scorer, track_scorer_arrays
 
-    arrays = scorer_arrays(Hybrid((RULES, KNN), (0.6, 0.4), RULES.statistics, 3))
+    arrays = track_scorer_arrays(Hybrid((RULES, KNN), (0.6, 0.4), RULES.statistics, 3))
     layout = json.loads(arrays["scorer_layout"].tobytes())
     assert layout.pop("candidates") == 3
     arrays["scorer_layout"] = np.frombuffer(json.dumps(layout).encode(), dtype=np.uint8)
-    loaded = scorer_from_arrays(arrays)
+    loaded = read_track_scorer(arrays, {}, FAMILIES)
     assert loaded.candidates is None
     assert loaded.rank(CASES, 10).ranks.tolist() == dense_ranks((0.6, 0.4))

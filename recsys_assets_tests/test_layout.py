@@ -69,7 +69,7 @@ def test_each_core_folder_imports_only_its_own_and_lower_folders():
     assert upward == []
 
 
-def test_the_package_exposes_lazy_definitions_that_build_from_the_environment(tmp_path: Path):
+def test_the_package_exposes_lazy_definitions_that_build_from_the_environment():
     imported = python(
         "import recsys_assets, sys; print('dagster' in sys.modules)", RECSYS_SAMPLE_FRACTION="abc"
     )
@@ -84,3 +84,38 @@ def test_the_package_exposes_lazy_definitions_that_build_from_the_environment(tm
         "best_model",
         "test_evaluation",
     }
+
+
+def family_name_comparisons(path: Path, names: set[str]) -> list[str]:
+    """Comparisons in `path` with a family's name as a literal (`x == "rules"`, `x in ("hybrid",)`)."""
+    found = []
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Compare):
+            operands = [node.left, *node.comparators]
+            literals = [
+                item
+                for operand in operands
+                for item in (
+                    operand.elts if isinstance(operand, (ast.Tuple, ast.List, ast.Set)) else [operand]
+                )
+            ]
+            if any(isinstance(item, ast.Constant) and item.value in names for item in literals):
+                found.append(f"{path}:{node.lineno}")
+    return found
+
+
+def test_no_code_compares_with_a_family_name_outside_the_family_folders_and_the_registry(tmp_path: Path):
+    from recsys_assets.core.models.registry import FAMILIES
+
+    models = CORE / "models"
+    own = {models / "registry.py", *(path for name in FAMILIES for path in (models / name).rglob("*.py"))}
+    found = [
+        comparison
+        for path in sorted((REPO / "recsys_assets").rglob("*.py"))
+        if path not in own
+        for comparison in family_name_comparisons(path, set(FAMILIES))
+    ]
+    assert found == []
+    planted = tmp_path / "planted.py"
+    planted.write_text('def f(model):\n    return model.family == "rules" or model.family in ("hybrid",)\n')
+    assert family_name_comparisons(planted, set(FAMILIES)) == [f"{planted}:2"] * 2

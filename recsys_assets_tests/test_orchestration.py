@@ -13,7 +13,7 @@ import pytest
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
 
-from recsys_assets.core.search.space import SearchSpaceError
+from recsys_assets.core.models.parameters import ConfigError
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph import records
 from recsys_assets.graph.automation import register_configs, select_after_training, train_after_data
@@ -156,7 +156,7 @@ def test_a_config_of_the_recorded_search_space_trains_where_the_daemons_file_lac
         path=str(write_search_space(tmp_path, FAST_CONFIGS)), study_url=f"sqlite:///{tmp_path / 'study.db'}"
     )
     with dg.instance_for_test() as instance:
-        with pytest.raises(SearchSpaceError, match="no config has key 'other'"):
+        with pytest.raises(ConfigError, match="no config has key 'other'"):
             records.config_to_train(instance, "other", daemons)
         records.record_search_space(
             instance,

@@ -8,14 +8,14 @@ from recsys_assets.core.data.track_ids import split_track_id
 from recsys_assets.core.data.track_names import TrackNameIndex
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy
 from recsys_assets_tests.training_data import train_on
 
 SENTENCES = [[f"Artist {i % 7}|||Song {(i * 3 + j) % 40}" for j in range(10)] for i in range(300)]
 VECTORS = train_on(SENTENCES, {"min_count": 2, "epochs": 3, "vector_size": 12, "window": 4}, seed=1)
 
 
-def recommend(vectors, tracks, k, strategy=SEED_STRATEGY, seed=0):
+def recommend(vectors, tracks, k, strategy=TUTORIAL_STRATEGY, seed=0):
     return EmbeddingRecommender(TrackEmbedding(vectors), strategy, seed).recommend(tracks, k)
 
 

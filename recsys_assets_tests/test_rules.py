@@ -13,11 +13,13 @@ from recsys_assets.core.models.rules.scorer import RECENCY_WEIGHTS, STEP_WEIGHTS
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 
-def fitted(train: list[list[str]], steps: int, weighting: str, **query) -> SequentialRules:
+def fitted(
+    train: list[list[str]], steps: int, weighting: str, last_n: int = 1, recency: str = "div"
+) -> SequentialRules:
     statistics = statistics_of(train)
     codes, lengths = codes_of(train, statistics)
     rules = fit_rules(codes, lengths, len(statistics.tracks), steps, weighting)
-    return SequentialRules(rules, statistics, **query)
+    return SequentialRules(rules, statistics, last_n, recency)
 
 
 def brute_force_list(

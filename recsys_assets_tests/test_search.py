@@ -10,8 +10,9 @@ import pytest
 from optuna.trial import TrialState
 
 from recsys_assets.core.models.config import ModelConfig
-from recsys_assets.core.models.trained import FAMILY_LABELS
-from recsys_assets.core.search.space import Choices, Range, SearchSpaceError, parse_search_plan
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.models.registry import FAMILIES
+from recsys_assets.core.search.space import Choices, Range, parse_search_plan
 from recsys_assets.core.search.study import (
     SearchProgress,
     StudyUnavailable,
@@ -63,9 +64,44 @@ def plan_of(trials: int = 3, pruner: str = "median"):
     return parse_search_plan(document, "space.toml")
 
 
+@pytest.mark.parametrize(
+    ("search", "name"),
+    [
+        (
+            {
+                "trials": 5,
+                "params": {
+                    "window": {"low": 2, "high": 8},
+                    "alpha": {"low": 0.01, "high": 0.1, "log": True},
+                    "sg": {"choices": [0, 1]},
+                },
+            },
+            "recsys-a00e8b28c681",
+        ),
+        (
+            {
+                "time_budget_minutes": 3,
+                "seed": 7,
+                "params": {"vector_size": {"choices": [16, 32]}},
+                "rules": {"steps": {"low": 2, "high": 20}, "weighting": {"choices": ["div", "log"]}},
+                "session_knn": {
+                    "k": {"low": 10, "high": 200, "log": True},
+                    "idf_weight": {"low": 0.0, "high": 2.0},
+                },
+                "hybrid": {"knn_k": {"choices": [50, 100]}},
+            },
+            "recsys-71af97531fb6",
+        ),
+        ({"trials": 3, "session_knn": {"decay": {"low": 0.0, "high": 20.0}}}, "recsys-af0d656e0f66"),
+    ],
+)
+def test_a_plan_keeps_the_study_name_it_had_before_every_family_was_in_the_registry(search, name):
+    assert parse_search_plan({"search": search}, "space.toml").study_name == name
+
+
 def test_the_plan_is_parsed_and_checked():
     plan = plan_of()
-    assert plan.params == {
+    assert plan.space_of("word2vec") == {
         "vector_size": Choices((8, 16)),
         "window": Range(2, 8, integer=True),
         "alpha": Range(0.01, 0.05, log=True),
@@ -77,7 +113,7 @@ def test_the_plan_is_parsed_and_checked():
         ({"trials": 2, "params": {"window": {"low": 8, "high": 2}}}, "needs low < high"),
         ({"trials": 2, "params": {"window": {"low": 2, "high": 5000}}}, "must be <= 1000"),
         ({"trials": 2, "params": {"alpha": {"low": 0.0, "high": 0.1, "log": True}}}, "must be > 0"),
-        ({"trials": 2, "params": {"windoww": {"choices": [2]}}}, "unknown Word2Vec parameter 'windoww'"),
+        ({"trials": 2, "params": {"windoww": {"choices": [2]}}}, "unknown word2vec parameter 'windoww'"),
         (
             {"trials": 2, "pruner": "hyperband", "params": {"window": {"choices": [2]}}},
             "pruner must be one of",
@@ -86,7 +122,7 @@ def test_the_plan_is_parsed_and_checked():
         ({"trials": 2, "seed": 2**40, "params": {"window": {"choices": [2]}}}, "from 0 to 2147483647"),
     ]
     for table, message in bad:
-        with pytest.raises(SearchSpaceError, match=message):
+        with pytest.raises(ConfigError, match=message):
             parse_search_plan({"search": table}, "space.toml")
 
 
@@ -247,8 +283,8 @@ def test_the_search_starts_from_configs_trained_outside_it(tmp_path: Path):
     plan = plan_of(trials=3)
     study = open_study(f"sqlite:///{tmp_path / 'study.db'}", plan)
     known = [
-        (ModelConfig("inside", {"vector_size": 16, "window": 5}), 0.6, {2: 0.5, 4: 0.55}),
-        (ModelConfig("outside", {"vector_size": 48, "window": 5}), 0.7, {}),
+        (ModelConfig("inside", {"vector_size": 16, "window": 5}, "word2vec"), 0.6, {2: 0.5, 4: 0.55}),
+        (ModelConfig("outside", {"vector_size": 48, "window": 5}, "word2vec"), 0.7, {}),
         (ModelConfig("rules", {"steps": 3}, family="rules"), 0.8, {}),
     ]
     assert warm_start(study, plan, known) == ["inside"], "48 is not among the choices; rules not searched"
@@ -377,7 +413,7 @@ def test_the_search_spanning_families_starts_from_fixed_configs_of_the_families_
     known = [
         (ModelConfig("rules-fixed", {"steps": 10, "weighting": "div"}, family="rules"), 0.7, {}),
         (ModelConfig("rules-outside", {"steps": 40, "weighting": "div"}, family="rules"), 0.7, {}),
-        (ModelConfig("w2v", {"window": 5}), 0.6, {2: 0.5}),
+        (ModelConfig("w2v", {"window": 5}, "word2vec"), 0.6, {2: 0.5}),
     ]
     assert warm_start(study, plan, known) == ["rules-fixed", "w2v"], "steps 40 is outside the space"
     rules, word2vec = study.trials
@@ -401,7 +437,7 @@ def test_the_search_spanning_families_starts_from_fixed_configs_of_the_families_
     ],
 )
 def test_a_family_space_that_cannot_be_searched_is_refused_naming_the_table(table, message):
-    with pytest.raises(SearchSpaceError, match=message):
+    with pytest.raises(ConfigError, match=message):
         parse_search_plan({"search": {"trials": 2, **table}}, "space.toml")
 
 
@@ -424,5 +460,5 @@ def test_retrain_searches_rules_and_knn_configs_and_compares_them_with_the_fixed
         assert sorted(compared) == sorted({"fixed", *trials})
         for key, (number, config, state) in trials.items():
             trained = latest_metadata(instance, "embedding_model", key)
-            assert trained["search_trial"] == number and trained["family"] == FAMILY_LABELS[config.family]
+            assert trained["search_trial"] == number and trained["family"] == FAMILIES[config.family].label
             assert state == TrialState.COMPLETE

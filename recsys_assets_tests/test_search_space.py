@@ -6,7 +6,7 @@ import pytest
 from recsys_assets.core.models.config import is_valid_config_key
 from recsys_assets.core.models.word2vec.parameters import WORD2VEC_PARAMETERS, config_key
 from recsys_assets.core.search.space import (
-    SearchSpaceError,
+    ConfigError,
     find_config,
     load_search_space,
     parse_search_space,
@@ -46,8 +46,8 @@ def test_explicit_name_becomes_the_key():
 @pytest.mark.parametrize(
     ("table", "message"),
     [
-        ({"vector_sise": 48}, "unknown Word2Vec parameter 'vector_sise'"),
-        ({"workers": 4}, "unknown Word2Vec parameter 'workers'"),
+        ({"vector_sise": 48}, "unknown word2vec parameter 'vector_sise'"),
+        ({"workers": 4}, "unknown word2vec parameter 'workers'"),
         ({"window": "10"}, "parameter 'window' must be int, got '10' (str)"),
         ({"window": 2.5}, "parameter 'window' must be int"),
         ({"min_count": True}, "parameter 'min_count' must be int"),
@@ -66,44 +66,44 @@ def test_explicit_name_becomes_the_key():
     ],
 )
 def test_invalid_config_is_refused_naming_file_config_and_parameter(table, message):
-    with pytest.raises(SearchSpaceError) as error:
+    with pytest.raises(ConfigError) as error:
         parse_search_space({"config": [{"window": 5}, table]}, "my_space.toml")
     assert str(error.value).startswith("my_space.toml, config #2: ")
     assert message in str(error.value)
 
 
 def test_duplicate_keys_are_refused():
-    with pytest.raises(SearchSpaceError, match="key 'mc1' is already used by config #1"):
+    with pytest.raises(ConfigError, match="key 'mc1' is already used by config #1"):
         parse_search_space({"config": [{"min_count": 1}, {"min_count": 1}]}, "s")
 
 
 def test_file_without_configs_or_with_unknown_sections_is_refused():
-    with pytest.raises(SearchSpaceError, match=r"at least one \[\[config\]\] table or a \[search\] table"):
+    with pytest.raises(ConfigError, match=r"at least one \[\[config\]\] table or a \[search\] table"):
         parse_search_space({}, "s")
-    with pytest.raises(SearchSpaceError, match="unknown top-level entries"):
+    with pytest.raises(ConfigError, match="unknown top-level entries"):
         parse_search_space({"config": [{}], "configs": [{}]}, "s")
 
 
 def test_missing_and_malformed_files_name_the_file(tmp_path: Path):
-    with pytest.raises(SearchSpaceError, match=r"nowhere\.toml: search-space file not found"):
+    with pytest.raises(ConfigError, match=r"nowhere\.toml: search-space file not found"):
         load_search_space(tmp_path / "nowhere.toml")
     broken = tmp_path / "broken.toml"
     broken.write_text("[[config]\nwindow = 3\n")
-    with pytest.raises(SearchSpaceError, match=r"broken\.toml: not valid TOML"):
+    with pytest.raises(ConfigError, match=r"broken\.toml: not valid TOML"):
         load_search_space(broken)
 
 
 def test_find_config_lists_known_keys_when_missing():
     configs = parse_search_space({"config": [{"window": 3}]}, "s")
     assert find_config(configs, "win3", "s").params == {"window": 3}
-    with pytest.raises(SearchSpaceError, match="no config has key 'win4'; the search space defines: win3"):
+    with pytest.raises(ConfigError, match="no config has key 'win4'; the search space defines: win3"):
         find_config(configs, "win4", "s")
 
 
 def test_nan_and_infinity_written_in_toml_are_refused(tmp_path: Path):
     path = tmp_path / "space.toml"
     path.write_text("[[config]]\nalpha = nan\n")
-    with pytest.raises(SearchSpaceError, match="parameter 'alpha' must be a finite number"):
+    with pytest.raises(ConfigError, match="parameter 'alpha' must be a finite number"):
         load_search_space(path)
 
 

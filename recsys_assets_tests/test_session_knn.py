@@ -19,12 +19,14 @@ from recsys_assets.core.models.sparse import top_tracks
 from recsys_assets_tests.reference import codes_of, next_track_cases, random_playlists, statistics_of
 
 
-def fitted(train: list[list[str]], **params) -> SessionKnn:
+def fitted(
+    train: list[list[str]], k: int, weighting: str, idf_weight: float, decay: float = 0.0
+) -> SessionKnn:
     statistics = statistics_of(train)
     codes, lengths = codes_of(train, statistics)
     matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
-    positions = playlist_positions(codes, lengths) if params.get("decay") else None
-    return SessionKnn(matrix, statistics, positions=positions, **params)
+    positions = playlist_positions(codes, lengths) if decay else None
+    return SessionKnn(matrix, statistics, k, weighting, idf_weight, decay, positions)
 
 
 def last_position(playlist: list[str], track: str) -> int:
@@ -110,6 +112,6 @@ def test_a_decay_without_every_entrys_position_is_refused():
     codes, lengths = codes_of(train, statistics)
     matrix = playlist_matrix(codes, lengths, len(statistics.tracks))
     with pytest.raises(ValueError, match="position of every playlist entry"):
-        SessionKnn(matrix, statistics, decay=2.0)
+        SessionKnn(matrix, statistics, k=5, weighting="div", idf_weight=1.0, decay=2.0)
     with pytest.raises(ValueError, match="position of every playlist entry"):
-        SessionKnn(matrix, statistics, decay=2.0, positions=playlist_positions(codes, lengths)[:-1])
+        SessionKnn(matrix, statistics, 5, "div", 1.0, 2.0, positions=playlist_positions(codes, lengths)[:-1])

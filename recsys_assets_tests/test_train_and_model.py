@@ -14,6 +14,7 @@ from recsys_assets.core.data.corpus import (
     read_corpus_manifest,
 )
 from recsys_assets.core.data.training_files import training_data_of
+from recsys_assets.core.evaluation.reports import early_peak
 from recsys_assets.core.models.trained import (
     TrainedModel,
     load_model,
@@ -21,7 +22,7 @@ from recsys_assets.core.models.trained import (
     select_best,
     summary_from_file,
 )
-from recsys_assets.core.models.word2vec.fit import early_peak
+from recsys_assets.core.models.word2vec.model import Word2VecModel
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.core.models.word2vec.train import TrainingError, train_embeddings
 from recsys_assets_tests.training_data import train_on
@@ -84,7 +85,7 @@ def make_model(key: str, hit_rate: float) -> TrainedModel:
         config_key=key,
         params=PARAMS,
         seed=1,
-        vectors=vectors,
+        fitted=Word2VecModel(vectors),
         k=10,
         strategy=QueryStrategy(query="mean_last_n", last_n=2, cold_start="artist"),
         validation={"hit_rate@10": hit_rate, "mrr@10": hit_rate / 2},
@@ -100,9 +101,9 @@ def test_model_file_round_trips_and_leaves_no_temporary_file(tmp_path: Path):
     loaded = load_model(path)
     assert loaded.describe() == model.describe()
     assert loaded.strategy == model.strategy
-    assert loaded.vectors.index_to_key == model.vectors.index_to_key
-    assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
-    assert loaded.vectors.most_similar("t1", topn=5) == model.vectors.most_similar("t1", topn=5)
+    assert loaded.fitted.vectors.index_to_key == model.fitted.vectors.index_to_key
+    assert np.array_equal(loaded.fitted.vectors.vectors, model.fitted.vectors.vectors)
+    assert loaded.fitted.vectors.most_similar("t1", topn=5) == model.fitted.vectors.most_similar("t1", topn=5)
     assert [p.name for p in path.parent.iterdir()] == ["a.npz"]
 
 
@@ -114,7 +115,7 @@ def test_a_model_summary_read_from_its_file_describes_the_model(tmp_path: Path):
         summary = summary_from_file(file, str(path))
     assert summary == model.summary() == load_model(path).summary()
     assert summary.validation_hit_rate == 0.25
-    assert summary.vocabulary_size == len(model.vectors.index_to_key)
+    assert summary.vocabulary_size == len(model.fitted.vectors.index_to_key)
     assert summary.strategy == model.strategy and summary.config_key == "a"
 
 

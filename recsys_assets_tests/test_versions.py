@@ -87,13 +87,15 @@ def test_a_model_file_of_the_previous_format_still_loads(two_retrains):
         manifest = json.loads(archive["manifest"].tobytes().decode())
         vectors = archive["vectors"]
     manifest["format_version"] = 2
+    manifest["keys"] = model.fitted.vectors.index_to_key
+    manifest["counts"] = [int(count) for count in model.fitted.vectors.expandos["count"]]
     manifest["strategy"] = {"query": "last", "last_n": 3, "cold_start": "random"}
     del manifest["learning_curve"]
     old = io.BytesIO()
     np.savez(old, vectors=vectors, manifest=np.frombuffer(json.dumps(manifest).encode(), dtype=np.uint8))
     loaded = model_from_bytes(old.getvalue(), "old.npz")
     assert loaded.strategy.successors_first is False and loaded.learning_curve == {}
-    assert np.array_equal(loaded.vectors.vectors, model.vectors.vectors)
+    assert np.array_equal(loaded.fitted.vectors.vectors, model.fitted.vectors.vectors)
 
 
 def test_a_served_model_damaged_in_place_leaves_its_version_whole_and_is_rebuilt(

@@ -7,7 +7,8 @@ from datetime import datetime
 import dagster as dg
 from optuna.trial import TrialState
 
-from recsys_assets.core.search.space import SearchSpaceError, partition_changes
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.search.space import partition_changes
 from recsys_assets.core.search.study import finish, next_search_step, search_progress
 from recsys_assets.graph.changes import confirm_current, decide
 from recsys_assets.graph.checks import best_model_freshness
@@ -74,7 +75,7 @@ def nightly_retrain_schedule(timezone: str, cron: str = NIGHTLY_CRON) -> dg.Sche
         night = f"nightly-{context.scheduled_execution_time.strftime('%Y-%m-%d-%H%M')}"
         try:
             read = search_space.read()
-        except SearchSpaceError as error:
+        except ConfigError as error:
             return dg.SkipReason(f"search space not usable, nothing retrained: {error}")
         record_search_space(
             context.instance,
@@ -128,7 +129,7 @@ def train_after_data(context: dg.RunStatusSensorContext, search_space: SearchSpa
             if _follows_the_daemons_file(context.instance, search_space)
             else []
         )
-    except (SearchSpaceError, OSError) as error:
+    except (ConfigError, OSError) as error:
         context.log.warning(f"search space not usable, training the registered configs: {error}")
         new = []
     data = latest_data_build(context.instance)
@@ -204,7 +205,7 @@ def register_configs(context: dg.SensorEvaluationContext, search_space: SearchSp
         read = search_space.read()
         keys = [config.key for config in search_space.configs(read.configs)]
         fingerprint = read.fingerprint
-    except (SearchSpaceError, OSError) as error:
+    except (ConfigError, OSError) as error:
         return dg.SkipReason(f"search space not usable, partitions left as they are: {error}")
     announce_daemon_search_space(instance, search_space.path, fingerprint)
     retrain = cli_retrain(instance)
@@ -248,7 +249,7 @@ def propose_trials(context: dg.SensorEvaluationContext, search_space: SearchSpac
     """A new trial's partition and training run, when budget and concurrency allow."""
     try:
         plan = search_space.plan()
-    except SearchSpaceError as error:
+    except ConfigError as error:
         return dg.SkipReason(f"search space not usable: {error}")
     if plan is None:
         return dg.SkipReason("the search space has no [search] table")

@@ -14,7 +14,6 @@ from recsys_assets.core.evaluation.reports import (
 )
 from recsys_assets.core.models.baselines import evaluate_baselines
 from recsys_assets.core.models.trained import TrainedModel
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import examples_table, metrics_table, readable
 from recsys_assets.graph.models import CASE_INPUT, cases_of, progress_logger, same_k
@@ -98,11 +97,8 @@ def test_evaluation(
     cases = cases_of(test_playlists)
     train = training_statistics.statistics
     metrics = evaluate(best_model.recommender(train), cases, k, progress_logger(context, "Test"))
-    seed_metrics = (
-        evaluate(best_model.recommender(train, SEED_STRATEGY), cases, k)
-        if best_model.family == "word2vec"
-        else None
-    )
+    tutorial = best_model.tutorial_recommender(train)
+    seed_metrics = evaluate(tutorial, cases, k) if tutorial is not None else None
     rates = baselines.hit_rates("test")
     hit_rate = metric_name("hit_rate", k)
     result = TestEvaluation(

@@ -26,7 +26,11 @@ from recsys_assets.core.models.trained import (
     summary_from_file,
 )
 from recsys_assets.core.storage.files import is_local, publish, write_bytes_atomically
-from recsys_assets.core.storage.model_locations import MODEL_EXTENSION, model_version_location
+from recsys_assets.core.storage.model_locations import (
+    MODEL_EXTENSION,
+    model_version_location,
+    served_model_location,
+)
 from recsys_assets.graph.resources import (
     RETRAIN_HINT,
     PlaylistDatabase,
@@ -146,6 +150,10 @@ class ModelFiles(dg.UPathIOManager):
 
     extension = MODEL_EXTENSION
 
+    def __init__(self, base: str) -> None:
+        super().__init__(base_path=UPath(base))
+        self.base = base
+
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         if not is_valid_config_key(partition):
             raise dg.Failure(
@@ -160,11 +168,8 @@ class ModelFiles(dg.UPathIOManager):
         """Where this run's model of the output's asset (and partition) is kept for good."""
         partition = None
         if context.has_asset_partitions:
-            partition = self.make_safe_partition_path(self._base_path, context.partition_key).name
-        location = model_version_location(
-            str(self._base_path), context.asset_key.path[-1], partition, context.run_id
-        )
-        return UPath(location, **self._base_path.storage_options)
+            partition = self.make_safe_partition_path(UPath(self.base), context.partition_key).name
+        return UPath(model_version_location(self.base, context.asset_key.path[-1], partition, context.run_id))
 
     def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
         version = self.version_path(context)
@@ -189,7 +194,16 @@ class ModelFiles(dg.UPathIOManager):
             keys = list(context.asset_partition_keys)
             if not keys:
                 raise dg.Failure(f"No config partitions of {asset!r} are registered: {RETRAIN_HINT}.")
-            paths = self._get_paths_for_partitions(context)
+            paths = {
+                key: UPath(
+                    served_model_location(
+                        self.base,
+                        context.asset_key.path[-1],
+                        self.make_safe_partition_path(UPath(self.base), key).name,
+                    )
+                )
+                for key in keys
+            }
             summaries = {key: summary for key in keys if (summary := _summary_or_none(paths[key]))}
             return ConfigModels(
                 summaries=summaries,
@@ -219,7 +233,7 @@ class ModelIOManager(dg.ConfigurableIOManagerFactory):
     base_dir: str
 
     def create_io_manager(self, context: dg.InitResourceContext) -> ModelFiles:
-        return ModelFiles(base_path=UPath(self.base_dir))
+        return ModelFiles(self.base_dir)
 
 
 class AssetValueFiles(dg.UPathIOManager):

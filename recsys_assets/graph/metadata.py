@@ -11,8 +11,8 @@ import numpy as np
 from recsys_assets.core.data.cases import EvaluationCases
 from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
 from recsys_assets.core.models.base import next_tracks
+from recsys_assets.core.models.family import Alternatives
 from recsys_assets.core.models.trained import TrainedModel
-from recsys_assets.core.models.word2vec.strategy_choice import StrategyResult
 
 BASELINE_SUFFIX = " (baseline)"
 
@@ -28,48 +28,36 @@ def _unbroken(text: str) -> str:
     return text.replace(" ", "\u00a0")
 
 
-def _strategy_schema(k: int) -> dg.TableSchema:
-    return dg.TableSchema(
-        columns=[
-            dg.TableColumn("chosen", "bool"),
-            dg.TableColumn("query", "string", description="The last track, or the mean of the last 3"),
-            dg.TableColumn("cold start", "string", description="What a query of unknown tracks uses"),
-            dg.TableColumn("successors first", "string", description="The last track's followers first"),
-            *(
-                dg.TableColumn(column_name(metric_name(metric, cutoff)), "float")
-                for metric, cutoff in (("hit_rate", 10), ("hit_rate", k), ("mrr", k))
-            ),
-        ]
-    )
-
-
 def readable(values: Mapping[str, object]) -> dict[str, object]:
     """Metadata values with floats rounded to 4 decimals, as people read them."""
     return {name: round(value, 4) if isinstance(value, float) else value for name, value in values.items()}
 
 
-def strategy_table(results: list[StrategyResult], chosen: StrategyResult, k: int) -> dg.TableMetadataValue:
-    """Validation metrics of every strategy (on the rows they were compared on), best first,
+def alternatives_table(alternatives: Alternatives, k: int) -> dg.TableMetadataValue:
+    """The ways a fit compared on validation (on the rows they were compared on), best first,
     rounded for reading."""
     hit_rate = metric_name("hit_rate", k)
-    ordered = sorted(results, key=lambda result: -result.metrics[hit_rate])
+    metrics = [metric_name("hit_rate", 10), hit_rate, metric_name("mrr", k)]
+    settings = list(alternatives.tried[0].settings)
+    ordered = sorted(enumerate(alternatives.tried), key=lambda numbered: -numbered[1].metrics[hit_rate])
     return dg.MetadataValue.table(
         [
             dg.TableRecord(
                 {
-                    "chosen": result.strategy == chosen.strategy,
-                    "query": _unbroken(result.strategy.query_label),
-                    "cold start": result.strategy.cold_start,
-                    "successors first": _unbroken(result.strategy.successors_label),
-                    **{
-                        column_name(name): round(result.metrics[name], 4)
-                        for name in (metric_name("hit_rate", 10), hit_rate, metric_name("mrr", k))
-                    },
+                    "chosen": number == alternatives.chosen,
+                    **{name: _unbroken(tried.settings[name]) for name in settings},
+                    **{column_name(name): round(tried.metrics[name], 4) for name in metrics},
                 }
             )
-            for result in ordered
+            for number, tried in ordered
         ],
-        schema=_strategy_schema(k),
+        schema=dg.TableSchema(
+            columns=[
+                dg.TableColumn("chosen", "bool"),
+                *(dg.TableColumn(name, "string") for name in settings),
+                *(dg.TableColumn(column_name(name), "float") for name in metrics),
+            ]
+        ),
     )
 
 

@@ -8,20 +8,22 @@ from pydantic import Field
 
 from recsys_assets.core.data.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.data.corpus import MAX_SENTENCE_LENGTH
-from recsys_assets.core.evaluation.metrics import hit_rate_curve, metric_name, prefixed
-from recsys_assets.core.evaluation.reports import BaselineResults, baselines_beating, verdict
-from recsys_assets.core.models.fitting import fit_track_scorer
+from recsys_assets.core.evaluation.metrics import hit_rate_curve, prefixed
+from recsys_assets.core.evaluation.reports import BaselineResults, baselines_beating, early_peak, verdict
+from recsys_assets.core.models.family import FitContext
+from recsys_assets.core.models.registry import FAMILIES
 from recsys_assets.core.models.trained import (
     ConfigModels,
+    FitReport,
     TrainedModel,
     best_first,
     family_margin,
+    fit_config,
     select_best,
 )
-from recsys_assets.core.models.word2vec.fit import FitReport, early_peak, fit_word2vec
 from recsys_assets.core.storage.fingerprint import RetrainInputs
 from recsys_assets.graph.history import MODEL_FINGERPRINT
-from recsys_assets.graph.metadata import BASELINE_SUFFIX, metrics_table, readable, strategy_table
+from recsys_assets.graph.metadata import BASELINE_SUFFIX, alternatives_table, metrics_table, readable
 from recsys_assets.graph.owners import ASSET_OWNERS
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.plots import hit_rate_curves, learning_curves
@@ -81,49 +83,34 @@ def embedding_model(
     context.log.info(f"Training {model_config.key} ({model_config.family}) with {model_config.params}")
     cases = cases_of(validate_playlists)
     trial = search_space.trial(model_config.key)
-    if model_config.family != "word2vec":
-        with training_statistics.corpus() as corpus:
-            model = fit_track_scorer(
-                model_config,
+    with training_statistics.corpus() as corpus:
+        if corpus.long_playlists and FAMILIES[model_config.family].epochs is not None:
+            context.log.warning(
+                f"{corpus.long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks"
+                " train in overlapping pieces (gensim's limit per sentence)"
+            )
+        report = fit_config(
+            model_config,
+            FitContext(
                 corpus,
                 training_statistics.statistics,
                 cases,
                 seed=config.seed,
                 k=config.k,
-                data_version=training_statistics.build.data_version,
+                workers=config.workers,
+                on_curve_point=_curve_reporter(context, trial, config.k),
+                on_epoch=progress_logger(context, "Epochs"),
                 on_progress=progress_logger(context, "Validation"),
-            )
-        if trial is not None:
-            trial.finish(model.validation_hit_rate, pruned=False)
-        context.log.info(f"{model.method}: validation hit rate@{config.k} {model.validation_hit_rate:.4f}")
-        context.add_output_metadata(_scorer_metadata(model, trial, len(cases)))
-        return model
-    with training_statistics.corpus() as corpus:
-        if corpus.long_playlists:
-            context.log.warning(
-                f"{corpus.long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks"
-                " train in overlapping pieces (gensim's limit per sentence)"
-            )
-        fit = fit_word2vec(
-            model_config,
-            corpus,
-            training_statistics.statistics,
-            cases,
-            seed=config.seed,
-            k=config.k,
+            ),
             data_version=training_statistics.build.data_version,
-            workers=config.workers,
-            on_curve_point=_curve_reporter(context, trial, config.k),
-            on_epoch=progress_logger(context, "Epochs"),
-            on_progress=progress_logger(context, "Validation"),
         )
-    model = fit.model
+    model = report.model
     if trial is not None:
-        trial.finish(model.validation_hit_rate, pruned=fit.stopped_at_epoch is not None)
+        trial.finish(model.validation_hit_rate, pruned=report.fit.stopped_at_epoch is not None)
     context.log.info(
-        f"Chosen on validation: {model.strategy.label} (hit rate@{config.k} {model.validation_hit_rate:.4f})"
+        f"Chosen on validation: {model.method} (hit rate@{config.k} {model.validation_hit_rate:.4f})"
     )
-    context.add_output_metadata(_fit_metadata(fit, trial, corpus.long_playlists, config.workers, len(cases)))
+    context.add_output_metadata(_fit_metadata(report, trial, corpus.long_playlists, len(cases)))
     return model
 
 
@@ -143,48 +130,42 @@ def _curve_reporter(context: dg.AssetExecutionContext, trial: SearchTrial | None
 
 
 def _fit_metadata(
-    fit: FitReport, trial: SearchTrial | None, long_playlists: int, workers: int, rows: int
+    report: FitReport, trial: SearchTrial | None, long_playlists: int, rows: int
 ) -> dict[str, object]:
-    model, k = fit.model, fit.model.k
-    hit_rate = metric_name("hit_rate", k)
+    model, fit, k = report.model, report.fit, report.model.k
+    trains_in_epochs = FAMILIES[model.family].epochs is not None
     return {
         "config": model.params,
-        "strategy": model.strategy.label,
-        "strategy_settings": model.strategy.as_dict(),
+        "family": model.family_label,
+        **fit.notes,
         **({"search_trial": trial.number} if trial is not None else {}),
         **({"pruned_at_epoch": fit.stopped_at_epoch} if fit.stopped_at_epoch is not None else {}),
-        "strategies": strategy_table(fit.strategies, fit.chosen, k),
-        "validation_hit_rate_seed_strategy": round(fit.seed_strategy_result.metrics[hit_rate], 4),
-        "learning_curve": dg.MetadataValue.md(
-            learning_curves({model.config_key: model.learning_curve}, "Learning curve", k)
+        **(
+            {fit.alternatives.name: alternatives_table(fit.alternatives, k)}
+            if fit.alternatives is not None
+            else {}
         ),
-        "vocabulary_size": len(model.vectors.index_to_key),
+        **(
+            {
+                "learning_curve": dg.MetadataValue.md(
+                    learning_curves({model.config_key: model.learning_curve}, "Learning curve", k)
+                )
+            }
+            if model.learning_curve
+            else {}
+        ),
+        "vocabulary_size": len(model.track_keys),
         "train_seconds": round(model.train_seconds, 2),
-        "evaluation_seconds": round(fit.evaluation_seconds, 2),
+        **({"evaluation_seconds": round(fit.evaluation_seconds, 2)} if fit.evaluation_seconds else {}),
         **readable(
             {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
         ),
         "run_settings": {
             "k": k,
             "validation_rows": rows,
-            "strategies_compared_on_rows": fit.compared_rows,
-            "word2vec_threads": workers,
-            "playlists_trained_in_pieces": long_playlists,
+            **fit.run_settings,
+            **({"playlists_trained_in_pieces": long_playlists} if trains_in_epochs else {}),
         },
-    }
-
-
-def _scorer_metadata(model: TrainedModel, trial: SearchTrial | None, rows: int) -> dict[str, object]:
-    return {
-        "config": model.params,
-        "family": model.method,
-        **({"search_trial": trial.number} if trial is not None else {}),
-        "vocabulary_size": model.summary().vocabulary_size,
-        "train_seconds": round(model.train_seconds, 2),
-        **readable(
-            {"validation_hit_rate": model.validation_hit_rate, **prefixed(model.validation, "validation")}
-        ),
-        "run_settings": {"k": model.k, "validation_rows": rows},
     }
 
 

@@ -4,8 +4,8 @@ it, whether `recsys-assets retrain`, `dg launch`, `dagster asset materialize`, t
 schedule or a sensor started it.
 
 Dagster's public API creates runs with an origin only from a loaded workspace (the webserver,
-the daemon); the CLI's commands run jobs in their own process without one. The few private
-imports that fill the gap are all in this module.
+the daemon); the CLI's commands run jobs in their own process without one. The private imports
+that fill the gap come from `dagster_internals.py`.
 """
 
 from __future__ import annotations
@@ -20,14 +20,18 @@ from dataclasses import dataclass, field
 from functools import cache
 
 import dagster as dg
-from dagster._core.definitions.job_base import InMemoryJob
-from dagster._core.definitions.reconstruct import ReconstructableRepository
-from dagster._core.execution.api import execute_run
-from dagster._core.origin import JobPythonOrigin
-from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.storage.tags import REPOSITORY_LABEL_TAG
-from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 
+from recsys_assets.dagster_internals import (
+    REPOSITORY_LABEL_TAG,
+    InMemoryJob,
+    InProcessCodeLocationOrigin,
+    JobPythonOrigin,
+    LoadableTargetOrigin,
+    ReconstructableRepository,
+    RemoteJobOrigin,
+    RemoteRepositoryOrigin,
+    execute_run,
+)
 from recsys_assets.run_launcher import HOST_TAG, PID_TAG
 
 CODE_LOCATION = "recsys_assets"

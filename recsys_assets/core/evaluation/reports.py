@@ -102,3 +102,23 @@ def report_from_json(text: str, source: str) -> Report:
         raise ValueError(
             f"{source}: not a report, expected JSON naming one of {', '.join(kinds)} ({error!r})"
         ) from None
+
+
+EARLY_PEAK_DROP = 0.1
+"""How far (as a share of its peak) a learning curve's last point may fall below its peak before
+the config counts as trained past its best."""
+
+
+def early_peak(config_key: str, curve: dict[int, float], k: int) -> str | None:
+    """One sentence when the learning `curve` (hit rate@k by epochs trained) ends more than
+    `EARLY_PEAK_DROP` below its peak, else None."""
+    if len(curve) < 2:
+        return None
+    last = max(curve)
+    peak = max(curve, key=lambda epoch: (curve[epoch], -epoch))
+    if curve[last] >= (1 - EARLY_PEAK_DROP) * curve[peak]:
+        return None
+    return (
+        f"{config_key}'s embedding peaked at hit rate@{k} {curve[peak]:.4f} after {peak} epochs and"
+        f" ended at {curve[last]:.4f} after {last}: fewer epochs may train a better model."
+    )

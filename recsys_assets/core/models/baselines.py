@@ -13,7 +13,7 @@ from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.evaluator import (
     evaluate,
 )
-from recsys_assets.core.evaluation.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
+from recsys_assets.core.evaluation.ranking import ProgressCallback, Ranking, coverage, coverage_rows
 from recsys_assets.core.evaluation.reports import (
     BaselineResults,
 )
@@ -36,13 +36,6 @@ def _most_popular(tracks: np.ndarray, order: np.ndarray, plays: np.ndarray, coun
     return [(str(tracks[i]), float(plays[i])) for i in order[:count]]
 
 
-def _lists_coverage(lists: Sequence[Sequence[int]], size: int) -> float:
-    covered = np.zeros(size, dtype=bool)
-    for found in lists:
-        covered[np.asarray(found, dtype=np.int64)] = True
-    return float(covered.mean()) if size else 0.0
-
-
 class PopularityRecommender:
     """The most played training tracks, the same list for every playlist (a baseline)."""
 
@@ -55,9 +48,7 @@ class PopularityRecommender:
             ranks=statistics.popularity_rank_of(cases.targets),
             query_in_vocabulary=statistics.index_of([inputs[-1] for inputs in cases.inputs]) >= 0,
             target_in_vocabulary=statistics.index_of(cases.targets) >= 0,
-            coverage=min(k, len(statistics.tracks)) / len(statistics.tracks)
-            if len(statistics.tracks)
-            else 0.0,
+            coverage=coverage(statistics.by_popularity[:k] if len(cases) else [], len(statistics.tracks)),
         )
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
@@ -91,19 +82,15 @@ class FollowersRecommender:
         return replace(popularity, ranks=ranks, coverage=self._coverage(cases, k))
 
     def _coverage(self, cases: EvaluationCases, k: int) -> float:
-        """The coverage of the top-`k` lists of up to `COVERAGE_QUERIES` distinct last tracks."""
+        """Coverage@K of the lists of the `coverage_rows` of `cases` (a list depends only on the
+        last track, so each distinct one is listed once)."""
         statistics = self.statistics
-        last = np.unique(statistics.index_of([inputs[-1] for inputs in cases.inputs]))
-        sampled = last[np.random.default_rng(0).permutation(len(last))[:COVERAGE_QUERIES]]
-        popular = statistics.by_popularity[:k]
-        lists = []
-        for index in sampled:
-            if index < 0:
-                lists.append(popular)
-                continue
-            found = self.recommend([str(statistics.tracks[index])], k).tracks
-            lists.append(statistics.index_of([track for track, _ in found]))
-        return _lists_coverage(lists, len(statistics.tracks))
+        last = [cases.inputs[row][-1] for row in coverage_rows(len(cases))]
+        listed = [
+            statistics.index_of([track for track, _ in self.recommend([track], k).tracks])
+            for track in set(last)
+        ]
+        return coverage(np.concatenate(listed) if listed else np.zeros(0), len(statistics.tracks))
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
         check_request(tracks, k)

@@ -14,12 +14,11 @@ _KEY_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._=-]{0,99}$")
 
 @dataclass(frozen=True)
 class ModelConfig:
-    """One config: its partition key, its family (`model = ...`, Word2Vec when absent) and its
-    parameters (for Word2Vec, those passed to gensim)."""
+    """One config: its partition key, its family's name in the registry and its parameters."""
 
     key: str
     params: dict[str, Any]
-    family: str = "word2vec"
+    family: str
 
 
 def is_valid_config_key(key: object) -> bool:

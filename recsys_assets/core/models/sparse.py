@@ -5,17 +5,21 @@ unscored tracks by popularity."""
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Iterator, Sequence
+import time
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.corpus import corpus_codes
 from recsys_assets.core.data.statistics import TrainStatistics
-from recsys_assets.core.evaluation.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
+from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.evaluation.ranking import ProgressCallback, Ranking, coverage, coverage_rows
 from recsys_assets.core.models.base import PLAYS, Recommendations, check_request
+from recsys_assets.core.models.family import FitContext, Fitted
 
 SCORE_DECIMALS = 9
 """Decimals scores are rounded to, so that sums equal but for rounding (1/3 + 2/3 and 1) tie."""
@@ -148,6 +152,27 @@ class TrackScorer:
         """What a list for `tracks` is, given that the model scored `reached` tracks for them."""
         raise NotImplementedError
 
+    def file_layout(self) -> dict[str, Any]:
+        """Its family and settings as its model file records them (JSON values)."""
+        raise NotImplementedError
+
+    def file_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        """The arrays its model file keeps, named with `prefix`."""
+        raise NotImplementedError
+
+    @property
+    def track_keys(self) -> list[str]:
+        """The ids of the training tracks it scores."""
+        return [str(track) for track in self.statistics.tracks]
+
+    def recommender(self, strategy: object, seed: int, statistics: TrainStatistics | None) -> TrackScorer:
+        """Itself: it has no query strategy, and ranks the same for evaluation and serving."""
+        return self
+
+    def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> None:
+        """None: the tutorial's query is Word2Vec's."""
+        return None
+
     def _batches(self, inputs: Sequence[Sequence[str]]):
         for start in range(0, len(inputs), self.rows_per_batch):
             stop = min(start + self.rows_per_batch, len(inputs))
@@ -175,16 +200,14 @@ class TrackScorer:
         )
 
     def _coverage(self, cases: EvaluationCases, k: int) -> float:
-        """The share of tracks in the top-`k` lists of up to `COVERAGE_QUERIES` sampled rows."""
+        """Coverage@K of the lists of the `coverage_rows` of `cases`."""
         statistics = self.statistics
-        n = len(statistics.tracks)
-        if not n or not len(cases):
-            return 0.0
-        sample = np.random.default_rng(0).permutation(len(cases))[:COVERAGE_QUERIES]
-        covered = np.zeros(n, dtype=bool)
-        for _, _, scores in self._batches([cases.inputs[row] for row in sample]):
-            covered[top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)] = True
-        return float(covered.mean())
+        sample = [cases.inputs[row] for row in coverage_rows(len(cases))]
+        listed = [
+            top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)
+            for _, _, scores in self._batches(sample)
+        ]
+        return coverage(np.concatenate(listed) if listed else np.zeros(0), len(statistics.tracks))
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
         """The scored tracks first, by score (of kind `score_kind`); tracks the model does not
@@ -204,3 +227,22 @@ class TrackScorer:
             described,
             unknown,
         )
+
+
+ScorerBuilder = Callable[[dict[str, Any], TrainStatistics, np.ndarray, np.ndarray], TrackScorer]
+"""Builds a family's scorer from its params, the training statistics, and the training playlists
+as `codes` (words,), their track indices one after another, and `lengths` (playlists,)."""
+
+
+def scorer_fit(build: ScorerBuilder) -> Callable[[dict[str, Any], FitContext], Fitted]:
+    """A family's fit that builds its scorer on the corpus and scores it on every validation case
+    (its train seconds count both)."""
+
+    def fit(params: dict[str, Any], context: FitContext) -> Fitted:
+        started = time.perf_counter()
+        codes, lengths = corpus_codes(context.corpus)
+        scorer = build(params, context.statistics, codes, lengths)
+        validation = evaluate(scorer, context.cases, context.k, context.on_progress)
+        return Fitted(scorer, validation, dict(params), train_seconds=time.perf_counter() - started)
+
+    return fit

@@ -1,4 +1,5 @@
-"""A trained model of any family with its config and validation result, and its file format."""
+"""A trained model of any family with its config and validation result, its file format, and
+the fit of a config into one."""
 
 from __future__ import annotations
 
@@ -8,37 +9,31 @@ import json
 import zipfile
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field, fields
-from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import IO, Any, Protocol, TypeVar
 
 import numpy as np
 
-from recsys_assets.core.data.statistics import Successors, TrainStatistics
+from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.metrics import metric_name
 from recsys_assets.core.models.base import Recommender
-from recsys_assets.core.models.scorer_files import scorer_arrays, scorer_from_arrays
-from recsys_assets.core.models.sparse import TrackScorer
-from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
-from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
+from recsys_assets.core.models.config import ModelConfig
+from recsys_assets.core.models.family import FitContext, Fitted, FittedModel
+from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.core.storage.files import is_local, local_path, write_bytes_atomically
 
-if TYPE_CHECKING:
-    from gensim.models.keyedvectors import KeyedVectors
-
-FORMAT_VERSION = 4
-READABLE_FORMATS = (2, 3, 4)
+FORMAT_VERSION = 5
+READABLE_FORMATS = (2, 3, 4, 5)
 """Format 2 files (before successor lists) still load: no successors, the strategy's defaults;
-format 3 files (before families) load as Word2Vec models."""
-FAMILY_LABELS = {
-    "rules": "sequential rules",
-    "session_knn": "session kNN",
-    "hybrid": "hybrid of rules and session kNN",
-}
-"""How each family that scores tracks directly reads in a results table."""
-SUCCESSORS_PER_TRACK = 1_000
-"""The most successors of one track a model file keeps: more than any recommendation list uses."""
+format 3 files (before families) load as Word2Vec models; format 4 files kept a Word2Vec model's
+track ids and plays in the manifest, which format 5 keeps as arrays."""
+
+
+def method_of(family: str, strategy: QueryStrategy) -> str:
+    """How a model lists tracks: its query strategy where its family has them, else its family."""
+    spec = FAMILIES[family]
+    return spec.describe_strategy(strategy) if spec.describe_strategy else spec.label
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -58,13 +53,18 @@ class ModelRecord:
     data_version: str | None = None
     """The data build the model was trained and validated on (None in files written before it
     was recorded)."""
-    family: str = "word2vec"
-    """The model family: word2vec, rules, session_knn or hybrid."""
+    family: str = DEFAULT_FAMILY
+    """The model family's name in the registry."""
 
     @property
     def method(self) -> str:
         """How the model lists tracks: its query strategy for Word2Vec, else its family."""
-        return self.strategy.label if self.family == "word2vec" else FAMILY_LABELS[self.family]
+        return method_of(self.family, self.strategy)
+
+    @property
+    def family_label(self) -> str:
+        """The family as tables name it."""
+        return FAMILIES[self.family].label
 
     @property
     def validation_hit_rate(self) -> float:
@@ -87,57 +87,69 @@ class ModelSummary(ModelRecord):
 
 @dataclass(frozen=True, kw_only=True)
 class TrainedModel(ModelRecord):
-    """One config's fitted model, how it was trained and how it scored on validation: track
-    vectors (and successors) for Word2Vec, a track scorer for the other families."""
+    """One config's fitted model (its family's `FittedModel`), how it was trained and how it
+    scored on validation."""
 
-    vectors: KeyedVectors | None = None
-    successors: Successors | None = None
-    scorer: TrackScorer | None = None
-
-    def __post_init__(self) -> None:
-        if (self.vectors is None) == (self.scorer is None):
-            raise ValueError(f"{self.config_key}: a model holds either vectors or a scorer")
+    fitted: FittedModel
 
     @property
     def track_keys(self) -> list[str]:
         """The ids of the tracks the model knows."""
-        if self.vectors is not None:
-            return list(self.vectors.index_to_key)
-        return [str(track) for track in self.scorer.statistics.tracks]
-
-    @cached_property
-    def embedding(self) -> TrackEmbedding:
-        """The vectors with their unit vectors and artist index, computed once."""
-        return TrackEmbedding(self.vectors)
+        return self.fitted.track_keys
 
     def recommender(
         self, statistics: TrainStatistics | None = None, strategy: QueryStrategy | None = None
     ) -> Recommender:
         """The model under its strategy (or `strategy`): for evaluation with the data build's
-        `statistics`, for serving (None) with the successors its file keeps. A scorer family has
-        no strategy and ranks the same either way."""
-        if self.scorer is not None:
-            return self.scorer
-        return EmbeddingRecommender(
-            self.embedding, strategy or self.strategy, self.seed, statistics, self.successors
-        )
+        `statistics`, for serving (None) with what its file keeps."""
+        return self.fitted.recommender(strategy or self.strategy, self.seed, statistics)
+
+    def tutorial_recommender(self, statistics: TrainStatistics) -> Recommender | None:
+        """The model under the tutorial flow's query, or None when its family has none."""
+        return self.fitted.tutorial_recommender(self.seed, statistics)
 
     def summary(self) -> ModelSummary:
-        """Everything but the vectors and successors."""
+        """Everything but the arrays."""
         record = {item.name: getattr(self, item.name) for item in fields(ModelRecord)}
-        size = (
-            len(self.vectors.index_to_key) if self.vectors is not None else len(self.scorer.statistics.tracks)
-        )
-        return ModelSummary(**record, vocabulary_size=size)
+        return ModelSummary(**record, vocabulary_size=len(self.track_keys))
 
     def describe(self) -> dict[str, Any]:
-        """Everything but the vectors, as JSON-ready values."""
+        """Everything but the arrays, as JSON-ready values."""
         summary = self.summary()
         return {
             **{item.name: getattr(summary, item.name) for item in fields(ModelSummary)},
             "strategy": summary.strategy.as_dict(),
             "learning_curve": {str(epoch): value for epoch, value in summary.learning_curve.items()},
         }
+
+
+@dataclass(frozen=True)
+class FitReport:
+    """A config's trained model and how its fit went (what was compared on validation, when
+    training stopped, figures people read)."""
+
+    model: TrainedModel
+    fit: Fitted
+
+
+def fit_config(config: ModelConfig, context: FitContext, data_version: str) -> FitReport:
+    """Fit `config` with its family on the context's data build (`data_version`) and validate it."""
+    fitted = FAMILIES[config.family].fit(dict(config.params), context)
+    model = TrainedModel(
+        config_key=config.key,
+        params=fitted.params,
+        seed=context.seed,
+        k=context.k,
+        strategy=fitted.strategy or QueryStrategy(),
+        validation=fitted.validation,
+        validation_rows=len(context.cases),
+        train_seconds=fitted.train_seconds,
+        learning_curve=fitted.learning_curve,
+        data_version=data_version,
+        family=config.family,
+        fitted=fitted.model,
+    )
+    return FitReport(model, fitted)
 
 
 @dataclass(frozen=True)
@@ -150,45 +162,17 @@ class ConfigModels:
     load: Callable[[str], TrainedModel]
 
 
-def model_bytes(model: TrainedModel) -> bytes:
-    """The model as the bytes of one .npz file: the vectors and a JSON manifest of the rest."""
-    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **model.describe()}
-    if model.scorer is not None:
-        arrays = {"manifest": _json_bytes(manifest), **scorer_arrays(model.scorer)}
-    else:
-        manifest |= {
-            "keys": model.vectors.index_to_key,
-            "counts": [int(count) for count in model.vectors.expandos.get("count", [])],
-        }
-        arrays = {
-            "vectors": np.asarray(model.vectors.vectors, dtype=np.float32),
-            "manifest": _json_bytes(manifest),
-        }
-    if model.successors is not None:
-        arrays |= {
-            "successor_tracks": _json_bytes(model.successors.tracks.tolist()),
-            "successor_start": model.successors.start.astype(np.int64),
-            "successor_followers": model.successors.followers.astype(np.int32),
-            "successor_counts": model.successors.counts.astype(np.int32),
-        }
-    buffer = io.BytesIO()
-    np.savez(buffer, **arrays)
-    return buffer.getvalue()
-
-
 def _json_bytes(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
-def _successors(archive: Any) -> Successors | None:
-    if "successor_tracks" not in archive:
-        return None
-    return Successors(
-        tracks=np.asarray(json.loads(archive["successor_tracks"].tobytes().decode("utf-8")), dtype=object),
-        start=archive["successor_start"],
-        followers=archive["successor_followers"].astype(np.int64),
-        counts=archive["successor_counts"].astype(np.int64),
-    )
+def model_bytes(model: TrainedModel) -> bytes:
+    """The model as the bytes of one .npz file: its family's arrays and a JSON manifest of the rest."""
+    manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **model.describe()}
+    arrays = {"manifest": _json_bytes(manifest), **FAMILIES[model.family].write(model.fitted)}
+    buffer = io.BytesIO()
+    np.savez(buffer, **arrays)
+    return buffer.getvalue()
 
 
 def _summary(manifest: dict[str, Any]) -> ModelSummary:
@@ -204,7 +188,7 @@ def _summary(manifest: dict[str, Any]) -> ModelSummary:
         vocabulary_size=manifest["vocabulary_size"],
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
         data_version=manifest.get("data_version"),
-        family=manifest.get("family", "word2vec"),
+        family=manifest.get("family", DEFAULT_FAMILY),
     )
 
 
@@ -225,6 +209,11 @@ def _manifest(archive: Any, source: str) -> dict[str, Any]:
         raise ValueError(
             f"{source}: model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
         )
+    if manifest.get("family", DEFAULT_FAMILY) not in FAMILIES:
+        known = ", ".join(FAMILIES)
+        raise ValueError(
+            f"{source}: unknown model family {manifest.get('family')!r}; expected one of: {known}"
+        )
     return manifest
 
 
@@ -233,19 +222,9 @@ def model_from_bytes(data: bytes, source: str) -> TrainedModel:
     with _archive(io.BytesIO(data), source) as archive:
         manifest = _manifest(archive, source)
         summary = _summary(manifest)
-        record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
-        if "vectors" not in archive:
-            return TrainedModel(**record, scorer=scorer_from_arrays(archive))
-        vectors = archive["vectors"]
-        successors = _successors(archive)
-    from gensim.models.keyedvectors import KeyedVectors
-
-    keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
-    keyed.add_vectors(manifest["keys"], vectors)
-    if manifest["counts"]:
-        keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
-        keyed.expandos["count"][:] = manifest["counts"]
-    return TrainedModel(**record, vectors=keyed, successors=successors)
+        arrays = {name: archive[name] for name in archive.files if name != "manifest"}
+    record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
+    return TrainedModel(**record, fitted=FAMILIES[summary.family].read(arrays, manifest, FAMILIES))
 
 
 def summary_from_file(file: IO[bytes], source: str) -> ModelSummary:
@@ -300,9 +279,7 @@ class Validated(Protocol):
     def config_key(self) -> str: ...
 
     @property
-    def method(self) -> str:
-        """How the model lists tracks: its query strategy for Word2Vec, else its family."""
-        return self.strategy.label if self.family == "word2vec" else FAMILY_LABELS[self.family]
+    def method(self) -> str: ...
 
     @property
     def validation_hit_rate(self) -> float: ...
@@ -332,19 +309,15 @@ def best_of_each_family(models: Mapping[str, ModelSummary]) -> dict[str, ModelSu
     return best
 
 
-def _family_name(model: ModelRecord) -> str:
-    return "Word2Vec" if model.family == "word2vec" else FAMILY_LABELS[model.family]
-
-
 def family_margin(models: Mapping[str, ModelSummary]) -> str:
     """One sentence naming the winning family and its margin over the best of each other one."""
     best = list(best_of_each_family(models).values())
     winner, others = best[0], best[1:]
-    said = f"Best family: {_family_name(winner)} ({winner.config_key}, {winner.validation_hit_rate:.4f})"
+    said = f"Best family: {winner.family_label} ({winner.config_key}, {winner.validation_hit_rate:.4f})"
     if not others:
         return said + "."
     margins = ", ".join(
-        f"{_family_name(other)} {other.validation_hit_rate:.4f}"
+        f"{other.family_label} {other.validation_hit_rate:.4f}"
         + (
             f" ({winner.validation_hit_rate / other.validation_hit_rate:.2f}x)"
             if other.validation_hit_rate > 0

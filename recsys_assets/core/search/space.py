@@ -4,112 +4,49 @@ before training."""
 from __future__ import annotations
 
 import hashlib
-import math
 import tomllib
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from recsys_assets.core.models.config import ModelConfig, is_valid_config_key
-from recsys_assets.core.models.families import (
-    FAMILIES,
-    FamilyConfigError,
-    check_family_parameter,
-    family_key,
-    family_params,
-)
-from recsys_assets.core.models.word2vec.parameters import (
-    WORD2VEC_DEFAULTS,
-    WORD2VEC_PARAMETERS,
-    config_key,
-)
+from recsys_assets.core.models.family import Family
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES, family_named, make_config
 from recsys_assets.core.storage.files import check_regular_file
 from recsys_assets.core.storage.fingerprint import bytes_fingerprint
-
-
-class SearchSpaceError(ValueError):
-    """A search-space file that cannot be used as written."""
-
-
-def _check_parameter(where: str, name: str, value: Any) -> Any:
-    spec = WORD2VEC_PARAMETERS.get(name)
-    if spec is None:
-        allowed = ", ".join(sorted(WORD2VEC_PARAMETERS))
-        raise SearchSpaceError(
-            f"{where}: unknown Word2Vec parameter {name!r}; expected one of: {allowed}"
-            " (seed and workers are set by run config, not per config)"
-        )
-    if spec.kind is bool:
-        ok = isinstance(value, bool)
-    elif spec.kind is int:
-        ok = isinstance(value, int) and not isinstance(value, bool)
-    else:
-        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-        value = float(value) if ok else value
-    if not ok:
-        raise SearchSpaceError(
-            f"{where}: parameter {name!r} must be {spec.kind.__name__}, got {value!r}"
-            f" ({type(value).__name__})"
-        )
-    if isinstance(value, float) and not math.isfinite(value):
-        raise SearchSpaceError(f"{where}: parameter {name!r} must be a finite number, got {value!r}")
-    if spec.minimum is not None and spec.minimum_excluded and value <= spec.minimum:
-        raise SearchSpaceError(f"{where}: parameter {name!r} must be > {spec.minimum}, got {value!r}")
-    if spec.minimum is not None and value < spec.minimum:
-        raise SearchSpaceError(f"{where}: parameter {name!r} must be >= {spec.minimum}, got {value!r}")
-    if spec.maximum is not None and value > spec.maximum:
-        raise SearchSpaceError(f"{where}: parameter {name!r} must be <= {spec.maximum}, got {value!r}")
-    return value
-
-
-def check_combination(where: str, params: Mapping[str, Any]) -> None:
-    """Parameters that are valid alone but cannot train together."""
-    value = {**WORD2VEC_DEFAULTS, **params}
-    if value["negative"] == 0 and value["hs"] == 0:
-        raise SearchSpaceError(f"{where}: negative = 0 needs hs = 1, else nothing trains the vectors")
-    if value["min_alpha"] > value["alpha"]:
-        raise SearchSpaceError(
-            f"{where}: min_alpha {value['min_alpha']} must not exceed alpha {value['alpha']}"
-        )
 
 
 def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelConfig]:
     """Validated fixed configs from a parsed search-space document; `source` names it in errors."""
     unknown = set(document) - {"config", "search"}
     if unknown:
-        raise SearchSpaceError(
+        raise ConfigError(
             f"{source}: unknown top-level entries {sorted(unknown)}; expected [[config]] tables and"
             " an optional [search] table"
         )
     tables = document.get("config", [])
     if not isinstance(tables, list) or not (tables or "search" in document):
-        raise SearchSpaceError(f"{source}: expected at least one [[config]] table or a [search] table")
+        raise ConfigError(f"{source}: expected at least one [[config]] table or a [search] table")
     configs: list[ModelConfig] = []
     seen: dict[str, int] = {}
     for number, table in enumerate(tables, start=1):
         where = f"{source}, config #{number}"
-        family = table.get("model", "word2vec")
+        if not isinstance(table, dict):
+            raise ConfigError(f"{where}: expected a table of parameters, got {table!r}")
+        family = family_named(where, table.get("model", DEFAULT_FAMILY)).name
         given = {name: value for name, value in table.items() if name not in ("name", "model")}
-        if family == "word2vec":
-            params = {name: _check_parameter(where, name, value) for name, value in given.items()}
-            check_combination(where, params)
-            default_key = config_key(params)
-        else:
-            try:
-                params = family_params(where, family, given)
-            except FamilyConfigError as error:
-                raise SearchSpaceError(str(error)) from None
-            default_key = family_key(family, params)
-        key = table.get("name", default_key)
+        config = make_config(where, family, given, table.get("name"))
+        key = config.key
         if not is_valid_config_key(key):
-            raise SearchSpaceError(
+            raise ConfigError(
                 f"{where}: name {key!r} must be 1-100 characters of letters, digits, '.', '_', '=' or '-'"
             )
         if key in seen:
-            raise SearchSpaceError(f"{where}: key {key!r} is already used by config #{seen[key]}")
+            raise ConfigError(f"{where}: key {key!r} is already used by config #{seen[key]}")
         seen[key] = number
-        configs.append(ModelConfig(key=key, params=params, family=family))
+        configs.append(config)
     return configs
 
 
@@ -145,86 +82,81 @@ ParameterSpace = dict[str, "Choices | Range"]
 class SearchPlan:
     """The optional [search] table: what the adaptive search may try, and its budget.
 
-    `params` is the Word2Vec space ([search.params]); `families` the space of each other family
-    searched ([search.rules], [search.session_knn], [search.hybrid]); a trial first picks a
-    family, then that family's parameters.
+    `spaces` holds the space of each family searched, by family name, in the registry's order;
+    a trial first picks a family, then that family's parameters.
     """
 
-    params: ParameterSpace
+    spaces: dict[str, ParameterSpace]
     trials: int | None = None
     time_budget_minutes: float | None = None
     pruner: str = "median"
     seed: int = 42
-    families: dict[str, ParameterSpace] = field(default_factory=dict, repr=False)
 
     @property
     def models(self) -> tuple[str, ...]:
-        """The families a trial picks from, Word2Vec first when [search.params] is given."""
-        return (("word2vec",) if self.params else ()) + tuple(self.families)
+        """The families a trial picks from."""
+        return tuple(self.spaces)
 
     def space_of(self, family: str) -> ParameterSpace:
         """The parameters the search tries for `family`."""
-        return self.params if family == "word2vec" else self.families[family]
+        return self.spaces[family]
 
     @property
     def study_name(self) -> str:
-        """A name that changes whenever the plan does, so a changed plan starts a new study (a
-        Word2Vec-only plan keeps the name it had before other families could be searched)."""
-        text = repr(self) + (repr(self.families) if self.families else "")
-        return "recsys-" + hashlib.sha256(text.encode()).hexdigest()[:12]
+        """A name that changes whenever the plan does, so a changed plan starts a new study; the
+        text hashed is the one plans were named by before every family had a space here (the
+        default family's space as `params`, the others after it), so existing studies keep
+        their names."""
+        default = self.spaces.get(DEFAULT_FAMILY, {})
+        others = {family: space for family, space in self.spaces.items() if family != DEFAULT_FAMILY}
+        text = (
+            f"SearchPlan(params={default!r}, trials={self.trials!r},"
+            f" time_budget_minutes={self.time_budget_minutes!r}, pruner={self.pruner!r}, seed={self.seed!r})"
+        )
+        return "recsys-" + hashlib.sha256((text + (repr(others) if others else "")).encode()).hexdigest()[:12]
 
 
-def _check_family_value(family: str):
-    def check(where: str, name: str, value: Any) -> Any:
-        try:
-            return check_family_parameter(where, family, name, value)
-        except FamilyConfigError as error:
-            raise SearchSpaceError(str(error)) from None
+def _parse_param(where: str, family: Family, name: str, spec: Any) -> Choices | Range:
+    parameter = family.parameters[name]
 
-    return check
+    def check(value: Any) -> Any:
+        return parameter.check(f"{where}: {family.name} parameter {name!r}", value)
 
-
-def _parse_param(where: str, name: str, spec: Any, family: str = "word2vec") -> Choices | Range:
-    if family == "word2vec":
-        check, kind = _check_parameter, WORD2VEC_PARAMETERS[name].kind
-    else:
-        parameter = FAMILIES[family].parameters[name]
-        check, kind = _check_family_value(family), str if parameter.choices else type(parameter.default)
-    kind_name = "true or false" if kind is bool else "a named choice"
     if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
-        raise SearchSpaceError(
+        raise ConfigError(
             f"{where}: {name} must be {{ choices = [...] }} or {{ low = ..., high = ..., log = false }}"
         )
     if "choices" in spec:
         values = spec["choices"]
         if set(spec) != {"choices"} or not isinstance(values, list) or not values:
-            raise SearchSpaceError(f"{where}: {name}.choices must be a non-empty list and stand alone")
-        return Choices(tuple(check(where, name, value) for value in values))
+            raise ConfigError(f"{where}: {name}.choices must be a non-empty list and stand alone")
+        return Choices(tuple(check(value) for value in values))
     if set(spec) - {"low", "high", "log"}:
-        raise SearchSpaceError(f"{where}: {name} takes only low, high and log, got {sorted(spec)}")
-    if kind is not int and kind is not float:
-        raise SearchSpaceError(f"{where}: {name} is {kind_name}: give choices")
-    low, high = (check(where, name, spec[bound]) for bound in ("low", "high"))
+        raise ConfigError(f"{where}: {name} takes only low, high and log, got {sorted(spec)}")
+    if not parameter.searchable_range:
+        what = "true or false" if parameter.kind is bool else "a named choice"
+        raise ConfigError(f"{where}: {name} is {what}: give choices")
+    low, high = check(spec["low"]), check(spec["high"])
     log = spec.get("log", False)
     if not isinstance(log, bool):
-        raise SearchSpaceError(f"{where}: {name}.log must be true or false")
-    if not low < high:
-        raise SearchSpaceError(f"{where}: {name} needs low < high, got {low} and {high}")
+        raise ConfigError(f"{where}: {name}.log must be true or false")
+    if low is None or high is None or not low < high:
+        raise ConfigError(f"{where}: {name} needs low < high, got {low} and {high}")
     if log and low <= 0:
-        raise SearchSpaceError(f"{where}: {name} on a log scale needs low > 0")
-    return Range(low, high, log, integer=kind is int)
+        raise ConfigError(f"{where}: {name} on a log scale needs low > 0")
+    return Range(low, high, log, integer=parameter.kind is int)
 
 
-def _parse_family_space(where: str, family: str, table: Any) -> ParameterSpace:
+def _parse_family_space(where: str, family: Family, table: Any) -> ParameterSpace:
     if not isinstance(table, dict):
-        raise SearchSpaceError(f"{where}: expected a table of {family} parameters")
-    known = FAMILIES[family].parameters
+        raise ConfigError(f"{where}: expected a table of {family.name} parameters")
     for name in table:
-        if name not in known:
-            raise SearchSpaceError(
-                f"{where}: unknown {family} parameter {name!r}; expected one of: {', '.join(sorted(known))}"
+        if name not in family.parameters:
+            raise ConfigError(
+                f"{where}: unknown {family.name} parameter {name!r}; expected one of:"
+                f" {', '.join(sorted(family.parameters))}{family.unknown_parameter_hint}"
             )
-    return {name: _parse_param(where, name, spec, family) for name, spec in table.items()}
+    return {name: _parse_param(where, family, name, spec) for name, spec in table.items()}
 
 
 def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | None:
@@ -234,55 +166,47 @@ def parse_search_plan(document: Mapping[str, Any], source: str) -> SearchPlan | 
         return None
     where = f"{source}, [search]"
     if not isinstance(table, dict):
-        raise SearchSpaceError(f"{where}: expected a table")
-    unknown = set(table) - {"trials", "time_budget_minutes", "pruner", "seed", "params", *FAMILIES}
+        raise ConfigError(f"{where}: expected a table")
+    tables = {family.search_table_name: family for family in FAMILIES.values()}
+    unknown = set(table) - {"trials", "time_budget_minutes", "pruner", "seed", *tables}
     if unknown:
-        raise SearchSpaceError(
+        raise ConfigError(
             f"{where}: unknown entries {sorted(unknown)}; expected trials, time_budget_minutes, pruner,"
-            f" seed, params (Word2Vec) and tables for {', '.join(FAMILIES)}"
+            f" seed and a table per family searched: {', '.join(f'[search.{name}]' for name in tables)}"
         )
     trials, minutes = table.get("trials"), table.get("time_budget_minutes")
     if trials is None and minutes is None:
-        raise SearchSpaceError(f"{where}: give a budget: trials, time_budget_minutes or both")
+        raise ConfigError(f"{where}: give a budget: trials, time_budget_minutes or both")
     if trials is not None and not (
         isinstance(trials, int) and not isinstance(trials, bool) and 1 <= trials <= 1000
     ):
-        raise SearchSpaceError(f"{where}: trials must be a whole number from 1 to 1000, got {trials!r}")
+        raise ConfigError(f"{where}: trials must be a whole number from 1 to 1000, got {trials!r}")
     if minutes is not None and not (
         isinstance(minutes, (int, float)) and not isinstance(minutes, bool) and 0 < minutes <= 10_080
     ):
-        raise SearchSpaceError(f"{where}: time_budget_minutes must be in (0, 10080], got {minutes!r}")
+        raise ConfigError(f"{where}: time_budget_minutes must be in (0, 10080], got {minutes!r}")
     pruner = table.get("pruner", "median")
     if pruner not in PRUNERS:
-        raise SearchSpaceError(f"{where}: pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
+        raise ConfigError(f"{where}: pruner must be one of {', '.join(PRUNERS)}, got {pruner!r}")
     seed = table.get("seed", 42)
     if not isinstance(seed, int) or isinstance(seed, bool) or not 0 <= seed <= MAX_SEARCH_SEED:
-        raise SearchSpaceError(
-            f"{where}: seed must be a whole number from 0 to {MAX_SEARCH_SEED}, got {seed!r}"
-        )
-    families = {
-        family: _parse_family_space(f"{where}.{family}", family, table[family])
-        for family in FAMILIES
-        if family in table
+        raise ConfigError(f"{where}: seed must be a whole number from 0 to {MAX_SEARCH_SEED}, got {seed!r}")
+    spaces = {
+        family.name: _parse_family_space(f"{where}.{name}", family, table[name])
+        for name, family in tables.items()
+        if name in table
     }
-    params = table.get("params", {} if families else None)
-    if not isinstance(params, dict) or not (params or families):
-        raise SearchSpaceError(
-            f"{where}: expected a [search.params] table of at least one Word2Vec parameter, or a"
-            f" table for another family ({', '.join(f'[search.{family}]' for family in FAMILIES)})"
+    if not any(spaces.values()):
+        raise ConfigError(
+            f"{where}: expected a table of at least one parameter for a family searched:"
+            f" {', '.join(f'[search.{name}]' for name in tables)}"
         )
-    parsed = {}
-    for name, spec in params.items():
-        if name not in WORD2VEC_PARAMETERS:
-            _check_parameter(f"{where}.params", name, None)
-        parsed[name] = _parse_param(f"{where}.params", name, spec)
     return SearchPlan(
-        params=parsed,
+        spaces={family: space for family, space in spaces.items() if space},
         trials=trials,
         time_budget_minutes=float(minutes) if minutes is not None else None,
         pruner=pruner,
         seed=seed,
-        families=families,
     )
 
 
@@ -291,13 +215,13 @@ def _read_document(path: Path) -> tuple[bytes, dict[str, Any]]:
         check_regular_file(path, "search-space file")
         data = path.read_bytes()
     except OSError as error:
-        raise SearchSpaceError(str(error)) from None
+        raise ConfigError(str(error)) from None
     try:
         return data, tomllib.loads(data.decode("utf-8"))
     except UnicodeDecodeError as error:
-        raise SearchSpaceError(f"{path}: not UTF-8 text: {error}") from None
+        raise ConfigError(f"{path}: not UTF-8 text: {error}") from None
     except tomllib.TOMLDecodeError as error:
-        raise SearchSpaceError(f"{path}: not valid TOML: {error}") from None
+        raise ConfigError(f"{path}: not valid TOML: {error}") from None
 
 
 @dataclass(frozen=True)
@@ -324,7 +248,7 @@ def parse_search_space_text(text: str, source: str) -> list[ModelConfig]:
     try:
         return parse_search_space(tomllib.loads(text), source)
     except tomllib.TOMLDecodeError as error:
-        raise SearchSpaceError(f"{source}: not valid TOML: {error}") from None
+        raise ConfigError(f"{source}: not valid TOML: {error}") from None
 
 
 def load_search_space(path: Path) -> list[ModelConfig]:
@@ -343,7 +267,7 @@ def find_config(configs: list[ModelConfig], key: str, source: str) -> ModelConfi
         if config.key == key:
             return config
     known = ", ".join(config.key for config in configs)
-    raise SearchSpaceError(f"{source}: no config has key {key!r}; the search space defines: {known}")
+    raise ConfigError(f"{source}: no config has key {key!r}; the search space defines: {known}")
 
 
 def partition_changes(registered: set[str], keys: list[str]) -> tuple[list[str], list[str]]:

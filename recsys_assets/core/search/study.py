@@ -14,15 +14,9 @@ from optuna.distributions import BaseDistribution, CategoricalDistribution, Floa
 from optuna.trial import FrozenTrial, TrialState
 
 from recsys_assets.core.models.config import ModelConfig
-from recsys_assets.core.models.families import FAMILIES, FamilyConfigError, family_key, family_params
-from recsys_assets.core.models.word2vec.parameters import WORD2VEC_DEFAULTS, config_key
-from recsys_assets.core.search.space import (
-    Choices,
-    Range,
-    SearchPlan,
-    SearchSpaceError,
-    check_combination,
-)
+from recsys_assets.core.models.parameters import ConfigError
+from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES, make_config
+from recsys_assets.core.search.space import Choices, Range, SearchPlan
 from recsys_assets.core.storage.database_urls import shown_url
 
 CONFIG_KEY_ATTRIBUTE = "config_key"
@@ -115,9 +109,8 @@ def _readable(params: dict[str, object]) -> dict[str, object]:
 
 
 def _trial_name(family: str, name: str) -> str:
-    """A parameter's name in the study: Word2Vec's plain (as before other families could be
-    searched), the others' prefixed by their family, whose parameters share names."""
-    return name if family == "word2vec" else f"{family}.{name}"
+    """A parameter's name in the study, prefixed as its family says (families share names)."""
+    return FAMILIES[family].study_parameter_prefix + name
 
 
 def _distributions(plan: SearchPlan, family: str) -> dict[str, BaseDistribution]:
@@ -129,28 +122,18 @@ def _distributions(plan: SearchPlan, family: str) -> dict[str, BaseDistribution]
     }
 
 
-def _config(family: str, given: dict[str, object], where: str) -> ModelConfig:
-    """The config a trial's parameters name; SearchSpaceError when they cannot train together."""
-    if family == "word2vec":
-        check_combination(where, given)
-        return ModelConfig(key=config_key(given), params=given)
-    try:
-        params = family_params(where, family, given)
-    except FamilyConfigError as error:
-        raise SearchSpaceError(str(error)) from None
-    return ModelConfig(key=family_key(family, params), params=params, family=family)
-
-
 def _trial_config(trial: FrozenTrial | optuna.Trial) -> ModelConfig:
     """The config a trial proposed, from its family and parameters as the study holds them."""
-    family = trial.user_attrs.get(FAMILY_ATTRIBUTE, "word2vec")
-    prefix = f"{family}."
+    family = trial.user_attrs.get(FAMILY_ATTRIBUTE, DEFAULT_FAMILY)
+    prefix = FAMILIES[family].study_parameter_prefix
     given = {
         name.removeprefix(prefix): value
         for name, value in trial.params.items()
-        if name != MODEL_PARAMETER and (family == "word2vec" or name.startswith(prefix))
+        if name != MODEL_PARAMETER
+        and name.startswith(prefix)
+        and name.removeprefix(prefix) in FAMILIES[family].parameters
     }
-    return _config(family, _readable(given), f"trial {trial.number}")
+    return make_config(f"trial {trial.number}", family, _readable(given))
 
 
 def propose(study: optuna.Study, plan: SearchPlan) -> tuple[int, ModelConfig]:
@@ -168,25 +151,19 @@ def propose(study: optuna.Study, plan: SearchPlan) -> tuple[int, ModelConfig]:
         trial.set_user_attr(FAMILY_ATTRIBUTE, family)
         try:
             config = _trial_config(trial)
-        except SearchSpaceError:
+        except ConfigError:
             trial.set_user_attr(REFUSED_ATTRIBUTE, True)
             study.tell(trial, state=TrialState.FAIL)
             continue
         trial.set_user_attr(CONFIG_KEY_ATTRIBUTE, config.key)
         return trial.number, config
-    raise SearchSpaceError(
-        f"{PROPOSAL_ATTEMPTS} proposals in a row broke a combination rule; widen the ranges"
-    )
+    raise ConfigError(f"{PROPOSAL_ATTEMPTS} proposals in a row broke a combination rule; widen the ranges")
 
 
 def _in_plan(spec: Choices | Range, value: object) -> bool:
     if isinstance(spec, Choices):
         return value in spec.values
     return isinstance(value, (int, float)) and spec.low <= value <= spec.high
-
-
-def _default(family: str, name: str) -> object:
-    return WORD2VEC_DEFAULTS.get(name) if family == "word2vec" else FAMILIES[family].parameters[name].default
 
 
 def warm_start(
@@ -203,7 +180,7 @@ def warm_start(
         if config.key in recorded or family not in plan.models:
             continue
         space = plan.space_of(family)
-        point = {name: config.params.get(name, _default(family, name)) for name in space}
+        point = {name: config.params.get(name, FAMILIES[family].parameters[name].default) for name in space}
         if not all(_in_plan(space[name], v) for name, v in point.items()):
             continue
         distributions = _distributions(plan, family)

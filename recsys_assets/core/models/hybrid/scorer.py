@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
@@ -74,6 +74,7 @@ class Hybrid(TrackScorer):
     """
 
     score_kind: ClassVar[str] = "fused score"
+    family_name: ClassVar[str] = "hybrid"
 
     parts: tuple[TrackScorer, ...]
     weights: tuple[float, ...]
@@ -93,6 +94,21 @@ class Hybrid(TrackScorer):
             raise ValueError(
                 f"weights must be finite, non-negative and not all zero, got {list(self.weights)}"
             )
+
+    def file_layout(self) -> dict[str, Any]:
+        return {
+            "family": self.family_name,
+            "weights": list(self.weights),
+            "candidates": self.candidates,
+            "parts": [part.file_layout() for part in self.parts],
+        }
+
+    def file_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return {
+            name: array
+            for number, part in enumerate(self.parts)
+            for name, array in part.file_arrays(f"{prefix}part{number}_").items()
+        }
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         weighted = [(part, weight) for part, weight in zip(self.parts, self.weights, strict=True) if weight]

@@ -5,13 +5,14 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.sparse import SCORE_DECIMALS, TrackScorer, input_tracks
+from recsys_assets.core.models.sparse_files import matrix_arrays
 
 STEP_WEIGHTS = {
     "div": lambda d: 1.0 / d,
@@ -66,11 +67,18 @@ class SequentialRules(TrackScorer):
     """
 
     score_kind: ClassVar[str] = "rule weight"
+    family_name: ClassVar[str] = "rules"
 
     rules: sp.csr_matrix
     statistics: TrainStatistics
-    last_n: int = 1
-    recency: str = "div"
+    last_n: int
+    recency: str
+
+    def file_layout(self) -> dict[str, Any]:
+        return {"family": self.family_name, "last_n": self.last_n, "recency": self.recency}
+
+    def file_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        return matrix_arrays(prefix, self.rules, values=True)
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """The playlists' scores (playlists, tracks)."""

@@ -6,13 +6,14 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from functools import cached_property
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import numpy as np
 import scipy.sparse as sp
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.sparse import SCORE_DECIMALS, TrackScorer, input_tracks, largest_per_row
+from recsys_assets.core.models.sparse_files import matrix_arrays
 
 POSITION_WEIGHTS: dict[str, Callable[[np.ndarray, np.ndarray], np.ndarray]] = {
     "linear": lambda p, n: p / n,
@@ -71,16 +72,32 @@ class SessionKnn(TrackScorer):
     """
 
     score_kind: ClassVar[str] = "neighbour similarity"
+    family_name: ClassVar[str] = "session_knn"
 
     playlists: sp.csr_matrix
     statistics: TrainStatistics
-    k: int = 100
-    weighting: str = "linear"
-    idf_weight: float = 0.0
-    decay: float = 0.0
+    k: int
+    weighting: str
+    idf_weight: float
+    decay: float
     positions: np.ndarray | None = None
     rows_per_batch: int = 256
     """Rows scored at once: each may share tracks with thousands of training playlists."""
+
+    def file_layout(self) -> dict[str, Any]:
+        return {
+            "family": self.family_name,
+            "k": self.k,
+            "weighting": self.weighting,
+            "idf_weight": self.idf_weight,
+            "decay": self.decay,
+        }
+
+    def file_arrays(self, prefix: str) -> dict[str, np.ndarray]:
+        arrays = matrix_arrays(prefix, self.playlists, values=False)
+        if self.positions is not None:
+            arrays[f"{prefix}positions"] = self.positions.astype(np.int32)
+        return arrays
 
     def __post_init__(self) -> None:
         if self.decay and (self.positions is None or len(self.positions) != self.playlists.nnz):

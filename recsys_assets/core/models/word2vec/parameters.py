@@ -1,86 +1,83 @@
-"""Word2Vec's parameters a config may set, gensim's defaults, and the config key they make."""
+"""Word2Vec's parameters a config may set, with gensim's defaults, the rules they must keep
+together, and the config key they make."""
 
 from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
 from recsys_assets.core.data.corpus import MAX_WINDOW
 from recsys_assets.core.models.config import MAX_KEY_LENGTH
+from recsys_assets.core.models.parameters import ConfigError, Parameter
 
 
-@dataclass(frozen=True)
-class Parameter:
-    """One Word2Vec parameter a config may set: its type, short name for keys and valid range."""
+def _value_text(value: Any) -> str:
+    if isinstance(value, bool):
+        return str(value).lower()
+    return repr(value).replace("+", "") if isinstance(value, float) else str(value)
 
-    kind: type
-    abbreviation: str
-    minimum: float | None = None
-    maximum: float | None = None
-    minimum_excluded: bool = False
+
+def _parameter(
+    kind: type, default: Any, abbreviation: str, doc: str, *bounds: float, **options: Any
+) -> Parameter:
+    return Parameter(
+        kind,
+        default,
+        lambda value: f"{abbreviation}{_value_text(value)}",
+        doc,
+        *bounds,
+        **options,
+    )
 
 
 WORD2VEC_PARAMETERS: dict[str, Parameter] = {
-    "vector_size": Parameter(int, "dim", 1, 4096),
-    "window": Parameter(int, "win", 1, MAX_WINDOW),
-    "min_count": Parameter(int, "mc", 1, 1_000_000_000),
-    "epochs": Parameter(int, "ep", 1, 1000),
-    "sg": Parameter(int, "sg", 0, 1),
-    "hs": Parameter(int, "hs", 0, 1),
-    "negative": Parameter(int, "neg", 0, 100),
-    "ns_exponent": Parameter(float, "ns", -10, 10),
-    "cbow_mean": Parameter(int, "cbowmean", 0, 1),
-    "alpha": Parameter(float, "alpha", 0, 1, minimum_excluded=True),
-    "min_alpha": Parameter(float, "minalpha", 0, 1),
-    "sample": Parameter(float, "sample", 0, 1),
-    "max_vocab_size": Parameter(int, "maxvocab", 1, 2**31 - 1),
-    "max_final_vocab": Parameter(int, "maxfinalvocab", 1, 2**31 - 1),
-    "sorted_vocab": Parameter(int, "sortedvocab", 0, 1),
-    "batch_words": Parameter(int, "batch", 1, 10_000),
-    "shrink_windows": Parameter(bool, "shrink"),
+    "vector_size": _parameter(int, 100, "dim", "dimensions of the track vectors", 1, 4096),
+    "window": _parameter(int, 5, "win", "tracks on each side that count as context", 1, MAX_WINDOW),
+    "min_count": _parameter(int, 5, "mc", "plays a track needs to get a vector", 1, 1_000_000_000),
+    "epochs": _parameter(int, 5, "ep", "passes over the corpus", 1, 1000),
+    "sg": _parameter(int, 0, "sg", "1: skip-gram, 0: CBOW", 0, 1),
+    "hs": _parameter(int, 0, "hs", "1: hierarchical softmax", 0, 1),
+    "negative": _parameter(int, 5, "neg", "negative samples per context (0 needs `hs = 1`)", 0, 100),
+    "ns_exponent": _parameter(float, 0.75, "ns", "exponent of the negative-sampling distribution", -10, 10),
+    "cbow_mean": _parameter(int, 1, "cbowmean", "1: CBOW averages its context, 0: sums it", 0, 1),
+    "alpha": _parameter(float, 0.025, "alpha", "initial learning rate", 0, 1, minimum_excluded=True),
+    "min_alpha": _parameter(float, 0.0001, "minalpha", "final learning rate (at most `alpha`)", 0, 1),
+    "sample": _parameter(float, 0.001, "sample", "down-sampling threshold of frequent tracks", 0, 1),
+    "max_vocab_size": _parameter(
+        int, None, "maxvocab", "vocabulary cap while counting", 1, 2**31 - 1, optional=True
+    ),
+    "max_final_vocab": _parameter(
+        int, None, "maxfinalvocab", "vocabulary cap after counting", 1, 2**31 - 1, optional=True
+    ),
+    "sorted_vocab": _parameter(int, 1, "sortedvocab", "1: sort the vocabulary by plays", 0, 1),
+    "batch_words": _parameter(int, 10_000, "batch", "words per training batch", 1, 10_000),
+    "shrink_windows": _parameter(bool, True, "shrink", "draw each context's width at random up to `window`"),
 }
-"""Every parameter a config may set, with its bounds: finite, and small enough to train in
-bounded time and memory (gensim's C loop handles at most 10,000 words per batch)."""
-
-
+"""Every parameter a config may set, with gensim's default and its bounds: finite, and small
+enough to train in bounded time and memory (gensim's C loop handles at most 10,000 words per
+batch). A test checks the defaults against gensim's own signature."""
 WORD2VEC_DEFAULTS: dict[str, Any] = {
-    "vector_size": 100,
-    "window": 5,
-    "min_count": 5,
-    "epochs": 5,
-    "sg": 0,
-    "hs": 0,
-    "negative": 5,
-    "ns_exponent": 0.75,
-    "cbow_mean": 1,
-    "alpha": 0.025,
-    "min_alpha": 0.0001,
-    "sample": 0.001,
-    "max_vocab_size": None,
-    "max_final_vocab": None,
-    "sorted_vocab": 1,
-    "batch_words": 10_000,
-    "shrink_windows": True,
+    name: parameter.default for name, parameter in WORD2VEC_PARAMETERS.items()
 }
-"""gensim's Word2Vec default of every parameter, for a config that leaves one unset (a test
-checks them against gensim's own signature)."""
+"""gensim's default of every parameter, for a config that leaves one unset."""
+UNKNOWN_PARAMETER_HINT = " (seed and workers are set by run config, not per config)"
+
+
+def check_combination(where: str, params: Mapping[str, Any]) -> None:
+    """Parameters that are valid alone but cannot train together: ConfigError naming `where`."""
+    value = {**WORD2VEC_DEFAULTS, **params}
+    if value["negative"] == 0 and value["hs"] == 0:
+        raise ConfigError(f"{where}: negative = 0 needs hs = 1, else nothing trains the vectors")
+    if value["min_alpha"] > value["alpha"]:
+        raise ConfigError(f"{where}: min_alpha {value['min_alpha']} must not exceed alpha {value['alpha']}")
 
 
 def config_key(params: Mapping[str, Any]) -> str:
-    """A stable, readable, valid key for a config: its parameters by short name, sorted; a key
-    longer than allowed keeps its start and ends in a hash of the whole."""
-    parts = sorted(
-        f"{WORD2VEC_PARAMETERS[name].abbreviation}{_format_value(value)}" for name, value in params.items()
-    )
+    """A stable, readable, valid key for a config: the parameters it sets by short name, sorted;
+    a key longer than allowed keeps its start and ends in a hash of the whole."""
+    parts = sorted(WORD2VEC_PARAMETERS[name].key(value) for name, value in params.items())
     key = "-".join(parts) if parts else "defaults"
     if len(key) > MAX_KEY_LENGTH:
         key = f"{key[: MAX_KEY_LENGTH - 13]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
     return key
-
-
-def _format_value(value: Any) -> str:
-    if isinstance(value, bool):
-        return str(value).lower()
-    return repr(value).replace("+", "") if isinstance(value, float) else str(value)

@@ -13,14 +13,20 @@ import numpy as np
 from recsys_assets.core.data.cases import MISSED, EvaluationCases
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.metrics import METRIC_KS
-from recsys_assets.core.evaluation.ranking import COVERAGE_QUERIES, ProgressCallback, Ranking
+from recsys_assets.core.evaluation.ranking import (
+    COVERAGE_ROWS,
+    ProgressCallback,
+    Ranking,
+    coverage,
+    coverage_rows,
+)
 from recsys_assets.core.models.successors import (
     Outranks,
     popularity_outranks,
     positions_within,
 )
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy, playlist_query
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy, playlist_query
 
 DEFAULT_CHUNK_BYTES = 512 * 2**20
 
@@ -101,10 +107,10 @@ def embedding_ranks(
     embedding: TrackEmbedding,
     cases: EvaluationCases,
     seed: int,
-    strategy: QueryStrategy = SEED_STRATEGY,
+    strategy: QueryStrategy = TUTORIAL_STRATEGY,
     train: TrainStatistics | None = None,
     top_k: int = max(METRIC_KS),
-    coverage_queries: int = COVERAGE_QUERIES,
+    coverage_sample: int = COVERAGE_ROWS,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
 ) -> EmbeddingRanking:
@@ -112,12 +118,12 @@ def embedding_ranks(
 
     With the default strategy this matches gensim's `most_similar(last track)`, which leaves the
     query out; a query track outside the vocabulary becomes a track drawn with `seed`. Ranks are
-    exact below max(top_k, 100); beyond that they may read MISSED. Coverage is that of the
-    top-`top_k` lists of up to `coverage_queries` distinct queries drawn with `seed`. Extra memory
-    stays within about `chunk_bytes`.
+    exact below max(top_k, 100); beyond that they may read MISSED. Coverage is Coverage@`top_k`
+    of the `coverage_rows` (at most `coverage_sample` of them) over the training tracks of
+    `train` (the vocabulary without it). Extra memory stays within about `chunk_bytes`.
     """
     return embedding_rankings(
-        embedding, cases, seed, [strategy], train, top_k, coverage_queries, chunk_bytes, on_progress
+        embedding, cases, seed, [strategy], train, top_k, coverage_sample, chunk_bytes, on_progress
     )[0]
 
 
@@ -128,7 +134,7 @@ def embedding_rankings(
     strategies: Sequence[QueryStrategy],
     train: TrainStatistics | None = None,
     top_k: int = max(METRIC_KS),
-    coverage_queries: int = COVERAGE_QUERIES,
+    coverage_sample: int = COVERAGE_ROWS,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
 ) -> list[EmbeddingRanking]:
@@ -147,6 +153,8 @@ def embedding_rankings(
     built = [_queries(embedding, cases, strategy, seed, train) for strategy in strategies]
     ranks = np.full((len(strategies), len(cases)), MISSED, dtype=np.int64)
     covered = np.zeros((len(strategies), size), dtype=bool)
+    in_sample = np.zeros(len(cases), dtype=bool)
+    in_sample[coverage_rows(len(cases), coverage_sample)] = True
     row_queries, row_case, row_strategy, row_excluded = [], [], [], []
     for number, (query, has_vector, excluded, _) in enumerate(built):
         popular_rows = np.flatnonzero(~has_vector)
@@ -154,10 +162,10 @@ def embedding_rankings(
             ranks[number, popular_rows] = train.popularity_rank_of(
                 [cases.targets[row] for row in popular_rows]
             )
-            top = train.tracks[train.by_popularity[:top_k]]
-            known = embedding.index_of(top)
+        if in_sample[popular_rows].any():
+            known = embedding.index_of(train.tracks[train.by_popularity[:top_k]])
             covered[number, known[known >= 0]] = True
-        scored = np.flatnonzero(has_vector & (target >= 0))
+        scored = np.flatnonzero(has_vector & ((target >= 0) | in_sample))
         row_queries.append(query[scored])
         row_case.append(scored)
         row_strategy.append(np.full(len(scored), number))
@@ -170,17 +178,17 @@ def embedding_rankings(
     query_of_row = query_of_row.reshape(-1)
     unique_queries = queries[first]
     unique_excluded = [row_excluded[row] for row in first]
+    ranked_row = target[row_case] >= 0
     sampled_by = np.zeros((len(strategies), len(first)), dtype=bool)
     for number in range(len(strategies)):
-        own = np.unique(query_of_row[row_strategy == number])
-        sampled_by[number, own[np.random.default_rng(seed).permutation(len(own))[:coverage_queries]]] = True
+        sampled_by[number, query_of_row[(row_strategy == number) & in_sample[row_case]]] = True
     sampled = sampled_by.any(axis=0)
     target_scores = np.einsum("ij,ij->i", queries, unit[target[row_case]])
     target_scores[
         [target[case] in left_out for case, left_out in zip(row_case, row_excluded, strict=True)]
     ] = -np.inf
 
-    unresolved = np.ones(len(row_case), dtype=bool)
+    unresolved = ranked_row.copy()
     coverage_bound = np.full(len(first), -np.inf, dtype=np.float32)
     screen = slice(0, size, max(2, size // SCREEN_TRACKS))
     screen_vectors = np.ascontiguousarray(unit[screen])
@@ -197,7 +205,7 @@ def embedding_rankings(
 
             def screen_members(members: np.ndarray, scores: np.ndarray = scores, start: int = start) -> None:
                 above = scores[query_of_row[members] - start] > target_scores[members, None] + SCREEN_MARGIN
-                unresolved[members] = np.count_nonzero(above, axis=1) < rank_limit
+                unresolved[members] = (np.count_nonzero(above, axis=1) < rank_limit) & ranked_row[members]
 
             list(pool.map(screen_members, np.array_split(order[bounds[start] : bounds[stop]], THREADS)))
             chosen = np.flatnonzero(sampled[start:stop])
@@ -239,7 +247,9 @@ def embedding_rankings(
             ranks=ranks[number],
             query_in_vocabulary=query_known,
             target_in_vocabulary=target >= 0,
-            coverage=float(covered[number].mean()) if size else 0.0,
+            coverage=coverage(
+                np.flatnonzero(covered[number]), len(train.tracks) if train is not None else size
+            ),
             queries=query,
             has_query=has_vector,
             left_out=excluded,

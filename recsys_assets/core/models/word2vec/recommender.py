@@ -23,7 +23,7 @@ from recsys_assets.core.models.successors import (
 )
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.ranking import embedding_outranks, embedding_ranks
-from recsys_assets.core.models.word2vec.strategies import SEED_STRATEGY, QueryStrategy, playlist_query
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy, playlist_query
 
 SIMILARITY = "cosine similarity"
 
@@ -39,7 +39,7 @@ class EmbeddingRecommender:
     def __init__(
         self,
         embedding: TrackEmbedding,
-        strategy: QueryStrategy = SEED_STRATEGY,
+        strategy: QueryStrategy = TUTORIAL_STRATEGY,
         seed: int = 0,
         statistics: TrainStatistics | None = None,
         successors: Successors | None = None,

@@ -72,7 +72,7 @@ class QueryStrategy:
         return cls(**values)
 
 
-SEED_STRATEGY = QueryStrategy()
+TUTORIAL_STRATEGY = QueryStrategy()
 """The seed flow's strategy: the last track, a seeded random track when it is unknown."""
 
 EMBEDDING_STRATEGIES = tuple(

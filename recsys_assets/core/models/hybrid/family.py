@@ -1,0 +1,102 @@
+"""The hybrid family: a rules model and a session kNN model fused with the rules weight chosen
+on validation."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from recsys_assets.core.data.corpus import corpus_codes
+from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, evaluate, ranking_summary, sample_cases
+from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
+from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
+from recsys_assets.core.models.hybrid.scorer import Hybrid
+from recsys_assets.core.models.parameters import Parameter
+from recsys_assets.core.models.rules.family import FAMILY as RULES
+from recsys_assets.core.models.rules.family import build_rules
+from recsys_assets.core.models.session_knn.family import FAMILY as SESSION_KNN
+from recsys_assets.core.models.session_knn.family import build_session_knn
+from recsys_assets.core.models.sparse_files import read_layout, read_track_scorer, track_scorer_arrays
+
+RULES_WEIGHTS = (0.1, 0.3, 0.5, 0.7, 0.9)
+"""The rules' weights a hybrid tries on validation (the session kNN's is the rest)."""
+
+
+def hybrid_parts(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
+    """The rules and session kNN params a hybrid config's `params` name (the rest at their
+    families' defaults)."""
+    rules = {name: parameter.default for name, parameter in RULES.parameters.items()}
+    knn = {name: parameter.default for name, parameter in SESSION_KNN.parameters.items()}
+    rules |= {"steps": params["rules_steps"], "last_n": params["rules_last_n"]}
+    knn |= {"k": params["knn_k"], "decay": params["knn_decay"]}
+    return {RULES.name: rules, SESSION_KNN.name: knn}
+
+
+def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
+    """Fit both parts, choose the rules weight on a seeded sample of the validation cases (every
+    weight from one scoring of the parts) and record it in the params; train seconds count the
+    validation too."""
+    started = time.perf_counter()
+    statistics, cases, k = context.statistics, context.cases, context.k
+    codes, lengths = corpus_codes(context.corpus)
+    parts = hybrid_parts(params)
+    both = (
+        build_rules(parts[RULES.name], statistics, codes, lengths),
+        build_session_knn(parts[SESSION_KNN.name], statistics, codes, lengths),
+    )
+    sample = sample_cases(cases, STRATEGY_ROWS, context.seed)
+    grid = [(weight, round(1 - weight, 10)) for weight in RULES_WEIGHTS]
+    tried = Hybrid(both, grid[0], statistics).ranks_for_weights(sample, grid)
+    hit_rate = metric_name("hit_rate", k)
+    metrics = {weights: ranking_metrics(ranks, k) for weights, ranks in tried.items()}
+    weights = max(grid, key=lambda w: (metrics[w][hit_rate], -w[0]))
+    scorer = Hybrid(both, weights, statistics)
+    if len(sample) == len(cases):
+        validation = ranking_summary(scorer.ranking_of(cases, tried[weights], k), k)
+    else:
+        validation = evaluate(scorer, cases, k, context.on_progress)
+    return Fitted(
+        scorer,
+        validation,
+        {**params, "rules_weight": weights[0], "session_knn_weight": weights[1]},
+        train_seconds=time.perf_counter() - started,
+        alternatives=Alternatives(
+            name="weights",
+            rows=len(sample),
+            tried=[
+                Alternative({"rules weight": f"{w[0]:g}", "session kNN weight": f"{w[1]:g}"}, metrics[w])
+                for w in grid
+            ],
+            chosen=grid.index(weights),
+        ),
+    )
+
+
+FAMILY = Family(
+    name=Hybrid.family_name,
+    label="hybrid of rules and session kNN",
+    score_kind=Hybrid.score_kind,
+    key_prefix="hybrid",
+    parameters={
+        "rules_steps": Parameter(int, 10, lambda v: f"steps{v}", "the rules part's `steps`", 1, 100),
+        "rules_last_n": Parameter(int, 3, lambda v: f"last{v}", "the rules part's `last_n`", 1, 100),
+        "knn_k": Parameter(int, 100, lambda v: f"k{v}", "the session kNN part's `k`", 1, 10_000),
+        "knn_decay": Parameter(
+            float, 0.0, lambda v: f"decay{v:g}" if v else "", "the session kNN part's `decay`", 0, 1000
+        ),
+    },
+    fit=fit_hybrid,
+    write=track_scorer_arrays,
+    read=read_track_scorer,
+    layout_reader=lambda layout, prefix, arrays, statistics, families: Hybrid(
+        tuple(
+            read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)
+            for number, part in enumerate(layout["parts"])
+        ),
+        tuple(layout["weights"]),
+        statistics,
+        # A hybrid written before candidates were kept fused every scored track of its parts.
+        layout.get("candidates"),
+    ),
+)

@@ -1,0 +1,103 @@
+"""A fitted Word2Vec model: its track vectors and the successor lists its strategy may rank
+first, and the arrays its model file keeps of them."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from recsys_assets.core.data.statistics import Successors, TrainStatistics
+from recsys_assets.core.models.base import Recommender
+from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
+from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
+
+SUCCESSORS_PER_TRACK = 1_000
+"""The most successors of one track a model file keeps: more than any recommendation list uses."""
+
+
+class Word2VecModel:
+    """Track vectors (gensim `KeyedVectors` of n tracks) and, when the chosen strategy ranks
+    the last track's successors first, the successor lists that serving needs."""
+
+    def __init__(self, vectors: KeyedVectors, successors: Successors | None = None) -> None:
+        self.vectors = vectors
+        self.successors = successors
+
+    @property
+    def track_keys(self) -> list[str]:
+        return list(self.vectors.index_to_key)
+
+    @cached_property
+    def embedding(self) -> TrackEmbedding:
+        """The vectors with their unit vectors and artist index, computed once."""
+        return TrackEmbedding(self.vectors)
+
+    def recommender(
+        self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics | None
+    ) -> Recommender:
+        return EmbeddingRecommender(self.embedding, strategy, seed, statistics, self.successors)
+
+    def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> Recommender:
+        """The vectors under the tutorial flow's query (the last track's nearest neighbours)."""
+        return EmbeddingRecommender(self.embedding, TUTORIAL_STRATEGY, seed, statistics)
+
+
+def _json_bytes(value: Any) -> np.ndarray:
+    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
+
+
+def word2vec_arrays(model: Word2VecModel) -> dict[str, np.ndarray]:
+    """The arrays a model file keeps: the vectors (tracks, dim), the track ids and plays, and
+    the successor lists when the model has them."""
+    vectors = model.vectors
+    arrays = {
+        "vectors": np.asarray(vectors.vectors, dtype=np.float32),
+        "word2vec_keys": _json_bytes(vectors.index_to_key),
+        "word2vec_counts": np.asarray(vectors.expandos.get("count", []), dtype=np.int64),
+    }
+    if model.successors is not None:
+        successors = model.successors
+        arrays |= {
+            "successor_tracks": _json_bytes(successors.tracks.tolist()),
+            "successor_start": successors.start.astype(np.int64),
+            "successor_followers": successors.followers.astype(np.int32),
+            "successor_counts": successors.counts.astype(np.int32),
+        }
+    return arrays
+
+
+def word2vec_from_arrays(
+    arrays: Mapping[str, np.ndarray], manifest: Mapping[str, Any], _families
+) -> Word2VecModel:
+    """The model `word2vec_arrays` wrote; files of formats 2 to 4 kept the track ids and plays in
+    their manifest."""
+    from gensim.models.keyedvectors import KeyedVectors
+
+    vectors = arrays["vectors"]
+    if "word2vec_keys" in arrays:
+        keys = json.loads(arrays["word2vec_keys"].tobytes().decode("utf-8"))
+        counts = arrays["word2vec_counts"]
+    else:
+        keys, counts = manifest["keys"], manifest["counts"]
+    keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
+    keyed.add_vectors(keys, vectors)
+    if len(counts):
+        keyed.allocate_vecattrs(attrs=["count"], types=[np.int64])
+        keyed.expandos["count"][:] = counts
+    successors = None
+    if "successor_tracks" in arrays:
+        successors = Successors(
+            tracks=np.asarray(json.loads(arrays["successor_tracks"].tobytes().decode("utf-8")), dtype=object),
+            start=arrays["successor_start"],
+            followers=arrays["successor_followers"].astype(np.int64),
+            counts=arrays["successor_counts"].astype(np.int64),
+        )
+    return Word2VecModel(keyed, successors)
