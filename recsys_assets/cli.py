@@ -34,9 +34,9 @@ examples:
   recsys-assets recommend "Blue Rivers|||Again Fire" -k 5 --json
   recsys-assets recommend "Blue Rivers|||Again Fire" --version 3f9a2c1e
 
-Each score says what it is: times followed (the last track's followers in training), cosine
-similarity (Word2Vec), rule weight, neighbour similarity, fused score, or plays in training (the
-most played tracks that fill the list).
+Each score says what it is: the served model's own kind of score (its family's, e.g. a
+similarity or a rule weight), times followed (the last track's followers in training, when the
+model lists them first), or plays in training (the most played tracks that fill the list).
 """
 MODELS_EPILOG = """\
 examples:

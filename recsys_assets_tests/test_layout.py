@@ -119,3 +119,22 @@ def test_no_code_compares_with_a_family_name_outside_the_family_folders_and_the_
     planted = tmp_path / "planted.py"
     planted.write_text('def f(model):\n    return model.family == "rules" or model.family in ("hybrid",)\n')
     assert family_name_comparisons(planted, set(FAMILIES)) == [f"{planted}:2"] * 2
+
+
+def test_reading_model_files_and_the_registry_loads_neither_gensim_nor_dagster():
+    code = (
+        "import sys\n"
+        "import recsys_assets.core.models.served, recsys_assets.core.models.trained\n"
+        "print(sorted(name for name in sys.modules if name.split('.')[0] in ('gensim', 'dagster')))\n"
+    )
+    result = python(code)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "[]", "`recsys-assets models` stays fast"
+
+
+def test_the_corpus_cuts_sentences_where_gensim_stops_reading_them():
+    from gensim.models.word2vec import MAX_WORDS_IN_BATCH
+
+    from recsys_assets.core.data.corpus import MAX_SENTENCE_LENGTH
+
+    assert MAX_SENTENCE_LENGTH == MAX_WORDS_IN_BATCH

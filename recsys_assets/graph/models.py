@@ -77,8 +77,8 @@ def embedding_model(
 ) -> TrainedModel:
     """The model of this partition's config, fitted on train_playlists (the data build's corpus
     file) and scored on the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG,
-    coverage): Word2Vec track vectors with the query strategy chosen for them, or sequential
-    rules, a session kNN or their hybrid."""
+    coverage), of whichever registered family the config names (Word2Vec vectors with the
+    query strategy chosen for them, sequential rules, session kNN, their hybrid, ...)."""
     model_config = config_to_train(context.instance, context.partition_key, search_space)
     context.log.info(f"Training {model_config.key} ({model_config.family}) with {model_config.params}")
     cases = cases_of(validate_playlists)

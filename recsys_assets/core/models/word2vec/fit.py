@@ -4,9 +4,7 @@ strategy it ships with."""
 from __future__ import annotations
 
 import time
-from typing import Any
-
-from gensim.models.keyedvectors import KeyedVectors
+from typing import TYPE_CHECKING, Any
 
 from recsys_assets.core.evaluation.evaluator import (
     evaluate,
@@ -25,6 +23,9 @@ from recsys_assets.core.models.word2vec.strategy_choice import (
     choose_on_sample,
 )
 from recsys_assets.core.models.word2vec.train import train_embeddings
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
 
 
 def fit_word2vec(params: dict[str, Any], context: FitContext) -> Fitted:

@@ -3,18 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-from gensim.models.keyedvectors import KeyedVectors
-from gensim.models.word2vec import Word2Vec
 
 from recsys_assets.core.data.corpus import Corpus
+
+if TYPE_CHECKING:
+    from gensim.models.keyedvectors import KeyedVectors
+    from gensim.models.word2vec import Word2Vec
 from recsys_assets.core.models.word2vec.parameters import WORD2VEC_DEFAULTS
 
 EpochCallback = Callable[[int, int], None]
 """Called after each epoch with the epochs done and the epochs in all."""
-Checkpoint = Callable[[int, KeyedVectors], bool]
+Checkpoint = Callable[[int, "KeyedVectors"], bool]
 """Called after an epoch with the epochs done and the vectors so far; returning False stops."""
 
 
@@ -26,6 +28,8 @@ def _named_view(model: Word2Vec, tracks: np.ndarray) -> KeyedVectors:
     """The model's vectors under track ids instead of codes, sharing the model's array (so it
     follows training) and its counts."""
     keys = [tracks[int(code)] for code in model.wv.index_to_key]
+    from gensim.models.keyedvectors import KeyedVectors
+
     named = KeyedVectors(model.wv.vector_size, count=0, dtype=model.wv.vectors.dtype)
     named.index_to_key = keys
     named.key_to_index = {key: index for index, key in enumerate(keys)}
@@ -53,6 +57,8 @@ def train_embeddings(
     """
     settings = {**WORD2VEC_DEFAULTS, **params}
     epochs, alpha, min_alpha = int(settings["epochs"]), float(settings["alpha"]), float(settings["min_alpha"])
+    from gensim.models.word2vec import Word2Vec
+
     model = Word2Vec(seed=seed, workers=workers, **params)
     model.build_vocab_from_freq(
         {str(code): int(plays) for code, plays in enumerate(corpus.plays)}, corpus_count=corpus.lines
