@@ -133,7 +133,7 @@ def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[st
 
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_assets.core.data.track_ids import split_track_id
-    from recsys_assets.core.models.base import COUNTED_SCORES, next_tracks
+    from recsys_assets.core.models.base import COUNTED_SCORES
     from recsys_assets.core.models.trained import read_model
 
     if args.version:
@@ -168,15 +168,18 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     if problems:
         print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
         return 2
-    result = next_tracks(model.recommender(), tracks, args.k, keep_played=args.keep_played)
+    leave_out = model.leaves_out_played and not args.keep_played
+    result = model.recommender(leave_out_played=leave_out).recommend(tracks, args.k)
     if args.json:
         print(json.dumps(_recommendations_json(model, result), indent=2))
         return 0
     print(printable(f"Model {model.config_key} ({model.method}); query: {result.query}"))
     if result.unknown_tracks:
         print(printable(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}"))
-    if not args.keep_played:
-        print("The playlist's own tracks are left out (--keep-played keeps them).")
+    if leave_out:
+        print("The playlist's own tracks are left out, as chosen on validation (--keep-played keeps them).")
+    elif not model.leaves_out_played:
+        print("The playlist's own tracks may be listed: keeping them scored better on validation.")
     width = max(map(len, result.kinds), default=5)
     print(f"{'rank':>4}  {'score':>9}  {'score is':<{width}}  artist — track")
     for rank, ((track, score), kind) in enumerate(zip(result.tracks, result.kinds, strict=True), start=1):
@@ -419,7 +422,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="a best_model version (run id, or its first 8+ characters) instead of the served one",
     )
     recommend_parser.add_argument(
-        "--keep-played", action="store_true", help="keep the playlist's own tracks in the list"
+        "--keep-played",
+        action="store_true",
+        help="keep the playlist's own tracks in the list when the model leaves them out",
     )
     recommend_parser.add_argument("--json", action="store_true", help="print the list as JSON, for scripts")
     recommend_parser.set_defaults(handler=_recommend_command)

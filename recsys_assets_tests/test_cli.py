@@ -14,7 +14,6 @@ from recsys_assets.cli import main, printable
 from recsys_assets.client import load_best_model
 from recsys_assets.core.data.track_ids import split_track_id
 from recsys_assets.core.data.track_names import TrackNameIndex
-from recsys_assets.core.models.base import next_tracks
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
@@ -121,10 +120,12 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     first, second = retrained.fitted.vectors.index_to_key[:2]
     assert main(["recommend", first, second, "-k", "4"]) == 0
     out = capsys.readouterr().out
-    expected = next_tracks(retrained.recommender(), [first, second], 4)
+    expected = retrained.recommender().recommend([first, second], 4)
     assert f"Model {retrained.config_key} ({retrained.strategy.label}); query: {expected.query}" in out
     rows = [line for line in out.splitlines() if " — " in line][1:]
-    assert len(rows) == 4 and {first, second}.isdisjoint(track for track, _ in expected.tracks)
+    assert len(rows) == 4
+    if retrained.leaves_out_played:
+        assert {first, second}.isdisjoint(track for track, _ in expected.tracks)
     for row, (track, _), kind in zip(rows, expected.tracks, expected.kinds, strict=True):
         assert row.endswith(" — ".join(split_track_id(track))) and kind in row
 
@@ -136,13 +137,18 @@ def test_recommend_prints_top_k_by_id_or_by_name(retrained, capsys):
     assert (second in capsys.readouterr().out) == unique
 
 
-def test_recommend_leaves_out_the_playlists_tracks_unless_kept_and_prints_json(retrained, capsys):
+def test_recommend_serves_the_list_chosen_on_validation_keeps_played_tracks_on_request_and_prints_json(
+    retrained, capsys
+):
     played = retrained.fitted.vectors.index_to_key[:3]
     assert main(["recommend", *played, "-k", "5", "--json"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [row["rank"] for row in listed["tracks"]] == [1, 2, 3, 4, 5]
-    assert set(played).isdisjoint(row["track"] for row in listed["tracks"])
-    kept = next_tracks(retrained.recommender(), played, 5, keep_played=True)
+    served = retrained.recommender().recommend(played, 5)
+    assert [row["track"] for row in listed["tracks"]] == [track for track, _ in served.tracks]
+    if retrained.leaves_out_played:
+        assert set(played).isdisjoint(row["track"] for row in listed["tracks"])
+    kept = retrained.recommender(leave_out_played=False).recommend(played, 5)
     assert main(["recommend", *played, "-k", "5", "--json", "--keep-played"]) == 0
     listed = json.loads(capsys.readouterr().out)
     assert [(row["track"], row["score"], row["score_is"]) for row in listed["tracks"]] == [

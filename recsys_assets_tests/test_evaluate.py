@@ -13,7 +13,7 @@ from recsys_assets.core.evaluation.evaluator import evaluate, sample_cases
 from recsys_assets.core.evaluation.metrics import hit_rate, ranking_metrics
 from recsys_assets.core.evaluation.reports import baselines_beating, generalization_tolerance
 from recsys_assets.core.models import successors as successors_module
-from recsys_assets.core.models.base import PLAYS, TIMES_FOLLOWED, next_tracks
+from recsys_assets.core.models.base import PLAYS, TIMES_FOLLOWED
 from recsys_assets.core.models.baselines import FollowersRecommender, PopularityRecommender
 from recsys_assets.core.models.hybrid.scorer import Hybrid
 from recsys_assets.core.models.registry import config_params
@@ -494,11 +494,14 @@ def test_the_followers_coverage_is_that_of_its_lists():
     assert coverage("d", 1) == 1 / 4 and coverage("a", 10) == 1.0
 
 
-def test_the_next_tracks_leave_out_the_playlists_own_unless_kept():
-    """ "b" followed itself most often: a list of next tracks does not offer the track just played."""
+def test_a_model_that_leaves_out_played_tracks_lists_and_ranks_without_them():
+    """ "b" followed itself most often: a list without played tracks does not offer it."""
     train = statistics_of([["a", "b", "b", "b"], ["c", "b", "b", "a"], ["d", "c"]])
     model = FollowersRecommender(train)
     assert [t for t, _ in model.recommend(["a", "b"], 3).tracks] == ["b", "a", "c"]
-    found = next_tracks(model, ["a", "b"], 3)
+    leaving = FollowersRecommender(train, leave_out_played=True)
+    found = leaving.recommend(["a", "b"], 3)
     assert found.tracks == [("c", 2.0), ("d", 1.0)] and found.kinds == (PLAYS, PLAYS), "only 2 tracks left"
-    assert next_tracks(model, ["a", "b"], 3, keep_played=True) == model.recommend(["a", "b"], 3)
+    cases = EvaluationCases(inputs=[["a", "b"]] * 3, last_artists=["x"] * 3, targets=["c", "d", "b"])
+    assert leaving.rank(cases, 3).ranks.tolist() == [0, 1, MISSED]
+    assert model.rank(cases, 3).ranks.tolist() == [2, 3, 0]

@@ -56,6 +56,43 @@ def test_rank_is_the_place_in_recommend_when_evaluated_and_when_served(family: s
 
 
 @pytest.mark.parametrize("family", FAMILIES)
+def test_a_list_without_the_played_tracks_is_the_full_list_without_them_and_ranks_by_it(family: str):
+    model = fitted(family)
+    statistics, cases = held_out()
+    keeping = model.recommender(statistics, leave_out_played=False)
+    leaving = model.recommender(statistics, leave_out_played=True)
+    ranks = leaving.rank(cases, K).ranks
+    for row, (inputs, target) in enumerate(zip(cases.inputs, cases.targets, strict=True)):
+        full = [track for track, _ in keeping.recommend(inputs, K + len(set(inputs))).tracks]
+        listed = [track for track, _ in leaving.recommend(inputs, K).tracks]
+        assert listed == [track for track in full if track not in inputs][:K], (family, row)
+        if target in listed:
+            assert ranks[row] == listed.index(target), (family, row)
+        else:
+            assert ranks[row] >= K or ranks[row] == MISSED, (family, row)
+        if target in inputs:
+            assert ranks[row] == MISSED, (family, row)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_served_list_is_the_one_validated_and_recorded_in_the_model_file(family: str):
+    model = fitted(family)
+    loaded = model_from_bytes(model_bytes(model), f"{family}.npz")
+    assert loaded.leaves_out_played == model.leaves_out_played
+    statistics, cases = held_out()
+    inputs = cases.inputs[0]
+    served = [track for track, _ in loaded.recommender().recommend(inputs, K).tracks]
+    if model.leaves_out_played:
+        assert not set(served) & set(inputs)
+    assert served == [
+        track
+        for track, _ in model.recommender(statistics, leave_out_played=model.leaves_out_played)
+        .recommend(inputs, K)
+        .tracks
+    ]
+
+
+@pytest.mark.parametrize("family", FAMILIES)
 def test_a_model_reads_back_whole_from_its_file(family: str):
     model = fitted(family)
     statistics, cases = held_out()
@@ -130,3 +167,29 @@ def test_every_default_is_valid_and_keys_name_the_parameters_readably(family: st
         assert parameter.check(name, parameter.default) == parameter.default
     key = spec.key(config_params(WHERE, family, {}))
     assert key and make_config(WHERE, family, {}).key == key
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_the_fit_keeps_or_leaves_out_played_tracks_as_scores_better_on_validation(family: str):
+    from recsys_assets.core.evaluation.evaluator import evaluate
+
+    train = random_playlists(31, playlists=60, tracks=30)
+    unplayed = [
+        [*playlist[:-1], target]
+        for playlist in random_playlists(33, playlists=40, tracks=30)
+        for target in [playlist[-1]]
+        if target not in playlist[:-1]
+    ]
+    cases = next_track_cases(unplayed)
+    with tempfile.TemporaryDirectory(prefix="recsys-contract-") as folder:
+        context = FitContext(corpus_of(train, Path(folder)), statistics_of(train), cases, seed=5, k=K)
+        report = fit_config(
+            make_config(WHERE, family, FAST.get(family, {})), context, data_version="contract"
+        )
+    model, hit_rate = report.model, f"hit_rate@{K}"
+    keeping = evaluate(model.recommender(context.statistics, leave_out_played=False), cases, K)
+    leaving = evaluate(model.recommender(context.statistics, leave_out_played=True), cases, K)
+    assert (report.validation_keeping_played, report.validation_leaving_out) == (keeping, leaving)
+    assert model.leaves_out_played == (leaving[hit_rate] > keeping[hit_rate])
+    assert model.validation == (leaving if model.leaves_out_played else keeping)
+    assert leaving[hit_rate] >= keeping[hit_rate], "no held-out track is played: leaving them out never costs"

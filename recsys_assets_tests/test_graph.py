@@ -134,7 +134,9 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
         assert len({row["test row"] for row in rows}) == 6
         for row in rows:
             listed = row["recommended first"].split("; ")
-            assert len(listed) == 3 and row["last input track"] not in listed, "played tracks left out"
+            assert len(listed) == 3
+            if best.leaves_out_played:
+                assert row["last input track"] not in listed, "played tracks left out, as served"
             if row["hit"]:
                 place = int(row["place"])
                 assert (row["held-out track"] in listed) == (place <= 3)

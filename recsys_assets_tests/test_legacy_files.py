@@ -49,10 +49,17 @@ def test_a_report_pickled_before_the_change_loads_once_and_is_written_back_as_js
 
     files = AssetValueFiles(base_path=UPath(tmp_path))
     report = files.load_from_path(None, UPath(FILES / asset))
-    assert asdict(report) == EXPECTED[asset]
+    recorded = asdict(report)
+    assert {name: recorded[name] for name in EXPECTED[asset]} == EXPECTED[asset]
+    assert set(recorded) - set(EXPECTED[asset]) <= {"leaving_out_played"}
+    assert getattr(report, "leaving_out_played", ()) == (), "a report from before the choice keeps the tracks"
     stored = UPath(tmp_path / asset)
     files.dump_to_path(None, report, stored)
-    assert json.loads(stored.read_text())["fields"] == EXPECTED[asset]
+    assert {
+        name: value
+        for name, value in json.loads(stored.read_text())["fields"].items()
+        if name in EXPECTED[asset]
+    } == EXPECTED[asset]
     assert files.load_from_path(None, stored) == report
 
 

@@ -43,7 +43,8 @@ def baselines(
 ) -> dg.Output[BaselineResults]:
     """What every model must beat, scored once per data build through the same path as the models:
     the most played training tracks, and the tracks that followed the last track most often
-    (item-to-item), each on the validate and test playlists."""
+    (item-to-item), each on the validate and test playlists, each leaving the playlist's own
+    tracks out where that scores better on validation, as the models do."""
     results = evaluate_baselines(
         training_statistics.statistics,
         cases_of(validate_playlists),
@@ -57,6 +58,8 @@ def baselines(
             "validation": metrics_table({}, results.validation, results.k),
             "test": metrics_table({}, results.test, results.k),
             "k": results.k,
+            "leaving_out_played": ", ".join(results.leaving_out_played)
+            or "none (keeping them scored as well)",
             **readable(
                 {
                     f"validation_{name}_hit_rate": rate

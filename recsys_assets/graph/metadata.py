@@ -10,7 +10,6 @@ import numpy as np
 
 from recsys_assets.core.data.cases import EvaluationCases
 from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
-from recsys_assets.core.models.base import next_tracks
 from recsys_assets.core.models.family import Alternatives
 from recsys_assets.core.models.trained import TrainedModel
 
@@ -112,13 +111,13 @@ def examples_table(
 ) -> dg.TableMetadataValue:
     """Test playlists sampled with `seed`, up to `hits` the model's top K finds and `misses` it
     does not, one row each: the last input track, the held-out track, its place in the list
-    `recsys-assets recommend` gives (the playlist's own tracks left out), and that list's start."""
+    `recsys-assets recommend` gives (the served list), and that list's start."""
     recommender = model.recommender()
     wanted = {True: hits, False: misses}
     records = []
     for row in np.random.default_rng(seed).permutation(len(cases))[:EXAMPLE_CANDIDATES]:
         inputs, target = cases.inputs[row], cases.targets[row]
-        listed = [track for track, _ in next_tracks(recommender, inputs, model.k).tracks]
+        listed = [track for track, _ in recommender.recommend(inputs, model.k).tracks]
         hit = target in listed
         if not wanted[hit]:
             continue

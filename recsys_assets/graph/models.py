@@ -8,7 +8,7 @@ from pydantic import Field
 
 from recsys_assets.core.data.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.data.corpus import MAX_SENTENCE_LENGTH
-from recsys_assets.core.evaluation.metrics import hit_rate_curve, prefixed
+from recsys_assets.core.evaluation.metrics import hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.evaluation.reports import BaselineResults, baselines_beating, early_peak, verdict
 from recsys_assets.core.models.family import FitContext
 from recsys_assets.core.models.registry import FAMILIES
@@ -110,6 +110,12 @@ def embedding_model(
     context.log.info(
         f"Chosen on validation: {model.method} (hit rate@{config.k} {model.validation_hit_rate:.4f})"
     )
+    hit_rate = metric_name("hit_rate", config.k)
+    context.log.info(
+        f"The playlist's own tracks are {'left out of' if model.leaves_out_played else 'kept in'} its lists:"
+        f" validation hit rate@{config.k} {report.validation_keeping_played[hit_rate]:.4f} keeping them,"
+        f" {report.validation_leaving_out[hit_rate]:.4f} leaving them out"
+    )
     context.add_output_metadata(_fit_metadata(report, trial, corpus.long_playlists, len(cases)))
     return model
 
@@ -153,6 +159,17 @@ def _fit_metadata(
             }
             if model.learning_curve
             else {}
+        ),
+        "playlist_tracks_in_the_list": "left out" if model.leaves_out_played else "kept",
+        **readable(
+            {
+                "validation_hit_rate_keeping_played": report.validation_keeping_played[
+                    metric_name("hit_rate", k)
+                ],
+                "validation_hit_rate_leaving_out_played": report.validation_leaving_out[
+                    metric_name("hit_rate", k)
+                ],
+            }
         ),
         "vocabulary_size": len(model.track_keys),
         "train_seconds": round(model.train_seconds, 2),

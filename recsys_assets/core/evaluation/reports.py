@@ -33,6 +33,9 @@ class BaselineResults:
     k: int
     validation: dict[str, dict[str, float]]
     test: dict[str, dict[str, float]]
+    leaving_out_played: tuple[str, ...] = ()
+    """The baselines whose lists leave the playlist's own tracks out, as chosen on validation
+    (none in reports written before the choice)."""
 
     def hit_rates(self, split: str) -> dict[str, float]:
         """Each baseline's hit rate@k on `split` ("validation" or "test")."""
@@ -97,7 +100,13 @@ def report_from_json(text: str, source: str) -> Report:
         document = json.loads(text)
         kind = kinds[document["report"]]
         given = document["fields"]
-        return kind(**{item.name: given[item.name] for item in fields(kind)})
+        return kind(
+            **{
+                item.name: tuple(given[item.name]) if isinstance(given[item.name], list) else given[item.name]
+                for item in fields(kind)
+                if item.name in given
+            }
+        )
     except (ValueError, KeyError, TypeError) as error:
         raise ValueError(
             f"{source}: not a report, expected JSON naming one of {', '.join(kinds)} ({error!r})"

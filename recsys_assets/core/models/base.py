@@ -6,7 +6,7 @@ A model family plugs in by implementing `Recommender`; evaluation, selection, th
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from typing import Protocol
 
@@ -42,15 +42,18 @@ class Recommendations:
             raise ValueError(f"{len(self.tracks)} track(s) but {len(self.kinds)} score kind(s)")
 
 
-def next_tracks(
-    recommender: Recommender, tracks: Sequence[str], k: int, keep_played: bool = False
+def served_list(
+    full_list: Callable[[Sequence[str], int], Recommendations],
+    tracks: Sequence[str],
+    k: int,
+    leave_out_played: bool,
 ) -> Recommendations:
-    """The `k` tracks to play after `tracks`: the model's list without the playlist's own
-    tracks (kept with `keep_played`)."""
-    if keep_played:
-        return recommender.recommend(tracks, k)
+    """The first `k` tracks of a model's list for the playlist `tracks` (`full_list` gives the
+    list that keeps the playlist's own tracks), those tracks left out when `leave_out_played`."""
+    if not leave_out_played:
+        return full_list(tracks, k)
     played = set(tracks)
-    found = recommender.recommend(tracks, k + len(played))
+    found = full_list(tracks, k + len(played))
     kept = [row for row in zip(found.tracks, found.kinds, strict=True) if row[0][0] not in played][:k]
     return replace(found, tracks=[track for track, _ in kept], kinds=tuple(kind for _, kind in kept))
 

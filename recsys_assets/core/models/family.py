@@ -36,11 +36,12 @@ class FittedModel(Protocol):
         ...
 
     def recommender(
-        self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics | None
+        self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics | None, leave_out_played: bool
     ) -> Recommender:
         """The model as a `Recommender` under the record's query `strategy` and `seed` (families
         without strategies ignore them): for evaluation with the data build's `statistics`, for
-        serving (None) with what its file keeps."""
+        serving (None) with what its file keeps; its lists leave the playlist's own tracks out
+        when `leave_out_played`."""
         ...
 
     def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> Recommender | None:

@@ -5,6 +5,7 @@ unscored tracks by popularity."""
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from itertools import chain
@@ -13,7 +14,7 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.cases import MISSED, EvaluationCases, PlayedTracks, without_played
 from recsys_assets.core.data.corpus import corpus_codes
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.evaluator import evaluate
@@ -143,6 +144,15 @@ class TrackScorer:
     """Rows scored at once: the fastest per row at the Spotify size (smaller batches stay in cache)."""
     score_kind: ClassVar[str] = "score"
     """What a scored track's score is, as `recommend` labels it."""
+    leaves_out_played: bool = False
+    """Whether its lists leave the playlist's own tracks out (`leaving_out_played`)."""
+
+    def leaving_out_played(self, leave: bool) -> TrackScorer:
+        """The same model (sharing its arrays) whose lists leave the playlist's own tracks out,
+        or keep them."""
+        changed = copy.copy(self)
+        object.__setattr__(changed, "leaves_out_played", leave)
+        return changed
 
     def scores(self, inputs: Sequence[Sequence[str]]) -> sp.csr_matrix:
         """The playlists' scores, shape (playlists, tracks), positive where scored."""
@@ -165,9 +175,12 @@ class TrackScorer:
         """The ids of the training tracks it scores."""
         return [str(track) for track in self.statistics.tracks]
 
-    def recommender(self, strategy: object, seed: int, statistics: TrainStatistics | None) -> TrackScorer:
-        """Itself: it has no query strategy, and ranks the same for evaluation and serving."""
-        return self
+    def recommender(
+        self, strategy: object, seed: int, statistics: TrainStatistics | None, leave_out_played: bool
+    ) -> TrackScorer:
+        """Itself (no query strategy; the same for evaluation and serving), leaving the playlist's
+        own tracks out or keeping them."""
+        return self.leaving_out_played(leave_out_played)
 
     def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> None:
         """None: the tutorial's query is Word2Vec's."""
@@ -184,9 +197,28 @@ class TrackScorer:
         ranks = np.empty(len(cases), dtype=np.int64)
         for start, stop, scores in self._batches(cases.inputs):
             ranks[start:stop] = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
+            if self.leaves_out_played:
+                played = PlayedTracks(cases.inputs[start:stop], statistics.index_of)
+                before = self._precedes(scores.tocsr(), targets[start:stop])
+                ranks[start:stop] = without_played(ranks[start:stop], targets[start:stop], played, before)
             if on_progress:
                 on_progress("scored playlists", stop, len(cases))
         return self.ranking_of(cases, ranks, k)
+
+    def _precedes(self, scores: sp.csr_matrix, targets: np.ndarray):
+        """Whether track `tracks[i]` comes before row `rows[i]`'s held-out track in the row's full
+        list: a higher score, or an equal one (unscored: 0) and more plays."""
+        popularity_rank = self.statistics.popularity_rank
+
+        def before(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+            own = targets[rows]
+            score = np.asarray(scores[rows, tracks]).ravel()
+            own_score = np.asarray(scores[rows, own]).ravel()
+            return (score > own_score) | (
+                (score == own_score) & (popularity_rank[tracks] < popularity_rank[own])
+            )
+
+        return before
 
     def ranking_of(self, cases: EvaluationCases, ranks: np.ndarray, k: int) -> Ranking:
         """The `Ranking` of `cases` whose held-out tracks rank `ranks` (rows,) in this model's lists."""
@@ -204,10 +236,26 @@ class TrackScorer:
         statistics = self.statistics
         sample = [cases.inputs[row] for row in coverage_rows(len(cases))]
         listed = [
-            top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)
-            for _, _, scores in self._batches(sample)
+            self._top_tracks(scores, sample[start:stop], k) for start, stop, scores in self._batches(sample)
         ]
         return coverage(np.concatenate(listed) if listed else np.zeros(0), len(statistics.tracks))
+
+    def _top_tracks(self, scores: sp.csr_matrix, inputs: Sequence[Sequence[str]], k: int) -> np.ndarray:
+        """The first `k` tracks of each row's list (the played ones left out when it leaves them
+        out): track indices, shape (rows, at most k)."""
+        statistics = self.statistics
+        if not self.leaves_out_played:
+            return top_tracks(scores, k, statistics.by_popularity, statistics.popularity_rank)
+        longest = max((len(set(tracks)) for tracks in inputs), default=0)
+        top = top_tracks(scores, k + longest, statistics.by_popularity, statistics.popularity_rank)
+        rows = np.repeat(np.arange(len(top)), top.shape[1])
+        kept = ~PlayedTracks(inputs, statistics.index_of).holds(rows, top.ravel()).reshape(top.shape)
+        width = min(k, int(kept.sum(axis=1).min(initial=k)))
+        return (
+            np.stack([row[keep][:width] for row, keep in zip(top, kept, strict=True)])
+            if len(top)
+            else top[:, :width]
+        )
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
         """The scored tracks first, by score (of kind `score_kind`); tracks the model does not
@@ -215,7 +263,7 @@ class TrackScorer:
         check_request(tracks, k)
         statistics = self.statistics
         row = self.scores([tracks])
-        top = top_tracks(row, k, statistics.by_popularity, statistics.popularity_rank)[0]
+        top = self._top_tracks(row, [tracks], k)[0]
         values = row.toarray()[0][top]
         scored = values > 0
         unknown = [t for t, i in zip(tracks, statistics.index_of(tracks), strict=True) if i < 0]

@@ -7,7 +7,7 @@ from collections.abc import Callable
 
 import numpy as np
 
-from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.cases import MISSED, EvaluationCases, PlayedTracks
 from recsys_assets.core.data.statistics import Successors, TrainStatistics
 from recsys_assets.core.models.base import (
     TIMES_FOLLOWED,
@@ -29,11 +29,15 @@ def successor_ranks(
     successors: Successors,
     min_count: int,
     outranks: Outranks,
+    leave_out_played: bool = False,
 ) -> np.ndarray:
     """Ranks when the tracks that followed each row's last input track in the training playlists
     at least `min_count` times come first (most often first), and the base list follows without
     them; shape (rows,). `base_ranks` (rows,) are the held-out tracks' ranks in the base lists and
-    `outranks` compares a follower with the held-out track there. Exact wherever the base is."""
+    `outranks` compares a follower with the held-out track there. Exact wherever the base is.
+    With `leave_out_played` the followers the playlist holds are left out too (the base ranks
+    must already leave them out)."""
+    played = PlayedTracks(cases.inputs, successors.index_of) if leave_out_played else None
     last = successors.index_of([inputs[-1] for inputs in cases.inputs])
     target = successors.index_of(cases.targets)
     ranks = base_ranks.copy()
@@ -45,7 +49,7 @@ def successor_ranks(
         stop = max(
             first + 1, int(np.searchsorted(ends, ends[first] - spans[first] + SUCCESSOR_PAIRS_PER_BATCH))
         )
-        _successors_first(successors, min_count, outranks, rows[first:stop], last, target, ranks)
+        _successors_first(successors, min_count, outranks, rows[first:stop], last, target, ranks, played)
         first = stop
     return ranks
 
@@ -58,6 +62,7 @@ def _successors_first(
     last: np.ndarray,
     target: np.ndarray,
     ranks: np.ndarray,
+    played: PlayedTracks | None,
 ) -> None:
     """`successor_ranks` for `rows` (whose last track has successors), written into `ranks`."""
     starts = successors.start[last[rows]]
@@ -65,6 +70,8 @@ def _successors_first(
     pair_row = np.repeat(np.arange(len(rows)), spans)
     at = positions_within(spans) + np.repeat(starts, spans)
     kept = successors.counts[at] >= min_count
+    if played is not None:
+        kept &= ~played.holds(rows[pair_row], successors.followers[at])
     pair_row, follower = pair_row[kept], successors.followers[at[kept]]
     lengths = np.bincount(pair_row, minlength=len(rows))
     position = positions_within(lengths)
@@ -81,12 +88,13 @@ def _successors_first(
     ranks[rows[shifted]] = lengths[shifted] + ranks[rows[shifted]] - above[shifted]
 
 
-def popularity_outranks(statistics: TrainStatistics, base_ranks: np.ndarray) -> Outranks:
-    """`Outranks` for rows whose base list is the most popular tracks (held-out ranks
-    `base_ranks`); tracks are indices into `statistics.tracks`."""
+def popularity_outranks(statistics: TrainStatistics, target_ranks: np.ndarray) -> Outranks:
+    """`Outranks` for rows whose base list is the most popular tracks, given the held-out tracks'
+    places among every training track by popularity (`target_ranks`, rows,); tracks are indices
+    into `statistics.tracks`."""
 
     def outranks(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-        return statistics.popularity_rank[tracks] < base_ranks[rows]
+        return statistics.popularity_rank[tracks] < target_ranks[rows]
 
     return outranks
 

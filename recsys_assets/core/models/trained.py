@@ -15,6 +15,7 @@ from typing import IO, Any, Protocol, TypeVar
 import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.evaluation.evaluator import ranking_summary
 from recsys_assets.core.evaluation.metrics import metric_name
 from recsys_assets.core.models.base import Recommender
 from recsys_assets.core.models.config import ModelConfig
@@ -55,6 +56,9 @@ class ModelRecord:
     was recorded)."""
     family: str = DEFAULT_FAMILY
     """The model family's name in the registry."""
+    leaves_out_played: bool = False
+    """Whether the model's lists leave the playlist's own tracks out, as chosen on validation
+    (False in files written before the choice: their lists were evaluated keeping them)."""
 
     @property
     def method(self) -> str:
@@ -98,11 +102,16 @@ class TrainedModel(ModelRecord):
         return self.fitted.track_keys
 
     def recommender(
-        self, statistics: TrainStatistics | None = None, strategy: QueryStrategy | None = None
+        self,
+        statistics: TrainStatistics | None = None,
+        strategy: QueryStrategy | None = None,
+        leave_out_played: bool | None = None,
     ) -> Recommender:
-        """The model under its strategy (or `strategy`): for evaluation with the data build's
-        `statistics`, for serving (None) with what its file keeps."""
-        return self.fitted.recommender(strategy or self.strategy, self.seed, statistics)
+        """The model as it is served, under its strategy (or `strategy`), leaving the playlist's
+        own tracks out as chosen on validation (or as `leave_out_played` says): for evaluation
+        with the data build's `statistics`, for serving (None) with what its file keeps."""
+        leave = self.leaves_out_played if leave_out_played is None else leave_out_played
+        return self.fitted.recommender(strategy or self.strategy, self.seed, statistics, leave)
 
     def tutorial_recommender(self, statistics: TrainStatistics) -> Recommender | None:
         """The model under the tutorial flow's query, or None when its family has none."""
@@ -130,26 +139,38 @@ class FitReport:
 
     model: TrainedModel
     fit: Fitted
+    validation_keeping_played: dict[str, float]
+    validation_leaving_out: dict[str, float]
 
 
 def fit_config(config: ModelConfig, context: FitContext, data_version: str) -> FitReport:
-    """Fit `config` with its family on the context's data build (`data_version`) and validate it."""
+    """Fit `config` with its family on the context's data build (`data_version`) and validate
+    it, its lists keeping the playlist's own tracks and leaving them out: the model serves the
+    better of the two on validation (keeping them on a tie)."""
     fitted = FAMILIES[config.family].fit(dict(config.params), context)
+    strategy = fitted.strategy or QueryStrategy()
+    left_out = fitted.model.recommender(strategy, context.seed, context.statistics, True)
+    leaving = ranking_summary(left_out.rank(context.cases, context.k, context.on_progress), context.k)
+    hit_rate = metric_name("hit_rate", context.k)
+    leaves_out_played = leaving[hit_rate] > fitted.validation[hit_rate]
     model = TrainedModel(
         config_key=config.key,
         params=fitted.params,
         seed=context.seed,
         k=context.k,
-        strategy=fitted.strategy or QueryStrategy(),
-        validation=fitted.validation,
+        strategy=strategy,
+        validation=leaving if leaves_out_played else fitted.validation,
         validation_rows=len(context.cases),
         train_seconds=fitted.train_seconds,
         learning_curve=fitted.learning_curve,
         data_version=data_version,
         family=config.family,
+        leaves_out_played=leaves_out_played,
         fitted=fitted.model,
     )
-    return FitReport(model, fitted)
+    return FitReport(
+        model, fitted, validation_keeping_played=fitted.validation, validation_leaving_out=leaving
+    )
 
 
 @dataclass(frozen=True)
@@ -189,6 +210,7 @@ def _summary(manifest: dict[str, Any]) -> ModelSummary:
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
         data_version=manifest.get("data_version"),
         family=manifest.get("family", DEFAULT_FAMILY),
+        leaves_out_played=manifest.get("leaves_out_played", False),
     )
 
 

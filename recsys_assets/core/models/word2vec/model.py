@@ -41,9 +41,11 @@ class Word2VecModel:
         return TrackEmbedding(self.vectors)
 
     def recommender(
-        self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics | None
+        self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics | None, leave_out_played: bool
     ) -> Recommender:
-        return EmbeddingRecommender(self.embedding, strategy, seed, statistics, self.successors)
+        return EmbeddingRecommender(
+            self.embedding, strategy, seed, statistics, self.successors, leave_out_played
+        )
 
     def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> Recommender:
         """The vectors under the tutorial flow's query (the last track's nearest neighbours)."""

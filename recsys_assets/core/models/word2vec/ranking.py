@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from recsys_assets.core.data.cases import MISSED, EvaluationCases
+from recsys_assets.core.data.cases import MISSED, EvaluationCases, PlayedTracks, without_played
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.metrics import METRIC_KS
 from recsys_assets.core.evaluation.ranking import (
@@ -60,8 +60,10 @@ def _queries(
     strategy: QueryStrategy,
     seed: int,
     train: TrainStatistics | None,
+    leave_out_played: bool = False,
 ) -> tuple[np.ndarray, np.ndarray, list[np.ndarray], np.ndarray]:
-    """Per row: a unit query vector (or none, for popularity), the tracks it leaves out."""
+    """Per row: a unit query vector (or none, for popularity), the tracks it leaves out (every
+    known track of the playlist with `leave_out_played`)."""
     if strategy.cold_start == "popular" and train is None:
         raise ValueError("cold_start 'popular' needs training statistics")
     key_to_index, unit = embedding.key_to_index, embedding.unit
@@ -78,6 +80,9 @@ def _queries(
         if vector is not None:
             query[row] = vector
             has_vector[row] = True
+        if leave_out_played:
+            played = embedding.index_of(inputs)
+            left_out = np.union1d(left_out, played[played >= 0]).astype(np.int64)
         excluded.append(left_out)
     return query, has_vector, excluded, query_known
 
@@ -113,6 +118,7 @@ def embedding_ranks(
     coverage_sample: int = COVERAGE_ROWS,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
+    leave_out_played: bool = False,
 ) -> EmbeddingRanking:
     """Rank of each held-out track among all tracks by exact cosine similarity to the query.
 
@@ -123,7 +129,16 @@ def embedding_ranks(
     `train` (the vocabulary without it). Extra memory stays within about `chunk_bytes`.
     """
     return embedding_rankings(
-        embedding, cases, seed, [strategy], train, top_k, coverage_sample, chunk_bytes, on_progress
+        embedding,
+        cases,
+        seed,
+        [strategy],
+        train,
+        top_k,
+        coverage_sample,
+        chunk_bytes,
+        on_progress,
+        leave_out_played,
     )[0]
 
 
@@ -137,6 +152,7 @@ def embedding_rankings(
     coverage_sample: int = COVERAGE_ROWS,
     chunk_bytes: int = DEFAULT_CHUNK_BYTES,
     on_progress: ProgressCallback | None = None,
+    leave_out_played: bool = False,
 ) -> list[EmbeddingRanking]:
     """`embedding_ranks` under each of `strategies`, every distinct query scored once: strategies
     that differ only in their cold start share the rows whose tracks are known.
@@ -150,7 +166,7 @@ def embedding_rankings(
     target = embedding.index_of(cases.targets)
     top_k = min(top_k, max(size - 1, 1))
     rank_limit = max(top_k, max(METRIC_KS))
-    built = [_queries(embedding, cases, strategy, seed, train) for strategy in strategies]
+    built = [_queries(embedding, cases, strategy, seed, train, leave_out_played) for strategy in strategies]
     ranks = np.full((len(strategies), len(cases)), MISSED, dtype=np.int64)
     covered = np.zeros((len(strategies), size), dtype=bool)
     in_sample = np.zeros(len(cases), dtype=bool)
@@ -162,6 +178,8 @@ def embedding_rankings(
             ranks[number, popular_rows] = train.popularity_rank_of(
                 [cases.targets[row] for row in popular_rows]
             )
+            if leave_out_played:
+                ranks[number, popular_rows] = _popular_without_played(train, cases, popular_rows)
         if in_sample[popular_rows].any():
             known = embedding.index_of(train.tracks[train.by_popularity[:top_k]])
             covered[number, known[known >= 0]] = True
@@ -258,6 +276,23 @@ def embedding_rankings(
     ]
 
 
+def _popular_without_played(train: TrainStatistics, cases: EvaluationCases, rows: np.ndarray) -> np.ndarray:
+    """The ranks of `rows`' held-out tracks among the most played training tracks that their
+    playlists do not hold; shape (len(rows),)."""
+    chosen = EvaluationCases(
+        inputs=[cases.inputs[row] for row in rows],
+        last_artists=[cases.last_artists[row] for row in rows],
+        targets=[cases.targets[row] for row in rows],
+    )
+    targets = train.index_of(chosen.targets)
+
+    def before(pair_rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        return train.popularity_rank[tracks] < train.popularity_rank[targets[pair_rows]]
+
+    played = PlayedTracks(chosen.inputs, train.index_of)
+    return without_played(train.popularity_rank_of(chosen.targets), targets, played, before)
+
+
 def _counts_above(scores: np.ndarray, thresholds: np.ndarray) -> np.ndarray:
     """How many of `scores` (tracks,) exceed each of `thresholds` (rows,), in one pass over
     `scores`: the rows of one query mostly share their held-out track, or rank it high."""
@@ -276,7 +311,7 @@ def embedding_outranks(
     """`Outranks` for the lists of an embedding `ranking`: by cosine similarity to the row's
     query (a track the query leaves out never outranks), or by popularity where the row fell back
     on it; tracks are indices into `statistics.tracks`."""
-    by_popularity = popularity_outranks(statistics, ranking.ranks)
+    by_popularity = popularity_outranks(statistics, statistics.popularity_rank_of(cases.targets))
 
     def outranks(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
         result = np.zeros(len(rows), dtype=bool)

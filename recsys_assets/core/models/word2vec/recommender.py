@@ -15,6 +15,7 @@ from recsys_assets.core.models.base import (
     PLAYS,
     Recommendations,
     check_request,
+    served_list,
 )
 from recsys_assets.core.models.successors import (
     followers_of,
@@ -43,8 +44,10 @@ class EmbeddingRecommender:
         seed: int = 0,
         statistics: TrainStatistics | None = None,
         successors: Successors | None = None,
+        leave_out_played: bool = False,
     ) -> None:
         self.embedding = embedding
+        self.leaves_out_played = leave_out_played
         self.strategy = strategy
         self.seed = seed
         self.statistics = statistics
@@ -56,7 +59,14 @@ class EmbeddingRecommender:
         strategy = self.strategy
         base = replace(strategy, successors_first=False, min_successor_count=1)
         ranking = embedding_ranks(
-            self.embedding, cases, self.seed, base, self.statistics, top_k=k, on_progress=on_progress
+            self.embedding,
+            cases,
+            self.seed,
+            base,
+            self.statistics,
+            top_k=k,
+            on_progress=on_progress,
+            leave_out_played=self.leaves_out_played,
         )
         if not strategy.successors_first:
             return ranking
@@ -68,10 +78,15 @@ class EmbeddingRecommender:
             self.statistics.successors,
             strategy.min_successor_count,
             embedding_outranks(ranking, self.embedding, cases, self.statistics),
+            self.leaves_out_played,
         )
         return replace(ranking, ranks=ranks)
 
     def recommend(self, tracks: Sequence[str], k: int) -> Recommendations:
+        check_request(tracks, k)
+        return served_list(self._full_list, tracks, k, self.leaves_out_played)
+
+    def _full_list(self, tracks: Sequence[str], k: int) -> Recommendations:
         """Scores are cosine similarities; when the strategy falls back on the most popular
         tracks, plays in training; successors score the times they followed the last track.
         Tracks the query uses are left out of the embedding's part."""
