@@ -11,6 +11,8 @@ $(BIN)/recsys-assets: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[dev,deploy]'
+	@$(BIN)/python -c "import lightgbm" 2>/dev/null || { echo "error: lightgbm (the re-ranker's trees) needs\
+	 the OpenMP runtime libgomp.so.1; install it (Debian/Ubuntu: apt-get install libgomp1) and run make again" >&2; exit 1; }
 	touch $@
 
 demo: $(BIN)/recsys-assets

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from recsys_assets.core.models.hybrid.family import hybrid_parts
+from recsys_assets.core.models.hybrid.parts import part_params
 from recsys_assets.core.models.parameters import ConfigError
 from recsys_assets.core.models.registry import FAMILIES, config_params
 from recsys_assets.core.models.rules.family import build_rules
@@ -27,7 +27,7 @@ def test_defaults_complete_a_config_and_name_it_readably():
     assert FAMILIES["session_knn"].key(decaying) == "knn-k100-div-idf1-decay2"
     hybrid = config_params(WHERE, "hybrid", {"knn_decay": 5})
     assert FAMILIES["hybrid"].key(hybrid) == "hybrid-steps10-last3-k100-decay5"
-    assert hybrid_parts(hybrid)["session_knn"] == {**decaying, "decay": 5.0}
+    assert part_params(hybrid)["session_knn"] == {**decaying, "decay": 5.0}
 
 
 @pytest.mark.parametrize(

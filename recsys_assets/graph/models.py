@@ -10,7 +10,7 @@ from recsys_assets.core.data.cases import CASE_COLUMNS, EvaluationCases
 from recsys_assets.core.data.corpus import MAX_SENTENCE_LENGTH
 from recsys_assets.core.evaluation.metrics import hit_rate_curve, metric_name, prefixed
 from recsys_assets.core.evaluation.reports import BaselineResults, baselines_beating, early_peak, verdict
-from recsys_assets.core.models.family import FitContext
+from recsys_assets.core.models.family import Alternative, Alternatives, FitContext
 from recsys_assets.core.models.registry import FAMILIES
 from recsys_assets.core.models.trained import (
     ConfigModels,
@@ -160,16 +160,17 @@ def _fit_metadata(
             if model.learning_curve
             else {}
         ),
-        "playlist_tracks_in_the_list": "left out" if model.leaves_out_played else "kept",
-        **readable(
-            {
-                "validation_hit_rate_keeping_played": report.validation_keeping_played[
-                    metric_name("hit_rate", k)
+        "played_tracks": alternatives_table(
+            Alternatives(
+                name="played tracks",
+                rows=rows,
+                tried=[
+                    Alternative({"the playlist's own tracks": "kept"}, report.validation_keeping_played),
+                    Alternative({"the playlist's own tracks": "left out"}, report.validation_leaving_out),
                 ],
-                "validation_hit_rate_leaving_out_played": report.validation_leaving_out[
-                    metric_name("hit_rate", k)
-                ],
-            }
+                chosen=int(model.leaves_out_played),
+            ),
+            k,
         ),
         "vocabulary_size": len(model.track_keys),
         "train_seconds": round(model.train_seconds, 2),

@@ -100,6 +100,9 @@ class Fitted:
     evaluation_seconds: float = 0.0
     stopped_at_epoch: int | None = None
     alternatives: Alternatives | None = None
+    validation_leaving_out: dict[str, float] | None = None
+    """Its validation metrics with lists that leave the playlist's own tracks out, where the fit
+    scored them in the same pass (else they are scored after the fit)."""
     notes: dict[str, Any] = field(default_factory=dict)
     """Figures about the fit that people read beside the metrics (metadata)."""
     run_settings: dict[str, Any] = field(default_factory=dict)

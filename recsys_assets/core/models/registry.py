@@ -16,6 +16,7 @@ FAMILY_FOLDERS = (
     "rules",
     "session_knn",
     "hybrid",
+    "reranker",
 )
 """One line per family: its folder under core/models, whose `family.py` exports `FAMILY`. The
 first is the family of a config that names none and of model files written before families."""

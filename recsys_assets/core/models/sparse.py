@@ -17,7 +17,7 @@ import scipy.sparse as sp
 from recsys_assets.core.data.cases import MISSED, EvaluationCases, PlayedTracks, without_played
 from recsys_assets.core.data.corpus import corpus_codes
 from recsys_assets.core.data.statistics import TrainStatistics
-from recsys_assets.core.evaluation.evaluator import evaluate
+from recsys_assets.core.evaluation.evaluator import ranking_summary
 from recsys_assets.core.evaluation.ranking import ProgressCallback, Ranking, coverage, coverage_rows
 from recsys_assets.core.models.base import PLAYS, Recommendations, check_request
 from recsys_assets.core.models.family import FitContext, Fitted
@@ -192,18 +192,35 @@ class TrackScorer:
             yield start, stop, self.scores(inputs[start:stop])
 
     def rank(self, cases: EvaluationCases, k: int, on_progress: ProgressCallback | None = None) -> Ranking:
+        return self.rankings(cases, k, on_progress, (self.leaves_out_played,))[self.leaves_out_played]
+
+    def rankings(
+        self,
+        cases: EvaluationCases,
+        k: int,
+        on_progress: ProgressCallback | None = None,
+        leaving_out: tuple[bool, ...] = (False, True),
+    ) -> dict[bool, Ranking]:
+        """Its rankings of `cases` with lists that keep the playlist's own tracks (False) and
+        that leave them out (True), as many as `leaving_out` asks for, from one scoring."""
         statistics = self.statistics
         targets = statistics.index_of(cases.targets)
-        ranks = np.empty(len(cases), dtype=np.int64)
+        ranks = {leave: np.empty(len(cases), dtype=np.int64) for leave in leaving_out}
         for start, stop, scores in self._batches(cases.inputs):
-            ranks[start:stop] = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
-            if self.leaves_out_played:
-                played = PlayedTracks(cases.inputs[start:stop], statistics.index_of)
-                before = self._precedes(scores.tocsr(), targets[start:stop])
-                ranks[start:stop] = without_played(ranks[start:stop], targets[start:stop], played, before)
+            kept = scored_ranks(scores, targets[start:stop], statistics.popularity_rank)
+            for leave, batch in ranks.items():
+                if leave:
+                    played = PlayedTracks(cases.inputs[start:stop], statistics.index_of)
+                    before = self._precedes(scores.tocsr(), targets[start:stop])
+                    batch[start:stop] = without_played(kept, targets[start:stop], played, before)
+                else:
+                    batch[start:stop] = kept
             if on_progress:
                 on_progress("scored playlists", stop, len(cases))
-        return self.ranking_of(cases, ranks, k)
+        return {
+            leave: self.leaving_out_played(leave).ranking_of(cases, batch, k)
+            for leave, batch in ranks.items()
+        }
 
     def _precedes(self, scores: sp.csr_matrix, targets: np.ndarray):
         """Whether track `tracks[i]` comes before row `rows[i]`'s held-out track in the row's full
@@ -290,7 +307,22 @@ def scorer_fit(build: ScorerBuilder) -> Callable[[dict[str, Any], FitContext], F
         started = time.perf_counter()
         codes, lengths = corpus_codes(context.corpus)
         scorer = build(params, context.statistics, codes, lengths)
-        validation = evaluate(scorer, context.cases, context.k, context.on_progress)
-        return Fitted(scorer, validation, dict(params), train_seconds=time.perf_counter() - started)
+        kept, left_out = validated_both_ways(scorer, context)
+        return Fitted(
+            scorer,
+            kept,
+            dict(params),
+            train_seconds=time.perf_counter() - started,
+            validation_leaving_out=left_out,
+        )
 
     return fit
+
+
+def validated_both_ways(
+    scorer: TrackScorer, context: FitContext
+) -> tuple[dict[str, float], dict[str, float]]:
+    """The scorer's metrics on the validation cases with lists that keep the playlist's own
+    tracks, then with lists that leave them out, from one scoring."""
+    rankings = scorer.rankings(context.cases, context.k, context.on_progress)
+    return ranking_summary(rankings[False], context.k), ranking_summary(rankings[True], context.k)

@@ -18,11 +18,13 @@ PREFIX = "scorer_"
 _NO_TRANSITIONS = np.zeros(0, dtype=np.int64)
 
 
-def _text(value: Any) -> np.ndarray:
+def json_array(value: Any) -> np.ndarray:
+    """`value` (JSON-serialisable) as a model file's array of UTF-8 bytes."""
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
-def _read_text(array: np.ndarray) -> Any:
+def json_of_array(array: np.ndarray) -> Any:
+    """The value `json_array` wrote."""
     return json.loads(array.tobytes().decode("utf-8"))
 
 
@@ -50,10 +52,10 @@ def track_scorer_arrays(scorer: TrackScorer) -> dict[str, np.ndarray]:
     """The arrays that hold `scorer` with its training tracks and plays, by name."""
     statistics = scorer.statistics
     return {
-        "scorer_tracks": _text(statistics.tracks.tolist()),
+        "scorer_tracks": json_array(statistics.tracks.tolist()),
         "scorer_plays": statistics.plays.astype(np.int64),
         "scorer_popularity_rank": statistics.popularity_rank.astype(np.int64),
-        "scorer_layout": _text(scorer.file_layout()),
+        "scorer_layout": json_array(scorer.file_layout()),
         **scorer.file_arrays(PREFIX),
     }
 
@@ -62,7 +64,7 @@ def read_track_scorer(
     arrays: Mapping[str, np.ndarray], manifest: Mapping[str, Any], families: Mapping[str, Any]
 ) -> TrackScorer:
     """The model `track_scorer_arrays` wrote, its layout read by its family in `families`."""
-    tracks = np.asarray(_read_text(arrays["scorer_tracks"]), dtype=object)
+    tracks = np.asarray(json_of_array(arrays["scorer_tracks"]), dtype=object)
     statistics = TrainStatistics.from_ordered(
         tracks,
         arrays["scorer_plays"],
@@ -71,7 +73,7 @@ def read_track_scorer(
         _NO_TRANSITIONS,
         _NO_TRANSITIONS,
     )
-    return read_layout(_read_text(arrays["scorer_layout"]), PREFIX, arrays, statistics, families)
+    return read_layout(json_of_array(arrays["scorer_layout"]), PREFIX, arrays, statistics, families)
 
 
 def read_layout(

@@ -149,8 +149,10 @@ def fit_config(config: ModelConfig, context: FitContext, data_version: str) -> F
     better of the two on validation (keeping them on a tie)."""
     fitted = FAMILIES[config.family].fit(dict(config.params), context)
     strategy = fitted.strategy or QueryStrategy()
-    left_out = fitted.model.recommender(strategy, context.seed, context.statistics, True)
-    leaving = ranking_summary(left_out.rank(context.cases, context.k, context.on_progress), context.k)
+    leaving = fitted.validation_leaving_out
+    if leaving is None:
+        left_out = fitted.model.recommender(strategy, context.seed, context.statistics, True)
+        leaving = ranking_summary(left_out.rank(context.cases, context.k, context.on_progress), context.k)
     hit_rate = metric_name("hit_rate", context.k)
     leaves_out_played = leaving[hit_rate] > fitted.validation[hit_rate]
     model = TrainedModel(

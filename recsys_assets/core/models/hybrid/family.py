@@ -4,19 +4,14 @@ on validation."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from typing import Any
 
 from recsys_assets.core.data.corpus import corpus_codes
 from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, evaluate, ranking_summary, sample_cases
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
+from recsys_assets.core.models.hybrid.parts import build_parts, part_parameters
 from recsys_assets.core.models.hybrid.scorer import Hybrid
-from recsys_assets.core.models.parameters import Parameter
-from recsys_assets.core.models.rules.family import FAMILY as RULES
-from recsys_assets.core.models.rules.family import build_rules
-from recsys_assets.core.models.session_knn.family import FAMILY as SESSION_KNN
-from recsys_assets.core.models.session_knn.family import build_session_knn
 from recsys_assets.core.models.sparse_files import read_layout, read_track_scorer, track_scorer_arrays
 
 RULES_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(1, 20))
@@ -26,16 +21,6 @@ weight costs one ranking pass over scores computed once (Spotify size: 99 s for 
 these 19, 83 s with 5)."""
 
 
-def hybrid_parts(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
-    """The rules and session kNN params a hybrid config's `params` name (the rest at their
-    families' defaults)."""
-    rules = {name: parameter.default for name, parameter in RULES.parameters.items()}
-    knn = {name: parameter.default for name, parameter in SESSION_KNN.parameters.items()}
-    rules |= {"steps": params["rules_steps"], "last_n": params["rules_last_n"]}
-    knn |= {"k": params["knn_k"], "decay": params["knn_decay"]}
-    return {RULES.name: rules, SESSION_KNN.name: knn}
-
-
 def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
     """Fit both parts, choose the rules weight on a seeded sample of the validation cases (every
     weight from one scoring of the parts) and record it in the params; train seconds count the
@@ -43,11 +28,7 @@ def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
     started = time.perf_counter()
     statistics, cases, k = context.statistics, context.cases, context.k
     codes, lengths = corpus_codes(context.corpus)
-    parts = hybrid_parts(params)
-    both = (
-        build_rules(parts[RULES.name], statistics, codes, lengths),
-        build_session_knn(parts[SESSION_KNN.name], statistics, codes, lengths),
-    )
+    both = build_parts(params, statistics, codes, lengths)
     sample = sample_cases(cases, STRATEGY_ROWS, context.seed)
     grid = [(weight, round(1 - weight, 10)) for weight in RULES_WEIGHTS]
     tried = Hybrid(both, grid[0], statistics).ranks_for_weights(sample, grid)
@@ -81,14 +62,19 @@ FAMILY = Family(
     label="hybrid of rules and session kNN",
     score_kind=Hybrid.score_kind,
     key_prefix="hybrid",
-    parameters={
-        "rules_steps": Parameter(int, 10, lambda v: f"steps{v}", "the rules part's `steps`", 1, 100),
-        "rules_last_n": Parameter(int, 3, lambda v: f"last{v}", "the rules part's `last_n`", 1, 100),
-        "knn_k": Parameter(int, 100, lambda v: f"k{v}", "the session kNN part's `k`", 1, 10_000),
-        "knn_decay": Parameter(
-            float, 0.0, lambda v: f"decay{v:g}" if v else "", "the session kNN part's `decay`", 0, 1000
-        ),
-    },
+    parameters=part_parameters(
+        dict.fromkeys(
+            (
+                "rules_steps",
+                "rules_last_n",
+                "rules_weighting",
+                "knn_k",
+                "knn_weighting",
+                "knn_idf_weight",
+                "knn_decay",
+            )
+        )
+    ),
     fit=fit_hybrid,
     write=track_scorer_arrays,
     read=read_track_scorer,
