@@ -141,7 +141,7 @@ def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_fam
     }
     assert [m.config_key for m in best_of_each_family(models).values()] == ["h", "r", "w2"]
     said = family_margin(models)
-    assert said.startswith("Best family: hybrid of rules and session kNN (h, 0.7200), ahead of the best")
+    assert said.startswith("Best family: hybrid (h, 0.7200), ahead of the best")
     assert "sequential rules 0.6900 (1.04x)" in said and "Word2Vec 0.6200 (1.16x)" in said
 
 

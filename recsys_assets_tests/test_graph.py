@@ -408,6 +408,18 @@ k = 50
 model = "hybrid"
 rules_steps = 5
 knn_k = 50
+
+[[config]]
+model = "reranker"
+rules_steps = 5
+knn_k = 50
+candidates = 50
+trees = 20
+
+[[config]]
+name = "fusion"
+model = "hybrid"
+parts = ["rules-div-last3-recencydiv-steps5", "knn-k50-div-idf1", "wide-window"]
 """
 
 
@@ -439,6 +451,7 @@ def test_every_family_trains_as_a_partition_and_the_best_of_all_is_served(
             "rules",
             "session_knn",
             "hybrid",
+            "reranker",
         }
         assert selected["winner"] == select_best(summaries).config_key
         served = load_best_model(instance, settings)
@@ -448,6 +461,18 @@ def test_every_family_trains_as_a_partition_and_the_best_of_all_is_served(
         assert len(listed.tracks) == 10
         hybrid = summaries["hybrid-steps5-last3-k50"]
         assert hybrid.params["rules_weight"] + hybrid.params["session_knn_weight"] == pytest.approx(1.0)
+        fusion = summaries["fusion"].params["part_weights"]
+        assert list(fusion) == ["rules-div-last3-recencydiv-steps5", "knn-k50-div-idf1", "wide-window"]
+        assert sum(fusion.values()) == pytest.approx(1.0)
+        said = [
+            event.message
+            for run in instance.get_runs()
+            for event in instance.all_logs(run.run_id)
+            if event.message.startswith("Part ")
+        ]
+        assert sorted(said) == sorted(
+            f"Part {key}: its trained model ({summaries[key].family_label})" for key in fusion
+        )
 
 
 def test_every_asset_names_its_owner_and_kind(small_settings: Settings):

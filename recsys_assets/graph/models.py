@@ -1,6 +1,7 @@
 """Model assets: one embedding model per config partition, and the best of them."""
 
 import os
+from dataclasses import replace
 
 import dagster as dg
 import pandas as pd
@@ -19,9 +20,12 @@ from recsys_assets.core.models.trained import (
     best_first,
     family_margin,
     fit_config,
+    read_model,
     select_best,
+    summary_if_present,
 )
 from recsys_assets.core.storage.fingerprint import RetrainInputs
+from recsys_assets.core.storage.model_locations import served_model_location
 from recsys_assets.graph.history import MODEL_FINGERPRINT
 from recsys_assets.graph.metadata import BASELINE_SUFFIX, alternatives_table, metrics_table, readable
 from recsys_assets.graph.owners import ASSET_OWNERS
@@ -74,6 +78,7 @@ def embedding_model(
     search_space: SearchSpace,
     training_statistics: StoredTrainingData,
     validate_playlists: pd.DataFrame,
+    model_store: ModelStore,
 ) -> TrainedModel:
     """The model of this partition's config, fitted on train_playlists (the data build's corpus
     file) and scored on the next track of validate_playlists (hit rate@10/50/100, MRR, NDCG,
@@ -89,20 +94,25 @@ def embedding_model(
                 f"{corpus.long_playlists} training playlist(s) longer than {MAX_SENTENCE_LENGTH} tracks"
                 " train in overlapping pieces (gensim's limit per sentence)"
             )
+        data_version = training_statistics.build.data_version
+        plain = FitContext(
+            corpus,
+            training_statistics.statistics,
+            cases,
+            seed=config.seed,
+            k=config.k,
+            workers=config.workers,
+        )
         report = fit_config(
             model_config,
-            FitContext(
-                corpus,
-                training_statistics.statistics,
-                cases,
-                seed=config.seed,
-                k=config.k,
-                workers=config.workers,
+            replace(
+                plain,
                 on_curve_point=_curve_reporter(context, trial, config.k),
                 on_epoch=progress_logger(context, "Epochs"),
                 on_progress=progress_logger(context, "Validation"),
+                trained_part=_trained_parts(context, search_space, model_store, plain, data_version),
             ),
-            data_version=training_statistics.build.data_version,
+            data_version=data_version,
         )
     model = report.model
     if trial is not None:
@@ -118,6 +128,36 @@ def embedding_model(
     )
     context.add_output_metadata(_fit_metadata(report, trial, corpus.long_playlists, len(cases)))
     return model
+
+
+def _trained_parts(
+    context: dg.AssetExecutionContext,
+    search_space: SearchSpace,
+    model_store: ModelStore,
+    plain: FitContext,
+    data_version: str,
+):
+    """How a hybrid of named configs gets each one's model as a part: the config's trained model
+    where it was trained on this data build with this config, seed and K; else fitted here (the
+    same model: fits are deterministic), when the hybrid trained before it."""
+
+    def trained_part(key: str):
+        part = config_to_train(context.instance, key, search_space)
+        location = served_model_location(model_store.url, "embedding_model", key)
+        summary = summary_if_present(location)
+        if (
+            summary is not None
+            and (summary.data_version, summary.seed, summary.k) == (data_version, plain.seed, plain.k)
+            and {name: summary.params.get(name) for name in part.params} == part.params
+        ):
+            context.log.info(f"Part {key}: its trained model ({summary.family_label})")
+            model = read_model(location)
+        else:
+            context.log.info(f"Part {key}: not trained on this data build yet; fitting it here")
+            model = fit_config(part, plain, data_version).model
+        return model.as_part(plain.statistics)
+
+    return trained_part
 
 
 def _curve_reporter(context: dg.AssetExecutionContext, trial: SearchTrial | None, k: int):

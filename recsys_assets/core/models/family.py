@@ -17,6 +17,7 @@ from recsys_assets.core.models.base import Recommender
 from recsys_assets.core.models.parameters import Parameter
 
 if TYPE_CHECKING:
+    from recsys_assets.core.models.sparse import TrackScorer
     from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 
 Arrays = Mapping[str, np.ndarray]
@@ -48,6 +49,11 @@ class FittedModel(Protocol):
         """The same model under the tutorial flow's query, or None when the family has none."""
         ...
 
+    def as_part(self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics) -> TrackScorer:
+        """The model as a part of a hybrid: its scores over the training tracks of `statistics`
+        (its lists keeping the playlist's own tracks), under the record's strategy and seed."""
+        ...
+
 
 @dataclass(frozen=True)
 class FitContext:
@@ -63,6 +69,9 @@ class FitContext:
     on_curve_point: CurvePoint | None = None
     on_epoch: EpochCallback | None = None
     on_progress: ProgressCallback | None = None
+    trained_part: Callable[[str], TrackScorer] | None = None
+    """The model of another config (by key) trained on the same data build, as a hybrid part
+    (`FittedModel.as_part`); None where no other config is at hand."""
 
 
 @dataclass(frozen=True)
@@ -128,8 +137,9 @@ class Family:
     read: Callable[[Arrays, Mapping[str, Any], Mapping[str, Family]], FittedModel]
     key_prefix: str = ""
     """The start of a config key; the parameters' key parts follow in order."""
-    custom_key: Callable[[Mapping[str, Any]], str] | None = None
-    """A key made otherwise (Word2Vec: only the parameters a config sets, sorted)."""
+    custom_key: Callable[[Mapping[str, Any]], str | None] | None = None
+    """A key made otherwise (Word2Vec: only the parameters a config sets, sorted), or None
+    where the parameters' key parts make it."""
     fills_defaults: bool = True
     """Whether a config's params are completed with the defaults (Word2Vec leaves them to gensim)."""
     check_together: Callable[[str, Mapping[str, Any]], None] | None = None
@@ -149,8 +159,9 @@ class Family:
 
     def key(self, params: Mapping[str, Any]) -> str:
         """The config key of `params` (a parameter whose key part is empty is left out)."""
-        if self.custom_key is not None:
-            return self.custom_key(params)
+        custom = self.custom_key(params) if self.custom_key is not None else None
+        if custom is not None:
+            return custom
         parts = (
             self.parameters[name].key(value) for name, value in params.items() if name in self.parameters
         )

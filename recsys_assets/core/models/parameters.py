@@ -18,9 +18,9 @@ class Parameter:
     """One parameter a config may set: its type and default, its bounds or named choices, how
     it reads in a config key, and what it does (for the docs' tables).
 
-    `kind` is int, float, bool or str (a named choice); an int is accepted where a float is
-    expected. `minimum_excluded` makes the lower bound exclusive; `optional` accepts None (the
-    default of a parameter gensim leaves unset).
+    `kind` is int, float, bool, str (a named choice) or list (of distinct names, as many as
+    the bounds say); an int is accepted where a float is expected. `minimum_excluded` makes the
+    lower bound exclusive; `optional` accepts None (the default of a parameter left unset).
     """
 
     kind: type
@@ -38,6 +38,8 @@ class Parameter:
         starting with `what` (which names the config and the parameter) otherwise."""
         if value is None and self.optional:
             return None
+        if self.kind is list:
+            return self._checked_names(what, value)
         if self.choices:
             if value not in self.choices:
                 raise ConfigError(f"{what} must be one of {', '.join(self.choices)}, got {value!r}")
@@ -63,6 +65,18 @@ class Parameter:
             raise ConfigError(f"{what} must be <= {_number(self.maximum)}, got {value!r}")
         return value
 
+    def _checked_names(self, what: str, value: Any) -> list[str]:
+        names = value if isinstance(value, list) else None
+        if names is None or not all(isinstance(name, str) and name for name in names):
+            raise ConfigError(f"{what} must be a list of names, got {value!r}")
+        if len(set(names)) != len(names):
+            raise ConfigError(f"{what} must name each one once, got {value!r}")
+        if self.minimum is not None and len(names) < self.minimum:
+            raise ConfigError(f"{what} must name at least {_number(self.minimum)}, got {value!r}")
+        if self.maximum is not None and len(names) > self.maximum:
+            raise ConfigError(f"{what} must name at most {_number(self.maximum)}, got {value!r}")
+        return list(names)
+
     @property
     def searchable_range(self) -> bool:
         """Whether the search may draw it from a range (numbers), not only from listed choices."""
@@ -75,6 +89,8 @@ class Parameter:
             return ", ".join(f"`{choice}`" for choice in self.choices)
         if self.kind is bool:
             return "true, false"
+        if self.kind is list:
+            return f"{_number(self.minimum)} to {_number(self.maximum)} config keys"
         if self.minimum is None and self.maximum is None:
             return "any"
         low = "" if self.minimum is None else _number(self.minimum, ",")

@@ -186,6 +186,10 @@ class TrackScorer:
         """None: the tutorial's query is Word2Vec's."""
         return None
 
+    def as_part(self, strategy: object, seed: int, statistics: TrainStatistics) -> TrackScorer:
+        """Itself, keeping the playlist's own tracks (it scores the same training tracks)."""
+        return self.leaving_out_played(False)
+
     def _batches(self, inputs: Sequence[Sequence[str]]):
         for start in range(0, len(inputs), self.rows_per_batch):
             stop = min(start + self.rows_per_batch, len(inputs))

@@ -21,6 +21,7 @@ from recsys_assets.core.models.base import Recommender
 from recsys_assets.core.models.config import ModelConfig
 from recsys_assets.core.models.family import FitContext, Fitted, FittedModel
 from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES
+from recsys_assets.core.models.sparse import TrackScorer
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.core.storage.files import is_local, local_path, write_bytes_atomically
 
@@ -112,6 +113,10 @@ class TrainedModel(ModelRecord):
         with the data build's `statistics`, for serving (None) with what its file keeps."""
         leave = self.leaves_out_played if leave_out_played is None else leave_out_played
         return self.fitted.recommender(strategy or self.strategy, self.seed, statistics, leave)
+
+    def as_part(self, statistics: TrainStatistics) -> TrackScorer:
+        """The model as a hybrid's part, scoring the training tracks of `statistics`."""
+        return self.fitted.as_part(self.strategy, self.seed, statistics)
 
     def tutorial_recommender(self, statistics: TrainStatistics) -> Recommender | None:
         """The model under the tutorial flow's query, or None when its family has none."""

@@ -47,7 +47,21 @@ def parse_search_space(document: Mapping[str, Any], source: str) -> list[ModelCo
             raise ConfigError(f"{where}: key {key!r} is already used by config #{seen[key]}")
         seen[key] = number
         configs.append(config)
+    _check_named_parts(source, configs)
     return configs
+
+
+def _check_named_parts(source: str, configs: list[ModelConfig]) -> None:
+    """Refuse a config whose `parts` name no other config of the file, or one that has parts."""
+    by_key = {config.key: number for number, config in enumerate(configs, start=1)}
+    for number, config in enumerate(configs, start=1):
+        for part in config.params.get("parts") or ():
+            where = f"{source}, config #{number}: part {part!r}"
+            if part not in by_key or part == config.key:
+                known = ", ".join(key for key in by_key if key != config.key)
+                raise ConfigError(f"{where} is not another config of this file; expected one of: {known}")
+            if configs[by_key[part] - 1].params.get("parts"):
+                raise ConfigError(f"{where} fuses named configs itself; name the configs it fuses instead")
 
 
 @dataclass(frozen=True)
@@ -122,6 +136,8 @@ def _parse_param(where: str, family: Family, name: str, spec: Any) -> Choices | 
     def check(value: Any) -> Any:
         return parameter.check(f"{where}: {family.name} parameter {name!r}", value)
 
+    if parameter.kind is list:
+        raise ConfigError(f"{where}: {name} names configs; the search does not try it")
     if not isinstance(spec, dict) or not ({"choices"} <= set(spec) or {"low", "high"} <= set(spec)):
         raise ConfigError(
             f"{where}: {name} must be {{ choices = [...] }} or {{ low = ..., high = ..., log = false }}"

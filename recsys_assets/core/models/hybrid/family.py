@@ -1,55 +1,109 @@
-"""The hybrid family: a rules model and a session kNN model fused with the rules weight chosen
-on validation."""
+"""The hybrid family: fitted models' scores fused with weights chosen on validation, the parts
+either its own rules and session kNN models or other configs' trained models, named."""
 
 from __future__ import annotations
 
+import hashlib
 import time
+from collections.abc import Mapping
+from itertools import product
 from typing import Any
 
 from recsys_assets.core.data.corpus import corpus_codes
 from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, evaluate, ranking_summary, sample_cases
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
-from recsys_assets.core.models.hybrid.parts import build_parts, part_parameters
+from recsys_assets.core.models.hybrid.parts import PART_PREFIXES, build_parts, part_parameters
 from recsys_assets.core.models.hybrid.scorer import Hybrid
+from recsys_assets.core.models.parameters import ConfigError, Parameter
 from recsys_assets.core.models.sparse_files import read_layout, read_track_scorer, track_scorer_arrays
 
-RULES_WEIGHTS = tuple(round(0.05 * step, 2) for step in range(1, 20))
-"""The rules' weights a hybrid tries on validation, 0.05 to 0.95 in steps of 0.05 (the session
-kNN's is the rest): the best weights fell between the points of a coarser grid, and each more
-weight costs one ranking pass over scores computed once (Spotify size: 99 s for the fit with
-these 19, 83 s with 5)."""
+WEIGHT_STEPS = {2: 0.05, 3: 0.05, 4: 0.1, 5: 0.2, 6: 0.2}
+"""The step of the weights a hybrid of so many parts tries on validation: every way of giving
+the parts multiples of it that sum to 1, at least two parts weighted (2 parts: 19 weightings,
+3: 228, 4: 282, 5 and 6: 121 and 246). Each weighting costs one ranking pass over scores
+computed once; for two parts the best weights fell between the points of a coarser grid
+(Spotify size: 99 s for the fit with these 19, 83 s with 5)."""
+MOST_PARTS = max(WEIGHT_STEPS)
+
+
+def weight_grid(parts: int) -> list[tuple[float, ...]]:
+    """The weightings a hybrid of `parts` parts tries, the first part's weight ascending."""
+    steps = round(1 / WEIGHT_STEPS[parts])
+    return [
+        tuple(round(share / steps, 10) for share in shares)
+        for shares in product(range(steps + 1), repeat=parts)
+        if sum(shares) == steps and sum(share > 0 for share in shares) >= 2
+    ]
+
+
+def hybrid_key(params: Mapping[str, Any]) -> str | None:
+    """`hybrid-of-<digest of the part keys>` for a hybrid of named configs, else None."""
+    if not params.get("parts"):
+        return None
+    return f"hybrid-of-{hashlib.sha256(','.join(params['parts']).encode()).hexdigest()[:10]}"
+
+
+def check_parts_alone(where: str, params: Mapping[str, Any]) -> None:
+    """Refuse a hybrid of named configs that also sets its own parts' parameters."""
+    if not params.get("parts"):
+        return
+    own = [name for name in OWN_PART_PARAMETERS if params.get(name) != OWN_PART_PARAMETERS[name].default]
+    if own:
+        raise ConfigError(
+            f"{where}: a hybrid of named configs (`parts`) fuses their trained models; set {own[0]!r} on"
+            " the config it names instead"
+        )
 
 
 def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
-    """Fit both parts, choose the rules weight on a seeded sample of the validation cases (every
-    weight from one scoring of the parts) and record it in the params; train seconds count the
-    validation too."""
+    """Fit its own rules and kNN parts, or take the named configs' trained models; choose the
+    weights on a seeded sample of the validation cases (every weighting from one scoring of the
+    parts) and record them in the params; train seconds count the validation too."""
     started = time.perf_counter()
     statistics, cases, k = context.statistics, context.cases, context.k
-    codes, lengths = corpus_codes(context.corpus)
-    both = build_parts(params, statistics, codes, lengths)
+    named = params.get("parts")
+    if named:
+        if context.trained_part is None:
+            raise ValueError(
+                "a hybrid of named configs fuses their trained models; train it with the configs it"
+                " names (recsys-assets retrain)"
+            )
+        parts = tuple(context.trained_part(key) for key in named)
+        labels = list(named)
+    else:
+        codes, lengths = corpus_codes(context.corpus)
+        parts = build_parts(params, statistics, codes, lengths)
+        labels = [family.label for family in PART_PREFIXES.values()]
     sample = sample_cases(cases, STRATEGY_ROWS, context.seed)
-    grid = [(weight, round(1 - weight, 10)) for weight in RULES_WEIGHTS]
-    tried = Hybrid(both, grid[0], statistics).ranks_for_weights(sample, grid)
+    grid = weight_grid(len(parts))
+    tried = Hybrid(parts, grid[0], statistics).ranks_for_weights(sample, grid)
     hit_rate = metric_name("hit_rate", k)
     metrics = {weights: ranking_metrics(ranks, k) for weights, ranks in tried.items()}
-    weights = max(grid, key=lambda w: (metrics[w][hit_rate], -w[0]))
-    scorer = Hybrid(both, weights, statistics)
+    weights = max(grid, key=lambda w: (metrics[w][hit_rate], -grid.index(w)))
+    scorer = Hybrid(parts, weights, statistics)
     if len(sample) == len(cases):
         validation = ranking_summary(scorer.ranking_of(cases, tried[weights], k), k)
     else:
         validation = evaluate(scorer, cases, k, context.on_progress)
+    chosen = (
+        {"part_weights": dict(zip(named, weights, strict=True))}
+        if named
+        else {"rules_weight": weights[0], "session_knn_weight": weights[1]}
+    )
     return Fitted(
         scorer,
         validation,
-        {**params, "rules_weight": weights[0], "session_knn_weight": weights[1]},
+        {**params, **chosen},
         train_seconds=time.perf_counter() - started,
         alternatives=Alternatives(
             name="weights",
             rows=len(sample),
             tried=[
-                Alternative({"rules weight": f"{w[0]:g}", "session kNN weight": f"{w[1]:g}"}, metrics[w])
+                Alternative(
+                    {f"{label} weight": f"{weight:g}" for label, weight in zip(labels, w, strict=True)},
+                    metrics[w],
+                )
                 for w in grid
             ],
             chosen=grid.index(weights),
@@ -57,27 +111,42 @@ def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
     )
 
 
+OWN_PART_PARAMETERS = part_parameters(
+    dict.fromkeys(
+        (
+            "rules_steps",
+            "rules_last_n",
+            "rules_weighting",
+            "knn_k",
+            "knn_weighting",
+            "knn_idf_weight",
+            "knn_decay",
+        )
+    )
+)
 FAMILY = Family(
     name=Hybrid.family_name,
-    label="hybrid of rules and session kNN",
+    label="hybrid",
     score_kind=Hybrid.score_kind,
     key_prefix="hybrid",
-    parameters=part_parameters(
-        dict.fromkeys(
-            (
-                "rules_steps",
-                "rules_last_n",
-                "rules_weighting",
-                "knn_k",
-                "knn_weighting",
-                "knn_idf_weight",
-                "knn_decay",
-            )
-        )
-    ),
+    parameters={
+        "parts": Parameter(
+            list,
+            None,
+            lambda value: "",
+            "other configs of the search space whose trained models it fuses, by key (any family);"
+            " unset: its own rules and session kNN parts, set by the parameters below",
+            2,
+            MOST_PARTS,
+            optional=True,
+        ),
+        **OWN_PART_PARAMETERS,
+    },
     fit=fit_hybrid,
     write=track_scorer_arrays,
     read=read_track_scorer,
+    custom_key=hybrid_key,
+    check_together=check_parts_alone,
     layout_reader=lambda layout, prefix, arrays, statistics, families: Hybrid(
         tuple(
             read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)

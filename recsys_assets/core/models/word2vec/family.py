@@ -11,6 +11,7 @@ from recsys_assets.core.models.word2vec.parameters import (
     check_combination,
     config_key,
 )
+from recsys_assets.core.models.word2vec.part import read_embedding_part
 from recsys_assets.core.models.word2vec.recommender import SIMILARITY
 
 FAMILY = Family(
@@ -29,4 +30,5 @@ FAMILY = Family(
     search_table="params",
     describe_strategy=lambda strategy: strategy.label,
     epochs=lambda params: int(params.get("epochs", WORD2VEC_DEFAULTS["epochs"])),
+    layout_reader=read_embedding_part,
 )

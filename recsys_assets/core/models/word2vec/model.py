@@ -13,6 +13,7 @@ import numpy as np
 from recsys_assets.core.data.statistics import Successors, TrainStatistics
 from recsys_assets.core.models.base import Recommender
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
+from recsys_assets.core.models.word2vec.part import EmbeddingPart
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
 from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy
 
@@ -50,6 +51,10 @@ class Word2VecModel:
     def tutorial_recommender(self, seed: int, statistics: TrainStatistics) -> Recommender:
         """The vectors under the tutorial flow's query (the last track's nearest neighbours)."""
         return EmbeddingRecommender(self.embedding, TUTORIAL_STRATEGY, seed, statistics)
+
+    def as_part(self, strategy: QueryStrategy, seed: int, statistics: TrainStatistics) -> EmbeddingPart:
+        """The vectors as a hybrid's part: each playlist's tracks most similar to its query."""
+        return EmbeddingPart(self, strategy, seed, statistics)
 
 
 def _json_bytes(value: Any) -> np.ndarray:
