@@ -75,8 +75,9 @@ def test_one_scoring_of_the_parts_ranks_every_weight_of_a_grid_as_its_own_hybrid
     grid = [(0.1, 0.9), (0.5, 0.5), (0.9, 0.1), (1.0, 0.0)]
     ranked = Hybrid((RULES, KNN), grid[0], RULES.statistics, 5).ranks_for_weights(CASES, grid)
     for weights in grid:
-        alone = Hybrid((RULES, KNN), weights, RULES.statistics, 5).rank(CASES, 10).ranks
-        assert ranked[weights].tolist() == alone.tolist()
+        for leave in (False, True):
+            alone = Hybrid((RULES, KNN), weights, RULES.statistics, 5).leaving_out_played(leave)
+            assert ranked[weights][leave].tolist() == alone.rank(CASES, 10).ranks.tolist(), (weights, leave)
 
 
 def test_a_hybrid_file_written_before_the_candidate_cut_still_fuses_every_scored_track():

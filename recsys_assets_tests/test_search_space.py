@@ -16,7 +16,14 @@ from recsys_assets.settings import PACKAGED_SEARCH_SPACE
 
 def test_packaged_search_space_holds_the_two_seed_configs_and_one_config_of_every_other_family():
     configs = load_search_space(PACKAGED_SEARCH_SPACE)
-    assert [c.family for c in configs] == ["word2vec", "word2vec", "rules", "session_knn", "hybrid"]
+    assert [c.family for c in configs] == [
+        "word2vec",
+        "word2vec",
+        "rules",
+        "session_knn",
+        "hybrid",
+        "reranker",
+    ]
     configs = configs[:2]
     assert [c.params for c in configs] == [
         {"min_count": 5, "epochs": 30, "vector_size": 48, "window": 10, "ns_exponent": 0.75},

@@ -109,7 +109,7 @@ def embedding_model(
                 plain,
                 on_curve_point=_curve_reporter(context, trial, config.k),
                 on_epoch=progress_logger(context, "Epochs"),
-                on_progress=progress_logger(context, "Validation"),
+                on_progress=progress_logger(context, "Fit"),
                 trained_part=_trained_parts(context, search_space, model_store, plain, data_version),
             ),
             data_version=data_version,

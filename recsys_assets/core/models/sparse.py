@@ -80,6 +80,33 @@ def ranks_per_scoring(
         yield np.where(known, ranks, MISSED)
 
 
+def precedes(
+    pattern: sp.csr_matrix, values: np.ndarray, targets: np.ndarray, popularity_rank: np.ndarray
+) -> Callable[[np.ndarray, np.ndarray], np.ndarray]:
+    """Whether track `tracks[i]` comes before row `rows[i]`'s target in the row's full list, the
+    scores `values` (entries,) over the entries of `pattern` (rows, tracks; absent means 0): a
+    higher score, or an equal one and more plays (`popularity_rank` (tracks,))."""
+    width = pattern.shape[1]
+    keys = np.repeat(np.arange(pattern.shape[0], dtype=np.int64), np.diff(pattern.indptr)) * width
+    keys += pattern.indices
+    if len(keys) > 1 and (np.diff(keys) < 0).any():
+        order = np.argsort(keys, kind="stable")
+        keys, values = keys[order], values[order]
+
+    def score_at(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        wanted = rows * width + np.maximum(tracks, 0)
+        at = np.minimum(np.searchsorted(keys, wanted), max(len(keys) - 1, 0))
+        found = (keys[at] == wanted) & (tracks >= 0) if len(keys) else np.zeros(len(rows), dtype=bool)
+        return np.where(found, values[at] if len(keys) else 0.0, 0.0)
+
+    def before(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
+        own = targets[rows]
+        score, own_score = score_at(rows, tracks), score_at(rows, own)
+        return (score > own_score) | ((score == own_score) & (popularity_rank[tracks] < popularity_rank[own]))
+
+    return before
+
+
 def row_thresholds(scores: sp.csr_matrix, k: int) -> np.ndarray:
     """Each row's `k`-th largest entry, or -inf for a row of at most `k` entries; shape (rows,)."""
     lengths = np.diff(scores.indptr)
@@ -215,7 +242,8 @@ class TrackScorer:
             for leave, batch in ranks.items():
                 if leave:
                     played = PlayedTracks(cases.inputs[start:stop], statistics.index_of)
-                    before = self._precedes(scores.tocsr(), targets[start:stop])
+                    scores = scores.tocsr()
+                    before = precedes(scores, scores.data, targets[start:stop], statistics.popularity_rank)
                     batch[start:stop] = without_played(kept, targets[start:stop], played, before)
                 else:
                     batch[start:stop] = kept
@@ -225,21 +253,6 @@ class TrackScorer:
             leave: self.leaving_out_played(leave).ranking_of(cases, batch, k)
             for leave, batch in ranks.items()
         }
-
-    def _precedes(self, scores: sp.csr_matrix, targets: np.ndarray):
-        """Whether track `tracks[i]` comes before row `rows[i]`'s held-out track in the row's full
-        list: a higher score, or an equal one (unscored: 0) and more plays."""
-        popularity_rank = self.statistics.popularity_rank
-
-        def before(rows: np.ndarray, tracks: np.ndarray) -> np.ndarray:
-            own = targets[rows]
-            score = np.asarray(scores[rows, tracks]).ravel()
-            own_score = np.asarray(scores[rows, own]).ravel()
-            return (score > own_score) | (
-                (score == own_score) & (popularity_rank[tracks] < popularity_rank[own])
-            )
-
-        return before
 
     def ranking_of(self, cases: EvaluationCases, ranks: np.ndarray, k: int) -> Ranking:
         """The `Ranking` of `cases` whose held-out tracks rank `ranks` (rows,) in this model's lists."""

@@ -10,12 +10,13 @@ from itertools import product
 from typing import Any
 
 from recsys_assets.core.data.corpus import corpus_codes
-from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, evaluate, ranking_summary, sample_cases
+from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, ranking_summary, sample_cases
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
 from recsys_assets.core.models.hybrid.parts import PART_PREFIXES, build_parts, part_parameters
 from recsys_assets.core.models.hybrid.scorer import Hybrid
 from recsys_assets.core.models.parameters import ConfigError, Parameter
+from recsys_assets.core.models.sparse import validated_both_ways
 from recsys_assets.core.models.sparse_files import read_layout, read_track_scorer, track_scorer_arrays
 
 WEIGHT_STEPS = {2: 0.05, 3: 0.05, 4: 0.1, 5: 0.2, 6: 0.2}
@@ -79,13 +80,16 @@ def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
     grid = weight_grid(len(parts))
     tried = Hybrid(parts, grid[0], statistics).ranks_for_weights(sample, grid)
     hit_rate = metric_name("hit_rate", k)
-    metrics = {weights: ranking_metrics(ranks, k) for weights, ranks in tried.items()}
+    metrics = {weights: ranking_metrics(ranks[False], k) for weights, ranks in tried.items()}
     weights = max(grid, key=lambda w: (metrics[w][hit_rate], -grid.index(w)))
     scorer = Hybrid(parts, weights, statistics)
     if len(sample) == len(cases):
-        validation = ranking_summary(scorer.ranking_of(cases, tried[weights], k), k)
+        validation, leaving_out = (
+            ranking_summary(scorer.leaving_out_played(leave).ranking_of(cases, tried[weights][leave], k), k)
+            for leave in (False, True)
+        )
     else:
-        validation = evaluate(scorer, cases, k, context.on_progress)
+        validation, leaving_out = validated_both_ways(scorer, context)
     chosen = (
         {"part_weights": dict(zip(named, weights, strict=True))}
         if named
@@ -96,6 +100,7 @@ def fit_hybrid(params: dict[str, Any], context: FitContext) -> Fitted:
         validation,
         {**params, **chosen},
         train_seconds=time.perf_counter() - started,
+        validation_leaving_out=leaving_out,
         alternatives=Alternatives(
             name="weights",
             rows=len(sample),

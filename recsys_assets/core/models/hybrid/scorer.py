@@ -10,9 +10,15 @@ from typing import Any, ClassVar
 import numpy as np
 import scipy.sparse as sp
 
-from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.cases import EvaluationCases, PlayedTracks, without_played
 from recsys_assets.core.data.statistics import TrainStatistics
-from recsys_assets.core.models.sparse import SCORE_DECIMALS, TrackScorer, ranks_per_scoring, row_thresholds
+from recsys_assets.core.models.sparse import (
+    SCORE_DECIMALS,
+    TrackScorer,
+    precedes,
+    ranks_per_scoring,
+    row_thresholds,
+)
 
 CANDIDATES = 1_000
 """How many of its best tracks per playlist a part passes to the fusion (ties at the last kept)."""
@@ -122,21 +128,31 @@ class Hybrid(TrackScorer):
 
     def ranks_for_weights(
         self, cases: EvaluationCases, grid: Sequence[tuple[float, ...]]
-    ) -> dict[tuple[float, ...], np.ndarray]:
-        """The held-out tracks' ranks (rows,) under each weight tuple of `grid`, the parts
-        scoring each batch once for all of them."""
-        targets = self.statistics.index_of(cases.targets)
-        ranks = {weights: np.empty(len(cases), dtype=np.int64) for weights in grid}
-        for start in range(0, len(cases), self.rows_per_batch):
-            stop = min(start + self.rows_per_batch, len(cases))
-            union, values = self._aligned(self.parts, cases.inputs[start:stop])
-            scorings = (fused(values, weights) for weights in grid)
-            batch_ranks = ranks_per_scoring(
-                union, scorings, targets[start:stop], self.statistics.popularity_rank
-            )
-            for weights, batch in zip(grid, batch_ranks, strict=True):
-                ranks[weights][start:stop] = batch
+    ) -> dict[tuple[float, ...], dict[bool, np.ndarray]]:
+        """The held-out tracks' ranks (rows,) under each weight tuple of `grid`, in lists that
+        keep the playlist's own tracks (False) and that leave them out (True), the parts scoring
+        each batch once for all of them."""
+        statistics = self.statistics
+        targets = statistics.index_of(cases.targets)
+        ranks = {
+            weights: {leave: np.empty(len(cases), dtype=np.int64) for leave in (False, True)}
+            for weights in grid
+        }
+        for start, stop, union, values in self._aligned_batches(cases.inputs):
+            batch_targets = targets[start:stop]
+            played = PlayedTracks(cases.inputs[start:stop], statistics.index_of)
+            scorings = [fused(values, weights) for weights in grid]
+            batch_ranks = ranks_per_scoring(union, scorings, batch_targets, statistics.popularity_rank)
+            for weights, scoring, kept in zip(grid, scorings, batch_ranks, strict=True):
+                before = precedes(union, scoring, batch_targets, statistics.popularity_rank)
+                ranks[weights][False][start:stop] = kept
+                ranks[weights][True][start:stop] = without_played(kept, batch_targets, played, before)
         return ranks
+
+    def _aligned_batches(self, inputs: Sequence[Sequence[str]]):
+        for start in range(0, len(inputs), self.rows_per_batch):
+            stop = min(start + self.rows_per_batch, len(inputs))
+            yield start, stop, *self._aligned(self.parts, inputs[start:stop])
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
         return f"{reached} track(s) scored by {len(self.parts)} fused models, then the most played"

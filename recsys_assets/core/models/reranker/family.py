@@ -27,7 +27,7 @@ FAMILY = Family(
                 "rules_steps": None,
                 "rules_last_n": 8,
                 "rules_weighting": "log",
-                "knn_k": 200,
+                "knn_k": 100,
                 "knn_weighting": "log",
                 "knn_idf_weight": 0.0,
                 "knn_decay": 10.0,

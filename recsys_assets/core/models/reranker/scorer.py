@@ -255,8 +255,9 @@ class Reranker(TrackScorer):
 
     def describe(self, reached: int, tracks: Sequence[str]) -> str:
         return (
-            f"{reached} candidate track(s) of {len(self.parts)} models re-ranked by a learned"
-            " ranking, then the most played"
+            f"{reached} candidate track(s) of {len(self.parts)} models ordered by the re-ranker's trees"
+            " (score: the trees' relevance above the least relevant candidate's, plus 1), then the"
+            " most played"
         )
 
 
