@@ -59,7 +59,7 @@ def _row(name: str, validation: dict[str, float], test: dict[str, float], k: int
         for metrics in (validation, test)
         for metric, cutoff in (("hit_rate", 10), ("hit_rate", k), ("mrr", k))
     ]
-    return f"{name:<62}" + "".join(f"{cell:>12.4f}" for cell in cells) + f"{seconds:>24}"
+    return f"{name:<62}" + "".join(f"{cell:>13.4f}" for cell in cells) + f"{seconds:>24}"
 
 
 def main() -> None:
@@ -74,7 +74,7 @@ def main() -> None:
     validation, test, training = build_demo(args.size, args.work, seed)
     train = training.statistics
     columns = [f"{split} {m}" for split in ("val", "test") for m in ("hit@10", f"hit@{k}", f"mrr@{k}")]
-    print(f"\n{'model':<62}" + "".join(f"{c:>12}" for c in columns) + f"{'fit+val / test s, MiB':>24}")
+    print(f"\n{'model':<62}" + "".join(f"{c:>13}" for c in columns) + f"{'fit+val / test s, MiB':>24}")
     hit_rate = metric_name("hit_rate", k)
     results: dict[str, dict[str, float]] = {}
     for name, recommender in baselines(train).items():

@@ -215,7 +215,7 @@ def fit_reranker(params: dict[str, Any], context: FitContext) -> Fitted:
             "trees": booster.best_iteration or booster.current_iteration(),
             "feature_importance_share": {
                 name: round(float(gain / max(importances.sum(), 1e-12)), 4)
-                for name, gain in zip(booster.feature_name(), importances, strict=True)
+                for gain, name in sorted(zip(importances, booster.feature_name(), strict=True), reverse=True)
             },
         },
     )
