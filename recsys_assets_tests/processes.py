@@ -32,7 +32,9 @@ def wait_until(condition, timeout: float, what: str, *logs: Path):
         if result:
             return result
         time.sleep(1)
-    said = "\n".join(f"--- {log.name}\n{log.read_text()[-3000:]}" for log in logs)
+    said = "\n".join(
+        f"--- {log.name}\n{log.read_text()[-3000:] if log.exists() else '(not written yet)'}" for log in logs
+    )
     pytest.fail(f"timed out waiting for {what}:\n{said}")
 
 

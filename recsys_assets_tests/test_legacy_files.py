@@ -36,9 +36,14 @@ def test_a_model_file_written_before_the_change_ranks_and_recommends_as_it_did(n
     ranks = model.recommender(statistics).rank(cases, 10).ranks
     assert [int(rank) if rank < 2**62 else None for rank in ranks] == expected["ranks"]
     served = model.recommender()
-    assert [
-        [list(pair) for pair in served.recommend(inputs, 5).tracks] for inputs in cases.inputs[:4]
-    ] == expected["recommend"]
+    listed = [served.recommend(inputs, 5).tracks for inputs in cases.inputs[:4]]
+    assert [[track for track, _ in tracks] for tracks in listed] == [
+        [track for track, _ in tracks] for tracks in expected["recommend"]
+    ]
+    # Float32 similarities differ in their last digits between processors' vector kernels.
+    assert [[score for _, score in tracks] for tracks in listed] == [
+        [pytest.approx(score, rel=1e-6) for _, score in tracks] for tracks in expected["recommend"]
+    ]
 
 
 @pytest.mark.parametrize("asset", ["baseline_results", "test_evaluation"])
