@@ -100,6 +100,14 @@ def _retrain_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
+class CommandFailed(Exception):
+    """What stopped a command, said in one `error:` line, and its exit status."""
+
+    def __init__(self, message: str, status: int) -> None:
+        super().__init__(message)
+        self.status = status
+
+
 def printable(text: str) -> str:
     """`text` with control and format characters (terminal escapes, bidirectional overrides)
     written as escapes, so names from the data cannot drive the terminal."""
@@ -108,74 +116,62 @@ def printable(text: str) -> str:
     )
 
 
-def resolve_tracks(keys: Sequence[str], queries: Sequence[str]) -> tuple[list[str], list[str]]:
-    """Track ids for the user's words: ids as given, names by search; and the problems found."""
-    from recsys_assets.core.data.track_ids import TRACK_ID_SEPARATOR
-    from recsys_assets.core.data.track_names import TrackNameIndex
-
-    tracks, problems = [], []
-    names = TrackNameIndex(keys)
-    for text in queries:
-        if TRACK_ID_SEPARATOR in text:
-            tracks.append(text)
-            continue
-        matches = names.search(text, limit=11)
-        if len(matches) == 1:
-            tracks.append(matches[0])
-        elif not matches:
-            problems.append(f"no track matches {text!r}")
-        else:
-            listed = "\n".join(f"    {printable(match)}" for match in matches[:10])
-            more = " (and more)" if len(matches) > 10 else ""
-            problems.append(f"{text!r} matches several tracks{more}; give one as artist|||track:\n{listed}")
-    return tracks, problems
-
-
 def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
+    import dagster as dg
+
+    from recsys_assets.client import VersionNotFound, load_model_version
     from recsys_assets.core.data.track_ids import split_track_id
     from recsys_assets.core.models.base import COUNTED_SCORES
-    from recsys_assets.core.models.trained import read_model
+    from recsys_assets.core.models.trained import AmbiguousTracks
+    from recsys_assets.instance import prepare_dagster_home
 
-    if args.version:
-        import dagster as dg
+    def fail(problems: list[str], status: int, hint: str = "") -> int:
+        """Say what is wrong, one `error:` line each (and as JSON on stdout with --json)."""
+        print("\n".join(f"error: {problem}" for problem in problems) + hint, file=sys.stderr)
+        if args.json:
+            print(json.dumps({"errors": problems}, indent=2))
+        return status
 
-        from recsys_assets.client import VersionNotFound, load_model_version
-        from recsys_assets.instance import prepare_dagster_home
-
-        prepare_dagster_home()
-        try:
-            with dg.DagsterInstance.get() as instance:
-                model = load_model_version(args.version, instance=instance, settings=settings)
-        except (VersionNotFound, FileNotFoundError, ValueError) as error:
-            print(f"error: {error}", file=sys.stderr)
-            return 2
-    else:
-        location = settings.best_model_location
-        try:
-            model = read_model(location)
-        except FileNotFoundError:
-            print(f"error: no best model at {location}: run `recsys-assets retrain` first", file=sys.stderr)
-            return 1
-        except ValueError as error:
-            print(
-                f"error: {error}\n  serve a kept version again with"
-                " `recsys-assets promote RUN_ID --reason ...` (`recsys-assets models --history` lists"
-                " them), or rebuild it with `recsys-assets retrain`",
-                file=sys.stderr,
-            )
-            return 1
-    tracks, problems = resolve_tracks(model.track_keys, args.tracks)
-    if problems:
-        print("\n".join(f"error: {problem}" for problem in problems), file=sys.stderr)
-        return 2
+    not_text = [text for text in args.tracks if not _is_text(text)]
+    if not_text:
+        return fail(
+            [
+                f"{text.encode('utf-8', 'surrogateescape')!r} is not UTF-8 text; give tracks as UTF-8"
+                for text in not_text
+            ],
+            2,
+        )
+    prepare_dagster_home()
+    try:
+        with dg.DagsterInstance.get() as instance:
+            model = load_model_version(args.version or "latest", instance=instance, settings=settings)
+    except VersionNotFound as error:
+        return fail([str(error)], 2)
+    except FileNotFoundError as error:
+        missing = f"no best model at {settings.best_model_location}: run `recsys-assets retrain` first"
+        return fail([str(error) if args.version else missing], 1)
+    except ValueError as error:
+        hint = (
+            "\n  serve a kept version again with `recsys-assets promote RUN_ID --reason ...`"
+            " (`recsys-assets models --history` lists them), or rebuild it with `recsys-assets retrain`"
+        )
+        return fail([str(error)], 1, "" if args.version else hint)
+    try:
+        result, resolved = model.next_tracks(args.tracks, args.k, keep_played=args.keep_played)
+    except AmbiguousTracks as error:
+        return fail([_candidates(text, found) for text, found in error.resolved.ambiguous.items()], 2)
     leave_out = model.leaves_out_played and not args.keep_played
-    result = model.recommender(leave_out_played=leave_out).recommend(tracks, args.k)
     if args.json:
-        print(json.dumps(_recommendations_json(model, result), indent=2))
+        print(json.dumps(_recommendations_json(model, result, resolved), indent=2))
         return 0
     print(printable(f"Model {model.config_key} ({model.method}); query: {result.query}"))
-    if result.unknown_tracks:
-        print(printable(f"Not in the model's vocabulary: {', '.join(result.unknown_tracks)}"))
+    for text, track in resolved.resolved.items():
+        print(printable(f"{text!r} is {' — '.join(split_track_id(track))}"))
+    if resolved.unmatched:
+        print(printable(f"No track matches {', '.join(map(repr, resolved.unmatched))}"))
+    unknown = [track for track in result.unknown_tracks if track not in resolved.unmatched]
+    if unknown:
+        print(printable(f"Not in the model's vocabulary: {', '.join(unknown)}"))
     if leave_out:
         print("The playlist's own tracks are left out, as chosen on validation (--keep-played keeps them).")
     elif not model.leaves_out_played:
@@ -189,13 +185,33 @@ def _recommend_command(args: argparse.Namespace, settings: Settings) -> int:
     return 0
 
 
-def _recommendations_json(model, result) -> dict:
+def _is_text(argument: str) -> bool:
+    """Whether a command-line argument was valid UTF-8 (undecodable bytes arrive as surrogates)."""
+    try:
+        argument.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _candidates(text: str, found: list[str]) -> str:
+    """The problem of words that name several tracks, with the closest candidates."""
+    from recsys_assets.core.data.track_names import CANDIDATES_SHOWN
+
+    listed = "\n".join(f"    {printable(match)}" for match in found[:CANDIDATES_SHOWN])
+    more = " (and more)" if len(found) > CANDIDATES_SHOWN else ""
+    return f"{text!r} matches several tracks{more}; give one as artist|||track:\n{listed}"
+
+
+def _recommendations_json(model, result, resolved) -> dict:
     from recsys_assets.core.data.track_ids import split_track_id
 
     return {
         "model": model.config_key,
         "method": model.method,
         "query": result.query,
+        "resolved": resolved.resolved,
+        "unmatched": resolved.unmatched,
         "unknown_tracks": result.unknown_tracks,
         "tracks": [
             {
@@ -257,37 +273,78 @@ def _models_command(args: argparse.Namespace, settings: Settings) -> int:
     from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
     from recsys_assets.core.models.served import served_configs
 
-    rows = served_configs(settings.models_location, _registered_configs(settings))
+    rows, problem = served_configs(settings.models_location, _registered_configs(settings))
     if args.json:
         print(json.dumps([row.as_dict() for row in rows], indent=2))
-        return 0 if rows else 1
+        return _say_served_problem(problem) or (0 if rows else 1)
     ks = sorted({row.model.k for row in rows if row.model}) or [max(METRIC_KS)]
     metrics = [metric_name("hit_rate", n) for n in sorted({*METRIC_KS, *ks})] + [
         metric_name(metric, k) for k in ks for metric in ("mrr", "ndcg")
     ]
-    width = max((len(row.key) for row in rows), default=6) + 2
+    width = min(max((len(row.key) for row in rows), default=6), WIDEST_KEY_COLUMN) + 2
+    headers = [_short_metric(metric) for metric in metrics]
+    widths = [max(len(header), 6) for header in headers]
     print(
         f"{'  config':<{width}} "
-        + " ".join(f"{m:>12}" for m in metrics)
-        + f" {'tracks':>9} {'train s':>8}  family or strategy"
+        + " ".join(f"{header:>{cell}}" for header, cell in zip(headers, widths, strict=True))
+        + f" {'tracks':>9} {'train s':>7}  family or strategy"
     )
     for row in rows:
         label = ("* " if row.best else "  ") + row.key
+        if row.problem is not None:
+            print(f"{label:<{width}} model file damaged: {printable(row.problem)}")
+            continue
         if row.model is None:
             print(f"{label:<{width}} not trained yet")
             continue
         model = row.model
-        cells = [f"{model.validation[m]:>12.4f}" if m in model.validation else f"{'-':>12}" for m in metrics]
+        if len(label) > width:
+            print(label)
+            label = ""
+        cells = [
+            f"{model.validation[m]:>{cell}.4f}" if m in model.validation else f"{'-':>{cell}}"
+            for m, cell in zip(metrics, widths, strict=True)
+        ]
         print(
             f"{label:<{width}} "
             + " ".join(cells)
-            + f" {model.vocabulary_size:>9,} {model.train_seconds:>8.1f}  {model.method}"
+            + f" {model.vocabulary_size:>9,} {model.train_seconds:>7.1f}  {_method_in_a_table(model)}"
         )
     print(
-        "(validation metrics of each config's served model; * marks the best model; train s: fit and"
-        " validation)"
+        "(validation metrics of each config's served model, HR: hit rate; * marks the best model;"
+        " train s: fit and validation)"
     )
-    return 0
+    return _say_served_problem(problem)
+
+
+WIDEST_KEY_COLUMN = 40
+"""The widest the models table's config column gets; a longer key has a line of its own."""
+
+
+def _method_in_a_table(model) -> str:
+    """How a model lists tracks, in few words: its family, and its query strategy in short where
+    its family has strategies."""
+    from recsys_assets.core.models.registry import FAMILIES
+
+    if FAMILIES[model.family].describe_strategy is None:
+        return model.method
+    strategy = model.strategy
+    successors = f", successors {strategy.min_successor_count}+" if strategy.successors_first else ""
+    return f"{model.family_label}, {strategy.query_label}, {strategy.cold_start}{successors}"
+
+
+def _short_metric(name: str) -> str:
+    """A metric's column header: hit_rate@10 as HR@10, mrr@100 as MRR@100."""
+    metric, _, k = name.partition("@")
+    return f"{'HR' if metric == 'hit_rate' else metric.upper()}@{k}"
+
+
+def _say_served_problem(problem: str | None) -> int:
+    """Print what is wrong with the served best model's file, if anything; the exit status."""
+    if problem is None:
+        return 0
+    print(f"error: {printable(problem)}", file=sys.stderr)
+    return 1
 
 
 def _registered_configs(settings: Settings) -> list:
@@ -297,10 +354,19 @@ def _registered_configs(settings: Settings) -> list:
     space = read_search_space(settings.search_space_path)
     if space.plan is None:
         return list(space.configs)
-    from recsys_assets.core.search.study import open_study, study_errors, trial_configs, with_trials
+    from recsys_assets.core.search.study import (
+        StudyUnavailable,
+        open_study,
+        study_errors,
+        trial_configs,
+        with_trials,
+    )
 
-    with study_errors(settings.study_location):
-        trials = trial_configs(open_study(settings.study_location, space.plan))
+    try:
+        with study_errors(settings.study_location):
+            trials = trial_configs(open_study(settings.study_location, space.plan))
+    except StudyUnavailable as error:
+        raise CommandFailed(str(error), 1) from None
     return with_trials(list(space.configs), trials)
 
 
@@ -330,7 +396,7 @@ def _promote_command(args: argparse.Namespace, settings: Settings) -> int:
     try:
         with dg.DagsterInstance.get() as instance:
             model = promote(args.version, args.reason, instance=instance, settings=settings)
-    except (VersionNotFound, FileNotFoundError, NotImplementedError) as error:
+    except (VersionNotFound, OSError, NotImplementedError, ValueError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
     print(
@@ -465,6 +531,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (SettingsError, ConfigError) as error:
         print(f"error: {error}", file=sys.stderr)
         return 2
+    except CommandFailed as error:
+        print(f"error: {error}", file=sys.stderr)
+        return error.status
+    except BrokenPipeError:
+        # The reader of the output (`| head`) stopped reading: nothing more to say to it.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
 
 
 if __name__ == "__main__":

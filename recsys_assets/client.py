@@ -11,10 +11,17 @@ import dagster as dg
 
 from recsys_assets.core.models.trained import TrainedModel, best_first_key, read_model
 from recsys_assets.core.storage.files import is_local, local_path, publish, versions_to_delete
+from recsys_assets.core.storage.fingerprint import file_fingerprint
 from recsys_assets.core.storage.model_locations import MODEL_EXTENSION, versions_location
-from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_metadata, metadata_values
+from recsys_assets.graph.history import (
+    MODEL_FILE_FINGERPRINT,
+    MODEL_FINGERPRINT,
+    latest_metadata,
+    metadata_values,
+)
 from recsys_assets.graph.partitions import model_configs
 from recsys_assets.graph.records import pin, set_pin
+from recsys_assets.graph.serving import read_served_model
 from recsys_assets.settings import Settings, load_settings
 
 SHOWN_METRICS = (
@@ -25,6 +32,7 @@ SHOWN_METRICS = (
     "promoted_from",
     "reason",
     MODEL_FINGERPRINT,
+    MODEL_FILE_FINGERPRINT,
 )
 
 
@@ -58,7 +66,10 @@ def model_versions(
     for record in reversed(records):
         metadata = metadata_values(record)
         fingerprint = metadata.get(MODEL_FINGERPRINT)
-        if fingerprint and rows and rows[-1].get(MODEL_FINGERPRINT) == fingerprint:
+        chosen_again = (
+            rows and "promoted_from" not in metadata and rows[-1].get(MODEL_FINGERPRINT) == fingerprint
+        )
+        if fingerprint and chosen_again:
             rows[-1]["chosen_again"] = rows[-1].get("chosen_again", 0) + 1
             continue
         rows.append(
@@ -101,10 +112,13 @@ def load_model_version(
     settings: Settings | None = None,
 ) -> TrainedModel:
     """A model as of a version: "latest" (the one served now), or the run id (or its first 8 or
-    more characters) of the run that materialized it."""
+    more characters) of the run that materialized it. Its file must be the one recorded (its
+    content fingerprint), else NotTheChosenModel; DamagedModelFile where it does not read whole."""
     if version == "latest":
-        return read_model((settings or load_settings()).served_model_location(asset, partition))
-    return read_model(_version_row(version, asset, partition, instance)["path"])
+        models = (settings or load_settings()).models_location
+        return read_served_model(instance or dg.DagsterInstance.get(), models, asset, partition)
+    row = _version_row(version, asset, partition, instance)
+    return read_model(row["path"], row.get(MODEL_FILE_FINGERPRINT))
 
 
 def _version_row(
@@ -135,9 +149,10 @@ def promote(
     instance = instance or dg.DagsterInstance.get()
     settings = settings or load_settings()
     row = _version_row(version, "best_model", None, instance)
-    model = read_model(row["path"])
+    model = read_model(row["path"], row.get(MODEL_FILE_FINGERPRINT))
     if not is_local(settings.models_location):
         raise NotImplementedError("promotion writes local model files; models are at a URL")
+    content = row.get(MODEL_FILE_FINGERPRINT) or file_fingerprint(Path(local_path(row["path"])))
     publish(Path(local_path(row["path"])), Path(local_path(settings.best_model_location)))
     instance.report_runless_asset_event(
         dg.AssetMaterialization(
@@ -146,6 +161,8 @@ def promote(
             metadata={
                 "path": dg.MetadataValue.path(row["path"]),
                 "promoted_from": row["version"],
+                MODEL_FILE_FINGERPRINT: content,
+                MODEL_FINGERPRINT: model.summary().fingerprint,
                 "reason": reason,
                 "winner": model.config_key,
                 "strategy": model.method,

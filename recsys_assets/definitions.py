@@ -2,7 +2,7 @@
 
 import dagster as dg
 
-from recsys_assets.graph import automation, checks, console, data, evaluation, jobs, models, runs
+from recsys_assets.graph import automation, checks, console, data, evaluation, jobs, models, runs, serving
 from recsys_assets.graph.io_managers import (
     AssetValueIOManager,
     ModelIOManager,
@@ -38,7 +38,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             checks.splits_are_disjoint_and_complete,
             *checks.best_model_freshness,
         ],
-        jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model],
+        jobs=[jobs.prepare_data, jobs.train_models, jobs.select_best_model, serving.recommend_next_tracks],
         executor=runs.in_process_in_code_location,
         loggers={"console": console.console},
         schedules=[automation.nightly_retrain_schedule(settings.timezone, settings.nightly_cron)],

@@ -137,6 +137,8 @@ def retrain(
         settings.data_dir / ".retrain.lock",
         f"Another retrain is using {settings.data_dir}; waiting for it to finish ...",
     ):
+        for run_id in fail_runs_of_dead_processes(instance):
+            print(f"Marked run {run_id} failed: the retrain that ran it was killed")
         read = read_search_space(Path(space.path))
         if read.plan:
             space.study(writable=True)
@@ -233,7 +235,7 @@ def _search(
         trained_epochs = max(result.learning_curve, default=0)
         planned_epochs = FAMILIES[result.family].epochs
         pruned = planned_epochs is not None and trained_epochs < planned_epochs(result.params)
-        ending = f", pruned after {trained_epochs} epochs" if pruned else ""
+        ending = f", stopped after {trained_epochs} epochs" if pruned else ""
         print(
             f"   trial {number} ({config.key}): validation hit rate {result.validation_hit_rate:.4f}{ending}"
         )
@@ -299,8 +301,6 @@ def _drive(
 ) -> TestEvaluation:
     _say_which_search_space(instance, space, read, retrain_id)
     runs = _runs(defs, instance, retrain_id)
-    for run_id in fail_runs_of_dead_processes(instance):
-        print(f"Marked run {run_id} failed: the retrain that ran it was killed")
     added, removed = sync_config_partitions(instance, [config.key for config in configs])
     if added:
         print(f"Registered config partitions: {', '.join(added)}")

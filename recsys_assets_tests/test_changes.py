@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import socket
 from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
@@ -212,3 +213,59 @@ def test_selecting_one_table_of_the_data_rebuilds_and_records_them_all(own_sourc
         capsys.readouterr()
         assert retrain(own_source, instance) != first
         assert "the source changed since" in capsys.readouterr().out
+
+
+def test_a_search_with_nothing_new_to_try_lets_the_next_retrain_skip(
+    small_settings: Settings, tmp_path: Path, capsys
+):
+    space = tmp_path / "exhausted.toml"
+    space.write_text(
+        '[[config]]\nmodel = "rules"\n[search]\ntime_budget_minutes = 5\n'
+        "[search.rules]\nsteps = { choices = [5, 6] }\n"
+    )
+    settings = replace(small_settings, search_space_path=space)
+    with dg.instance_for_test() as instance:
+        retrain(settings, instance)
+        assert "the space is exhausted" in capsys.readouterr().out
+        trained = runs(instance)
+        retrain(settings, instance)
+        assert "training skipped" in capsys.readouterr().out
+        assert runs(instance) == trained
+
+
+def test_a_run_whose_process_was_killed_is_marked_failed_by_a_retrain_that_skips(
+    own_source: Settings, capsys
+):
+    from recsys_assets.run_launcher import HOST_TAG, PID_TAG
+    from recsys_assets_tests.test_run_launcher import killed_process, some_job
+
+    with dg.instance_for_test() as instance:
+        retrain(own_source, instance)
+        run = instance.create_run_for_job(
+            some_job, tags={HOST_TAG: socket.gethostname(), PID_TAG: str(killed_process())}
+        )
+        instance.report_dagster_event(
+            dg.DagsterEvent(event_type_value=dg.DagsterEventType.RUN_START.value, job_name=run.job_name),
+            run.run_id,
+        )
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.STARTED
+        retrain(own_source, instance)
+        out = capsys.readouterr().out
+        assert "training skipped" in out and f"Marked run {run.run_id} failed" in out
+        assert instance.get_run_by_id(run.run_id).status == dg.DagsterRunStatus.FAILURE
+
+
+def test_the_nightly_schedule_serves_the_kept_version_over_another_model_and_skips(own_source: Settings):
+    with dg.instance_for_test() as instance:
+        retrain(own_source, instance)
+        served = own_source.models_dir / "best_model.npz"
+        kept = served.read_bytes()
+        (other, *_) = sorted((own_source.models_dir / "versions" / "embedding_model").rglob("*.npz"))
+        other_bytes = other.read_bytes()
+        served.write_bytes(
+            other_bytes[:-1] + bytes([other_bytes[-1] ^ 1]) if other_bytes == kept else other_bytes
+        )
+        assert served.read_bytes() != kept
+        tick = nightly_tick(own_source, instance)
+        assert tick.skip_message and "is served again" in tick.skip_message
+        assert served.read_bytes() == kept

@@ -17,7 +17,7 @@ from recsys_assets.core.data.track_names import TrackNameIndex
 from recsys_assets.definitions import build_definitions
 from recsys_assets.graph.history import latest_metadata
 from recsys_assets.graph.partitions import model_configs
-from recsys_assets.settings import Settings
+from recsys_assets.settings import Settings, load_settings
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -162,8 +162,9 @@ def test_recommend_reports_unknown_and_ambiguous_tracks(retrained, capsys):
     out = capsys.readouterr().out
     assert "Not in the model's vocabulary: Nobody|||Nothing" in out
     assert "(no known track)" in out
-    assert main(["recommend", "zzz no such words"]) == 2
-    assert "no track matches 'zzz no such words'" in capsys.readouterr().err
+    assert main(["recommend", "zzz no such words", "-k", "3"]) == 0
+    out = capsys.readouterr().out
+    assert "No track matches 'zzz no such words'" in out and "(no known track)" in out
     word = split_track_id(retrained.fitted.vectors.index_to_key[0])[1].split()[0]
     assert main(["recommend", word]) == 2
     assert f"{word!r} matches several tracks" in capsys.readouterr().err
@@ -173,6 +174,7 @@ def test_models_lists_every_config_with_the_best_marked(retrained, capsys):
     assert main(["models"]) == 0
     lines = capsys.readouterr().out.splitlines()
     assert [line.split()[1] for line in lines if line.startswith("* ")] == [retrained.config_key]
+    assert max(map(len, lines)) <= 130, "a narrow table: Word2Vec strategies in short"
     assert any("wide-window" in line for line in lines) and any(
         "dim16-ep3-mc2-win5" in line for line in lines
     )
@@ -198,9 +200,9 @@ def test_models_shows_the_metrics_at_the_k_the_configs_were_validated_at(
     assert main(["models"]) == 0
     header, row = capsys.readouterr().out.splitlines()[:2]
     columns = header.split()[1:]
-    assert "hit_rate@20" in columns and "mrr@20" in columns and "hit_rate@100" in columns
+    assert "HR@20" in columns and "MRR@20" in columns and "HR@100" in columns
     assert row.split()[0] == "wide-window"
-    assert float(row.split()[1 + columns.index("hit_rate@20")]) == pytest.approx(expected, abs=5e-5)
+    assert float(row.split()[1 + columns.index("HR@20")]) == pytest.approx(expected, abs=5e-5)
 
 
 @pytest.mark.parametrize("command", [["retrain"], ["recommend", "a|||b"], ["models"]])
@@ -269,3 +271,72 @@ def test_names_from_the_data_cannot_drive_the_terminal(retrained, capsys):
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "Bad\\u001b]0;owned\\u0007|||Name" in out
+
+
+def test_recommend_refuses_an_argument_that_is_not_utf8_in_one_line(retrained, capsys):
+    not_text = b"Blue\xff Rivers|||Again".decode("utf-8", "surrogateescape")
+    assert main(["recommend", not_text]) == 2
+    out, err = capsys.readouterr()
+    assert not out and err == "error: b'Blue\\xff Rivers|||Again' is not UTF-8 text; give tracks as UTF-8\n"
+    assert main(["recommend", "--json", not_text]) == 2
+    assert json.loads(capsys.readouterr().out) == {
+        "errors": ["b'Blue\\xff Rivers|||Again' is not UTF-8 text; give tracks as UTF-8"]
+    }
+
+
+def test_models_with_a_study_that_cannot_be_used_or_a_bad_search_space_says_so_in_one_line(
+    environment, tmp_path: Path, monkeypatch, capsys
+):
+    space = tmp_path / "searching.toml"
+    space.write_text(
+        '[[config]]\nmodel = "rules"\n[search]\ntrials = 3\n[search.rules]\nsteps = {low = 3, high = 9}\n'
+    )
+    study = tmp_path / "study.db"
+    study.write_text("not a database")
+    monkeypatch.setenv("DAGSTER_HOME", environment["DAGSTER_HOME"])
+    monkeypatch.setenv("RECSYS_SEARCH_SPACE", str(space))
+    monkeypatch.setenv("RECSYS_STUDY_URL", f"sqlite:///{study}")
+    assert main(["models"]) == 1
+    err = capsys.readouterr().err
+    assert (
+        err.startswith(f"error: the search study at sqlite:///{study} cannot be used")
+        and err.count("\n") == 1
+    )
+    space.write_text("config = [1, 2]\n")
+    assert main(["models"]) == 2
+    assert capsys.readouterr().err == f"error: {space}, config #1: expected a table of parameters, got 1\n"
+
+
+def test_a_reader_that_stops_reading_ends_the_listing_quietly(environment, tmp_path: Path):
+    listing = subprocess.Popen(
+        [sys.executable, "-m", "recsys_assets.cli", "models", "--json"],
+        env=environment,
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    listing.stdout.close()
+    _, err = listing.communicate(timeout=300)
+    assert listing.returncode == 1 and b"Traceback" not in err and b"BrokenPipe" not in err, err
+
+
+def test_the_ui_job_lists_the_served_models_next_tracks_as_recommend_does(retrained, capsys):
+    first = retrained.track_keys[0]
+    words = " ".join(split_track_id(first))
+    expected, _ = retrained.next_tracks([first], 5)
+    job = build_definitions(load_settings()).resolve_job_def("recommend_next_tracks")
+    with dg.DagsterInstance.get() as instance:
+        result = job.execute_in_process(
+            instance=instance, run_config={"ops": {"next_tracks": {"config": {"tracks": [words], "k": 5}}}}
+        )
+        (output,) = [event for event in result.all_events if event.event_type_value == "STEP_OUTPUT"]
+        metadata = output.event_specific_data.metadata
+        assert metadata["words_named"].text == f"{words!r} is {' — '.join(split_track_id(first))}"
+        listed = [(record.data["artist"], record.data["track"]) for record in metadata["next_tracks"].records]
+        assert listed == [split_track_id(track) for track, _ in expected.tracks]
+        failed = job.execute_in_process(
+            instance=instance,
+            run_config={"ops": {"next_tracks": {"config": {"tracks": ["a"]}}}},
+            raise_on_error=False,
+        )
+        assert not failed.success

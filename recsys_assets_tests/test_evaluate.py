@@ -505,3 +505,18 @@ def test_a_model_that_leaves_out_played_tracks_lists_and_ranks_without_them():
     cases = EvaluationCases(inputs=[["a", "b"]] * 3, last_artists=["x"] * 3, targets=["c", "d", "b"])
     assert leaving.rank(cases, 3).ranks.tolist() == [0, 1, MISSED]
     assert model.rank(cases, 3).ranks.tolist() == [2, 3, 0]
+
+
+def test_a_baseline_that_ties_with_the_model_is_said_to_tie_not_to_beat_it():
+    from recsys_assets.core.evaluation.reports import verdict, verdict_headline
+
+    assert verdict(0.5, {"most_popular": 0.5}, 100, "test").startswith(
+        "A baseline ties with the model on test"
+    )
+    assert verdict(0.5, {"most_popular": 0.6}, 100, "test").startswith("A baseline beats the model on test")
+    assert verdict(0.5, {"most_popular": 0.4}, 100, "test").startswith("The model beats every baseline")
+    rates = {"most_popular": 0.5, "item_to_item": 0.6}
+    assert verdict_headline(0.5, rates) == "beaten by item_to_item"
+    assert verdict_headline(0.55, rates) == "beaten by item_to_item"
+    assert verdict_headline(0.5, {"most_popular": 0.5}) == "tied with most_popular"
+    assert verdict_headline(0.7, rates) == "beats every baseline"

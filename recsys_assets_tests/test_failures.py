@@ -341,7 +341,7 @@ def _context_of(asset: str, *args) -> bool:
 
 
 SELECTION_PUBLISH_STEPS = {
-    "keeping the version file": (io_managers, "save_model", "best_model", _path_of),
+    "keeping the version file": (io_managers, "write_bytes_atomically", "best_model", _path_of),
     "serving it": (io_managers, "publish", "best_model", _path_of),
     "recording the selection": (ModelFiles, "get_metadata", "best_model", _context_of),
     "keeping the test evaluation": (AssetValueFiles, "dump_to_path", "test_evaluation", _context_of),

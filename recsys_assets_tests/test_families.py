@@ -42,6 +42,13 @@ def test_defaults_complete_a_config_and_name_it_readably():
         ("rules", {"steps": 2.5}, "'steps' must be int, got 2.5"),
         ("rules", {"steps": True}, "'steps' must be int, got True"),
         ("rules", {"window": 3}, "unknown rules parameter 'window'"),
+        ("rules", {"weighting": "linear", "steps": 10}, "so steps = 10 trains the same model as steps = 9"),
+        (
+            "hybrid",
+            {"rules_weighting": "linear", "rules_steps": 12},
+            "its sequential rules part (the rules_ parameters): weighting",
+        ),
+        ("reranker", {"rules_weighting": "linear", "rules_steps": 30}, "steps = 30 trains the same model"),
         ("bayes", {}, "unknown model 'bayes'; expected one of: word2vec, rules, session_knn"),
         (["rules"], {}, "unknown model ['rules']; expected one of"),
     ],
@@ -113,7 +120,13 @@ def test_every_family_reads_back_from_its_model_file_and_ranks_the_same(tmp_path
 
 
 def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_family():
-    from recsys_assets.core.models.trained import ModelSummary, best_of_each_family, family_margin
+    from recsys_assets.core.models.trained import (
+        ModelSummary,
+        best_of_each_family,
+        family_margin,
+        select_best,
+        tie_note,
+    )
     from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 
     def summary(key: str, family: str, rate: float) -> ModelSummary:
@@ -143,6 +156,10 @@ def test_the_verdict_names_the_winning_family_and_its_margin_over_each_other_fam
     said = family_margin(models)
     assert said.startswith("Best family: hybrid (h, 0.7200), ahead of the best")
     assert "sequential rules 0.6900 (1.04x)" in said and "Word2Vec 0.6200 (1.16x)" in said
+    assert tie_note(models) is None
+    tied = {**models, "a": summary("a", "rules", 0.72)}
+    assert select_best(tied).config_key == "a"
+    assert tie_note(tied) == "a ties with h on validation (0.7200); ties go to the smallest config key."
 
 
 def test_the_configuration_guide_shows_the_parameter_tables_the_registry_generates():

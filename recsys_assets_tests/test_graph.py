@@ -130,19 +130,22 @@ def test_retrain_materializes_every_asset_and_config(small_settings: Settings, m
         )
         examples = metadata(instance, "test_evaluation")["examples"]
         rows = [record.data for record in examples.records]
-        assert sorted(row["hit"] for row in rows) == [False] * 3 + [True] * 3, "3 hits, 3 misses"
+        hits = [not row["place"].startswith("not in") for row in rows]
+        assert sorted(hits) == [False] * 3 + [True] * 3, "3 hits, 3 misses"
+        columns = [column.name for column in examples.schema.columns]
+        assert columns[:3] == ["place", "held-out track", "recommended first"], "what people look for first"
         assert len({row["test row"] for row in rows}) == 6
-        for row in rows:
+        for row, hit in zip(rows, hits, strict=True):
             listed = row["recommended first"].split("; ")
-            assert len(listed) == 3
+            assert len(listed) == 3 and all(" — " in track for track in listed)
             if best.leaves_out_played:
                 assert row["last input track"] not in listed, "played tracks left out, as served"
-            if row["hit"]:
+            if hit:
                 place = int(row["place"])
                 assert (row["held-out track"] in listed) == (place <= 3)
                 assert place > 3 or listed[place - 1] == row["held-out track"]
             else:
-                assert row["place"] == "> 100" and row["held-out track"] not in listed
+                assert row["place"] == "not in the 100" and row["held-out track"] not in listed
         results = {
             record.data["model"]: record.data
             for record in metadata(instance, "test_evaluation")["results"].records

@@ -5,7 +5,7 @@ import pytest
 
 from recsys_assets.core.data.playlists import build_playlist_table
 from recsys_assets.core.data.track_ids import split_track_id
-from recsys_assets.core.data.track_names import TrackNameIndex
+from recsys_assets.core.data.track_names import TrackNameIndex, resolve_tracks
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
 from recsys_assets.core.models.word2vec.strategies import TUTORIAL_STRATEGY, QueryStrategy
@@ -68,8 +68,11 @@ def test_the_name_index_finds_what_a_scan_of_every_name_finds():
     for query in ["artist", "1 song", "ong 3", "ARTIST 6 SONG 2", "t 4 s", "9", "zz", "song 39 artist"]:
         words = query.lower().split()
         scanned = [key for key in VECTORS.index_to_key if all(word in names[key] for word in words)]
-        assert index.search(query, limit=1000) == scanned, query
-        assert index.search(query, limit=3) == scanned[:3]
+        found = index.search(query, limit=1000)
+        assert sorted(found) == sorted(scanned), query
+        closeness = [index.closeness(index.key_to_index[key], words) for key in found]
+        assert closeness == sorted(closeness), "closest first"
+        assert index.search(query, limit=3) == found[:3]
     with pytest.raises(ValueError, match="k must be at least 1"):
         recommend(VECTORS, VECTORS.index_to_key[:1], k=0)
 
@@ -89,3 +92,43 @@ def test_split_track_id_inverts_the_ids_the_playlist_table_builds(tmp_path):
         ]
     assert [split_track_id(track_id) for track_id in ids] == pairs
     assert split_track_id("Plain|||Name") == ("Plain", "Name")
+
+
+def test_words_resolve_to_the_one_track_they_name_exact_names_first():
+    keys = [
+        "Crystal Rivers 2|||Blue",
+        "Crystal Rivers|||Blue",
+        "Crystal Rivers|||Gold",
+        "Other|||Crystal Rivers",
+    ]
+    index = TrackNameIndex(keys)
+    assert index.search("crystal rivers") == [
+        "Crystal Rivers|||Blue",
+        "Crystal Rivers|||Gold",
+        "Other|||Crystal Rivers",
+        "Crystal Rivers 2|||Blue",
+    ], "an artist or name that is the words first, then whole words, in vocabulary order"
+    assert index.search("crystal rivers 2 blue") == ["Crystal Rivers 2|||Blue"]
+    assert index.search("rivers blue")[:2] == ["Crystal Rivers 2|||Blue", "Crystal Rivers|||Blue"]
+    resolved = resolve_tracks(keys, ["crystal rivers blue", "gold", "Nobody|||Nothing", "zzz", "crystal"])
+    assert resolved.tracks == ["Crystal Rivers|||Blue", "Crystal Rivers|||Gold", "Nobody|||Nothing", "zzz"]
+    assert resolved.resolved == {
+        "crystal rivers blue": "Crystal Rivers|||Blue",
+        "gold": "Crystal Rivers|||Gold",
+    }
+    assert resolved.unmatched == ["zzz"]
+    assert sorted(resolved.ambiguous) == ["crystal"] and len(resolved.ambiguous["crystal"]) == 4
+
+
+def test_a_model_lists_next_tracks_for_words_as_for_the_ids_they_name():
+    from recsys_assets.core.models.trained import AmbiguousTracks
+    from recsys_assets_tests.test_family_contract import fitted
+
+    model = fitted("rules")
+    first = model.track_keys[0]
+    by_id, _ = model.next_tracks([first, "Nobody|||Nothing"], 5)
+    by_words, resolved = model.next_tracks([" ".join(split_track_id(first)), "no such words"], 5)
+    assert resolved.resolved == {" ".join(split_track_id(first)): first}
+    assert by_words.tracks == by_id.tracks, "words that name nothing are an unknown track, as an unknown id"
+    with pytest.raises(AmbiguousTracks, match="'t' matches several tracks"):
+        model.next_tracks(["t"], 5)

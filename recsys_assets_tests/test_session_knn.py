@@ -115,3 +115,11 @@ def test_a_decay_without_every_entrys_position_is_refused():
         SessionKnn(matrix, statistics, k=5, weighting="div", idf_weight=1.0, decay=2.0)
     with pytest.raises(ValueError, match="position of every playlist entry"):
         SessionKnn(matrix, statistics, 5, "div", 1.0, 2.0, positions=playlist_positions(codes, lengths)[:-1])
+
+
+def test_a_tiny_decay_leaves_only_the_matched_position_its_vote_without_overflow_warnings():
+    train = random_playlists(3)
+    cases = next_track_cases(random_playlists(4, playlists=20))
+    with np.errstate(all="raise"):
+        tiny = fitted(train, 20, "div", 1.0, decay=1e-300).rank(cases, 10).ranks
+    assert tiny.tolist() == fitted(train, 20, "div", 1.0, decay=1e-6).rank(cases, 10).ranks.tolist()

@@ -219,7 +219,29 @@ def test_a_curve_that_ends_well_below_its_peak_is_named_with_both_points():
     said = early_peak("dim48-ep30", {2: 0.48, 4: 0.45, 30: 0.35}, k=100)
     assert said == (
         "dim48-ep30's embedding peaked at hit rate@100 0.4800 after 2 epochs and ended at 0.3500"
-        " after 30: fewer epochs may train a better model."
+        " after 30: fewer epochs (or a patience) may train a better model."
     )
+    assert early_peak("dim48-ep30", {2: 0.48, 4: 0.45, 6: 0.35}, k=100, kept=2) is None, "best kept"
     assert early_peak("c", {2: 0.40, 4: 0.48, 6: 0.44}, k=10) is None, "within 10 % of the peak"
     assert early_peak("c", {2: 0.48}, k=10) is None and early_peak("c", {}, k=10) is None
+
+
+def test_word2vec_keeps_its_best_epochs_vectors_and_stops_after_its_patience(tmp_path: Path):
+    from recsys_assets.core.models.family import FitContext
+    from recsys_assets.core.models.registry import make_config
+    from recsys_assets.core.models.trained import fit_config, model_bytes, model_from_bytes
+    from recsys_assets_tests.reference import corpus_of, next_track_cases, random_playlists, statistics_of
+
+    train = random_playlists(41, playlists=200, tracks=60)
+    cases = next_track_cases(random_playlists(42, playlists=60, tracks=60))
+    context = FitContext(corpus_of(train, tmp_path), statistics_of(train), cases, seed=3, k=10)
+    every = {"vector_size": 8, "min_count": 1, "epochs": 30, "alpha": 0.5, "min_alpha": 0.4, "patience": 0}
+    full = fit_config(make_config("t.toml", "word2vec", every), context, "v").model
+    assert max(full.learning_curve) == 30 and full.kept_epoch == 30, "patience 0: every epoch, the last kept"
+    stopping = fit_config(make_config("t.toml", "word2vec", {**every, "patience": 4}), context, "v").model
+    curve = stopping.learning_curve
+    best = max(curve, key=lambda epoch: (curve[epoch], -epoch))
+    assert stopping.kept_epoch == best and max(curve) == best + 4 < 30
+    assert {epoch: full.learning_curve[epoch] for epoch in curve} == curve, "the same training until it stops"
+    loaded = model_from_bytes(model_bytes(stopping), "m.npz")
+    assert loaded.kept_epoch == best

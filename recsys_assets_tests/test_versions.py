@@ -69,9 +69,9 @@ def test_promotion_serves_an_earlier_version_and_records_why(two_retrains):
         oldest["version"],
         "small",
     )
-    assert (
-        model_versions("best_model", instance=instance)[0]["version"] == f"promoted {oldest['version'][:8]}"
-    )
+    promoted = model_versions("best_model", instance=instance)[0]
+    assert promoted["version"] == f"promoted {oldest['version'][:8]}"
+    assert promoted["test_hit_rate"] == oldest["test_hit_rate"], "its test result, not '-'"
 
     deleted = remove_old_versions(1, instance, settings)
     assert Path(oldest["path"]).exists(), "the served version is never deleted"
@@ -118,7 +118,10 @@ def test_a_served_model_damaged_in_place_leaves_its_version_whole_and_is_rebuilt
         error = capsys.readouterr().err
         assert f"error: {served}: not a model file" in error and "recsys-assets promote" in error
         retrain(settings, instance)
-        assert "Retraining: the served model file is damaged" in capsys.readouterr().out
+        said = capsys.readouterr().out
+        assert "The served model file is damaged" in said
+        assert f"its kept version {version} is served again" in said
+        assert served.read_bytes() == kept
         assert load_best_model(instance, settings).config_key == "small"
 
 
@@ -132,7 +135,7 @@ def test_a_prefix_of_two_run_ids_is_refused_as_ambiguous(monkeypatch):
     monkeypatch.setattr(client, "model_versions", lambda *args: rows)
     with pytest.raises(VersionNotFound, match="'abcdef01' is the start of 2 run ids"):
         client.load_model_version("abcdef01")
-    monkeypatch.setattr(client, "read_model", lambda path: path)
+    monkeypatch.setattr(client, "read_model", lambda path, fingerprint=None: path)
     assert client.load_model_version("abcdef012") == "/m/old.npz"
 
 

@@ -9,9 +9,14 @@ from datetime import UTC, datetime
 
 import dagster as dg
 
-from recsys_assets.core.search.study import trials_left, trials_run
+from recsys_assets.core.search.study import search_exhausted, trials_left, trials_run
 from recsys_assets.core.storage.fingerprint import RetrainInputs
-from recsys_assets.graph.history import MODEL_FINGERPRINT, latest_materialization, metadata_values
+from recsys_assets.graph.history import (
+    MODEL_FILE_FINGERPRINT,
+    MODEL_FINGERPRINT,
+    latest_materialization,
+    metadata_values,
+)
 from recsys_assets.graph.resources import ModelStore, PlaylistSource, SearchSpace
 from recsys_assets.graph.versions import RETRAIN_CODE_VERSION
 
@@ -95,9 +100,17 @@ def decide(
             True, f"Retraining: the {what} changed since the retrain of {_when(selected)}.", inputs, selected
         )
     plan = search_space.plan()
-    if plan is not None and trials_left(plan, trials_run(search_space.study())):
-        return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
-    problem = models.served_problem()
+    if plan is not None:
+        study = search_space.study()
+        if trials_left(plan, trials_run(study)) and not search_exhausted(study):
+            return RetrainDecision(True, "Retraining: the search has trials left.", inputs, selected)
+    recorded = metadata_values(selected)
+    fingerprint, kept = recorded.get(MODEL_FILE_FINGERPRINT), recorded.get("path")
+    problem = models.served_problem(fingerprint)
+    restored = ""
+    if problem and fingerprint and kept and models.restore_served(kept, fingerprint):
+        restored = f" {problem[0].upper()}{problem[1:]}: its kept version {kept} is served again."
+        problem = None
     if problem:
         return RetrainDecision(True, f"Retraining: {problem}.", inputs, selected)
     if untested:
@@ -112,7 +125,7 @@ def decide(
     return RetrainDecision(
         False,
         f"Nothing changed since the retrain of {_when(selected)} (source, search space, code and"
-        " storage settings): training skipped; --force retrains anyway.",
+        f" storage settings): training skipped; --force retrains anyway.{restored}",
         inputs,
         selected,
     )

@@ -11,6 +11,7 @@ from recsys_assets.core.evaluation.reports import (
     TestEvaluation,
     generalization_tolerance,
     verdict,
+    verdict_headline,
 )
 from recsys_assets.core.models.baselines import evaluate_baselines
 from recsys_assets.core.models.trained import TrainedModel
@@ -135,9 +136,9 @@ def test_evaluation(
                     "validation_hit_rate": result.validation_hit_rate,
                     **prefixed(metrics, "test"),
                     **{f"baseline_{name}_hit_rate": rate for name, rate in rates.items()},
-                    "verdict": result.verdict,
                 }
             ),
+            "verdict": verdict_headline(result.test_hit_rate, rates),
             "results": metrics_table(
                 {
                     best_model.config_key: metrics,

@@ -16,6 +16,9 @@ DATA_ASSET = "train_playlists"
 MODEL_ASSET = "embedding_model"
 MODEL_FINGERPRINT = "model_fingerprint"
 """Metadata of best_model and test_evaluation: which trained model they chose and evaluated."""
+MODEL_FILE_FINGERPRINT = "model_file_fingerprint"
+"""Metadata of every model materialization (and promotion): the content fingerprint of the file
+written, which the served file must still have to be served or to let a retrain skip."""
 DATA_VERSION_TAG = "dagster/data_version"
 CODE_VERSION_TAG = "dagster/code_version"
 

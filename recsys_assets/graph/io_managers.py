@@ -18,19 +18,19 @@ from recsys_assets.core.evaluation.reports import Report, report_from_json, repo
 from recsys_assets.core.models.config import is_valid_config_key
 from recsys_assets.core.models.trained import (
     ConfigModels,
-    ModelSummary,
     TrainedModel,
     model_bytes,
-    model_from_bytes,
-    save_model,
-    summary_from_file,
+    read_model,
+    summary_if_present,
 )
 from recsys_assets.core.storage.files import is_local, publish, write_bytes_atomically
+from recsys_assets.core.storage.fingerprint import bytes_fingerprint
 from recsys_assets.core.storage.model_locations import (
     MODEL_EXTENSION,
     model_version_location,
     served_model_location,
 )
+from recsys_assets.graph.history import MODEL_FILE_FINGERPRINT
 from recsys_assets.graph.resources import (
     RETRAIN_HINT,
     PlaylistDatabase,
@@ -153,6 +153,8 @@ class ModelFiles(dg.UPathIOManager):
     def __init__(self, base: str) -> None:
         super().__init__(base_path=UPath(base))
         self.base = base
+        self._written: dict[str, str] = {}
+        """The content fingerprint of each version file this run wrote, by its location."""
 
     def make_safe_partition_path(self, base_path: UPath, partition: str) -> UPath:
         if not is_valid_config_key(partition):
@@ -173,20 +175,25 @@ class ModelFiles(dg.UPathIOManager):
 
     def dump_to_path(self, context: dg.OutputContext, obj: TrainedModel, path: UPath) -> None:
         version = self.version_path(context)
+        data = model_bytes(obj)
         if is_local(str(path)):
-            save_model(obj, Path(version.path))
+            write_bytes_atomically(Path(version.path), data)
             publish(Path(version.path), Path(path.path))
         else:
-            data = model_bytes(obj)
             version.parent.mkdir(parents=True, exist_ok=True)
             version.write_bytes(data)
             path.write_bytes(data)
+        self._written[str(version)] = bytes_fingerprint(data)
 
     def get_metadata(self, context: dg.OutputContext, obj: TrainedModel) -> dict[str, dg.RawMetadataValue]:
-        return {"path": dg.MetadataValue.path(str(self.version_path(context)))}
+        version = str(self.version_path(context))
+        return {
+            "path": dg.MetadataValue.path(version),
+            MODEL_FILE_FINGERPRINT: self._written.pop(version),
+        }
 
     def load_from_path(self, context: dg.InputContext, path: UPath) -> TrainedModel:
-        return model_from_bytes(path.read_bytes(), str(path))
+        return read_model(str(path))
 
     def load_input(self, context: dg.InputContext) -> TrainedModel | ConfigModels:
         asset = context.asset_key.to_user_string()
@@ -204,7 +211,7 @@ class ModelFiles(dg.UPathIOManager):
                 )
                 for key in keys
             }
-            summaries = {key: summary for key in keys if (summary := _summary_or_none(paths[key]))}
+            summaries = {key: summary for key in keys if (summary := summary_if_present(str(paths[key])))}
             return ConfigModels(
                 summaries=summaries,
                 untrained=[key for key in keys if key not in summaries],
@@ -217,14 +224,6 @@ class ModelFiles(dg.UPathIOManager):
             raise dg.Failure(
                 f"{what} has not been materialized (no {error.filename}): {RETRAIN_HINT}."
             ) from None
-
-
-def _summary_or_none(path: UPath) -> ModelSummary | None:
-    try:
-        with path.open("rb") as file:
-            return summary_from_file(file, str(path))
-    except FileNotFoundError:
-        return None
 
 
 class ModelIOManager(dg.ConfigurableIOManagerFactory):

@@ -9,6 +9,7 @@ import dagster as dg
 import numpy as np
 
 from recsys_assets.core.data.cases import EvaluationCases
+from recsys_assets.core.data.track_ids import split_track_id
 from recsys_assets.core.evaluation.metrics import METRIC_KS, metric_name
 from recsys_assets.core.models.family import Alternatives
 from recsys_assets.core.models.trained import TrainedModel
@@ -96,14 +97,20 @@ EXAMPLE_CANDIDATES = 500
 """Sampled test rows the examples table looks through for its hits and misses."""
 EXAMPLES_SCHEMA = dg.TableSchema(
     columns=[
-        dg.TableColumn("test row", "int", description="The playlist's row in the test split"),
-        dg.TableColumn("last input track", "string"),
-        dg.TableColumn("held-out track", "string", description="The track that came next"),
-        dg.TableColumn("hit", "bool", description="Whether the held-out track is in the model's top K"),
         dg.TableColumn("place", "string", description="The held-out track's place in the model's list"),
+        dg.TableColumn("held-out track", "string", description="The track that came next"),
         dg.TableColumn("recommended first", "string", description="The model's first 3 next tracks"),
+        dg.TableColumn("last input track", "string"),
+        dg.TableColumn("test row", "int", description="The playlist's row in the test split"),
     ]
 )
+"""The examples' columns, what people look for first first: where the track came, what came
+first, then where the playlist left off (the table fits a 1,600-pixel page)."""
+
+
+def _shown(track: str) -> str:
+    """A track id as people read it: artist — track."""
+    return " — ".join(split_track_id(track))
 
 
 def examples_table(
@@ -125,12 +132,11 @@ def examples_table(
         records.append(
             dg.TableRecord(
                 {
+                    "place": str(listed.index(target) + 1) if hit else f"not in the {model.k}",
+                    "held-out track": _shown(target),
+                    "recommended first": "; ".join(map(_shown, listed[:3])),
+                    "last input track": _shown(inputs[-1]),
                     "test row": int(row),
-                    "hit": hit,
-                    "place": str(listed.index(target) + 1) if hit else f"> {model.k}",
-                    "held-out track": target,
-                    "last input track": inputs[-1],
-                    "recommended first": "; ".join(listed[:3]),
                 }
             )
         )

@@ -23,6 +23,7 @@ from recsys_assets.core.models.trained import (
     read_model,
     select_best,
     summary_if_present,
+    tie_note,
 )
 from recsys_assets.core.storage.fingerprint import RetrainInputs
 from recsys_assets.core.storage.model_locations import served_model_location
@@ -186,6 +187,7 @@ def _fit_metadata(
         **fit.notes,
         **({"search_trial": trial.number} if trial is not None else {}),
         **({"pruned_at_epoch": fit.stopped_at_epoch} if fit.stopped_at_epoch is not None else {}),
+        **({"kept_epoch": model.kept_epoch} if model.kept_epoch is not None else {}),
         **(
             {fit.alternatives.name: alternatives_table(fit.alternatives, k)}
             if fit.alternatives is not None
@@ -347,9 +349,17 @@ def best_model(
     same_k(baselines, winner.k)
     ordered = best_first(models)
     rates = baselines.hit_rates("validation")
-    peaked = [note for m in ordered if (note := early_peak(m.config_key, m.learning_curve, m.k))]
+    peaked = [
+        note for m in ordered if (note := early_peak(m.config_key, m.learning_curve, m.k, m.kept_epoch))
+    ]
+    tied = tie_note(models)
     said = " ".join(
-        [verdict(winner.validation_hit_rate, rates, winner.k, "validation"), family_margin(models), *peaked]
+        [
+            verdict(winner.validation_hit_rate, rates, winner.k, "validation"),
+            family_margin(models),
+            *([tied] if tied else []),
+            *peaked,
+        ]
     )
     context.log.info(f"Best of {len(models)} config(s): {winner.config_key}, {winner.method}. {said}")
     curves = {

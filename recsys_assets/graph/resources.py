@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import shutil
 import tempfile
 import time
 from collections.abc import Iterator, Sequence
@@ -33,7 +34,12 @@ from recsys_assets.core.data.training_files import (
     write_training_files,
 )
 from recsys_assets.core.models.config import ModelConfig
-from recsys_assets.core.models.trained import ModelSummary, read_summary, summary_if_present
+from recsys_assets.core.models.trained import (
+    ModelSummary,
+    NotTheChosenModel,
+    check_model_file,
+    summary_if_present,
+)
 from recsys_assets.core.search.space import (
     SearchPlan,
     SearchSpaceFile,
@@ -51,7 +57,14 @@ from recsys_assets.core.search.study import (
     warm_start,
     with_trials,
 )
-from recsys_assets.core.storage.files import local_copy, remove_folders_except, upload
+from recsys_assets.core.storage.files import (
+    is_local,
+    local_copy,
+    local_path,
+    publish,
+    remove_folders_except,
+    upload,
+)
 from recsys_assets.core.storage.fingerprint import combined, file_fingerprint
 from recsys_assets.core.storage.model_locations import served_model_location
 from recsys_assets.core.storage.table_files import export_table, read_table_file
@@ -301,16 +314,37 @@ class ModelStore(dg.ConfigurableResource):
         " are stored: a retrain after a change of storage settings is not skipped.",
     )
 
-    def served_problem(self) -> str | None:
-        """What is wrong with the served best model's file, or None when it reads whole."""
+    def served_problem(self, fingerprint: str | None) -> str | None:
+        """What is wrong with the served best model's file, or None when it is the file of content
+        `fingerprint` that best_model recorded (where none was recorded: when it reads whole)."""
         location = served_model_location(self.url, "best_model")
         try:
-            read_summary(location)
+            check_model_file(location, fingerprint)
         except FileNotFoundError:
             return f"the served model file {location} is missing"
+        except NotTheChosenModel as error:
+            return f"the served model file is not the one best_model chose ({error})"
         except ValueError as error:
             return f"the served model file is damaged ({error})"
         return None
+
+    def restore_served(self, version: str, fingerprint: str) -> bool:
+        """Serve the kept version file `version` of the best model again when it still has the
+        content `fingerprint` recorded for it; whether it did."""
+        try:
+            check_model_file(version, fingerprint)
+        except (OSError, ValueError):
+            return False
+        served = served_model_location(self.url, "best_model")
+        try:
+            if is_local(served):
+                publish(Path(local_path(version)), Path(local_path(served)))
+            else:
+                with fsspec.open(version, "rb") as kept, fsspec.open(served, "wb") as copy:
+                    shutil.copyfileobj(kept, copy)
+        except OSError:
+            return False
+        return self.served_problem(fingerprint) is None
 
     def summary(self, key: str) -> ModelSummary | None:
         """The summary of config `key`'s served model, or None when it has none."""

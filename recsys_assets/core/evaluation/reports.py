@@ -43,13 +43,24 @@ class BaselineResults:
         return {name: metrics[metric_name("hit_rate", self.k)] for name, metrics in results.items()}
 
 
+def verdict_headline(model_hit_rate: float, baseline_hit_rates: dict[str, float]) -> str:
+    """The verdict in a few words, for a narrow column: beats every baseline, or which ones beat
+    or tie with the model."""
+    beaten_by = baselines_beating(model_hit_rate, baseline_hit_rates)
+    if not beaten_by:
+        return "beats every baseline"
+    ahead = [name for name in beaten_by if baseline_hit_rates[name] > model_hit_rate]
+    return f"{'beaten by' if ahead else 'tied with'} {', '.join(ahead or beaten_by)}"
+
+
 def verdict(model_hit_rate: float, baseline_hit_rates: dict[str, float], k: int, split: str) -> str:
     """One plain sentence: does the model beat every baseline on `split`?"""
     beaten_by = baselines_beating(model_hit_rate, baseline_hit_rates)
     if not beaten_by:
         return f"The model beats every baseline on {split} (hit rate@{k} {model_hit_rate:.4f})."
+    ahead = [name for name in beaten_by if baseline_hit_rates[name] > model_hit_rate]
     return (
-        f"A baseline beats the model on {split}: "
+        f"A baseline {'beats' if ahead else 'ties with'} the model on {split}: "
         + ", ".join(f"{name} {baseline_hit_rates[name]:.4f}" for name in beaten_by)
         + f" against the model's {model_hit_rate:.4f} (hit rate@{k})."
     )
@@ -118,16 +129,18 @@ EARLY_PEAK_DROP = 0.1
 the config counts as trained past its best."""
 
 
-def early_peak(config_key: str, curve: dict[int, float], k: int) -> str | None:
-    """One sentence when the learning `curve` (hit rate@k by epochs trained) ends more than
-    `EARLY_PEAK_DROP` below its peak, else None."""
+def early_peak(config_key: str, curve: dict[int, float], k: int, kept: int | None = None) -> str | None:
+    """One sentence when the model's vectors (those of epoch `kept`, else the last) score more
+    than `EARLY_PEAK_DROP` below the learning `curve`'s peak (hit rate@k by epochs trained),
+    else None."""
     if len(curve) < 2:
         return None
-    last = max(curve)
+    last = kept if kept in curve else max(curve)
     peak = max(curve, key=lambda epoch: (curve[epoch], -epoch))
     if curve[last] >= (1 - EARLY_PEAK_DROP) * curve[peak]:
         return None
     return (
         f"{config_key}'s embedding peaked at hit rate@{k} {curve[peak]:.4f} after {peak} epochs and"
-        f" ended at {curve[last]:.4f} after {last}: fewer epochs may train a better model."
+        f" ended at {curve[last]:.4f} after {last}: fewer epochs (or a patience) may train a better"
+        " model."
     )

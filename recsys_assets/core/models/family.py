@@ -108,6 +108,9 @@ class Fitted:
     learning_curve: dict[int, float] = field(default_factory=dict)
     evaluation_seconds: float = 0.0
     stopped_at_epoch: int | None = None
+    """The epoch the search's pruner stopped training at, if it did."""
+    kept_epoch: int | None = None
+    """The epoch whose vectors the model keeps, for a family that trains in epochs."""
     alternatives: Alternatives | None = None
     validation_leaving_out: dict[str, float] | None = None
     """Its validation metrics with lists that leave the playlist's own tracks out, where the fit

@@ -12,6 +12,7 @@ import numpy as np
 import scipy.sparse as sp
 
 from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.models.file_checks import DamagedModelFile, array, track_ids, vector
 from recsys_assets.core.models.sparse import TrackScorer
 
 PREFIX = "scorer_"
@@ -23,9 +24,9 @@ def json_array(value: Any) -> np.ndarray:
     return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
 
 
-def json_of_array(array: np.ndarray) -> Any:
+def json_of_array(values: np.ndarray) -> Any:
     """The value `json_array` wrote."""
-    return json.loads(array.tobytes().decode("utf-8"))
+    return json.loads(values.tobytes().decode("utf-8"))
 
 
 def matrix_arrays(prefix: str, matrix: sp.csr_matrix, values: bool) -> dict[str, np.ndarray]:
@@ -41,11 +42,26 @@ def matrix_arrays(prefix: str, matrix: sp.csr_matrix, values: bool) -> dict[str,
     return arrays
 
 
-def matrix_from_arrays(prefix: str, arrays: Mapping[str, np.ndarray]) -> sp.csr_matrix:
-    """The matrix `matrix_arrays` wrote under `prefix`."""
-    indices = arrays[f"{prefix}indices"]
-    data = arrays[f"{prefix}data"] if f"{prefix}data" in arrays else np.ones(len(indices))
-    return sp.csr_matrix((data, indices, arrays[f"{prefix}indptr"]), shape=tuple(arrays[f"{prefix}shape"]))
+def matrix_from_arrays(
+    prefix: str,
+    arrays: Mapping[str, np.ndarray],
+    values: bool,
+    rows: int | None = None,
+    columns: int | None = None,
+) -> sp.csr_matrix:
+    """The matrix `matrix_arrays` wrote under `prefix` (with its `data` when `values`, else every
+    entry 1), of `rows` and `columns` where given; DamagedModelFile when its arrays do not make
+    one."""
+    shape = vector(arrays, f"{prefix}shape", "i", 2, low=0)
+    for name, expected, found in (("rows", rows, shape[0]), ("columns", columns, shape[1])):
+        if expected is not None and found != expected:
+            raise DamagedModelFile(f"the matrix {prefix!r} has {found} {name}, expected {expected}")
+    indptr = vector(arrays, f"{prefix}indptr", "i", int(shape[0]) + 1, low=0)
+    indices = vector(arrays, f"{prefix}indices", "i", low=0, high=int(shape[1]))
+    if indptr[0] != 0 or indptr[-1] != len(indices) or (np.diff(indptr) < 0).any():
+        raise DamagedModelFile(f"the array {prefix}indptr does not delimit the rows of {prefix}indices")
+    data = vector(arrays, f"{prefix}data", "f", len(indices)) if values else np.ones(len(indices))
+    return sp.csr_matrix((data, indices, indptr), shape=(int(shape[0]), int(shape[1])))
 
 
 def track_scorer_arrays(scorer: TrackScorer) -> dict[str, np.ndarray]:
@@ -64,16 +80,20 @@ def read_track_scorer(
     arrays: Mapping[str, np.ndarray], manifest: Mapping[str, Any], families: Mapping[str, Any]
 ) -> TrackScorer:
     """The model `track_scorer_arrays` wrote, its layout read by its family in `families`."""
-    tracks = np.asarray(json_of_array(arrays["scorer_tracks"]), dtype=object)
+    tracks = track_ids(json_of_array(array(arrays, "scorer_tracks")), "scorer_tracks")
+    n = len(tracks)
+    popularity_rank = vector(arrays, "scorer_popularity_rank", "i", n, low=0, high=n)
+    if len(np.unique(popularity_rank)) != n:
+        raise DamagedModelFile("the array 'scorer_popularity_rank' repeats a rank")
     statistics = TrainStatistics.from_ordered(
         tracks,
-        arrays["scorer_plays"],
-        arrays["scorer_popularity_rank"],
+        vector(arrays, "scorer_plays", "i", n, low=0),
+        popularity_rank,
         _NO_TRANSITIONS,
         _NO_TRANSITIONS,
         _NO_TRANSITIONS,
     )
-    return read_layout(json_of_array(arrays["scorer_layout"]), PREFIX, arrays, statistics, families)
+    return read_layout(json_of_array(array(arrays, "scorer_layout")), PREFIX, arrays, statistics, families)
 
 
 def read_layout(
@@ -83,8 +103,9 @@ def read_layout(
     statistics: TrainStatistics,
     families: Mapping[str, Any],
 ) -> TrackScorer:
-    """The model a layout names, its arrays under `prefix`; ValueError for an unknown family."""
-    family = families.get(layout.get("family"))
+    """The model a layout names, its arrays under `prefix`; DamagedModelFile for an unknown family."""
+    name = layout.get("family") if isinstance(layout, Mapping) else None
+    family = families.get(name) if isinstance(name, str) else None
     if family is None or family.layout_reader is None:
-        raise ValueError(f"unknown model family {layout.get('family')!r} in the model file")
+        raise DamagedModelFile(f"the model's layout names no known model family ({name!r})")
     return family.layout_reader(layout, prefix, arrays, statistics, families)

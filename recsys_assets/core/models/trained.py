@@ -7,7 +7,8 @@ import hashlib
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import IO, Any, Protocol, TypeVar
@@ -15,15 +16,24 @@ from typing import IO, Any, Protocol, TypeVar
 import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
+from recsys_assets.core.data.track_names import ResolvedTracks, resolve_tracks
 from recsys_assets.core.evaluation.evaluator import ranking_summary
 from recsys_assets.core.evaluation.metrics import metric_name
-from recsys_assets.core.models.base import Recommender
+from recsys_assets.core.models.base import Recommendations, Recommender
 from recsys_assets.core.models.config import ModelConfig
 from recsys_assets.core.models.family import FitContext, Fitted, FittedModel
+from recsys_assets.core.models.file_checks import DamagedModelFile, finite
 from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES
 from recsys_assets.core.models.sparse import TrackScorer
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
-from recsys_assets.core.storage.files import is_local, local_path, write_bytes_atomically
+from recsys_assets.core.storage.files import (
+    NotARegularFile,
+    check_regular_file,
+    is_local,
+    local_path,
+    write_bytes_atomically,
+)
+from recsys_assets.core.storage.fingerprint import bytes_fingerprint, location_fingerprint
 
 FORMAT_VERSION = 5
 READABLE_FORMATS = (2, 3, 4, 5)
@@ -36,6 +46,17 @@ def method_of(family: str, strategy: QueryStrategy) -> str:
     """How a model lists tracks: its query strategy where its family has them, else its family."""
     spec = FAMILIES[family]
     return spec.describe_strategy(strategy) if spec.describe_strategy else spec.label
+
+
+class AmbiguousTracks(ValueError):
+    """Words that name several tracks; `resolved.ambiguous` lists the candidates of each."""
+
+    def __init__(self, resolved: ResolvedTracks) -> None:
+        super().__init__(
+            "; ".join(f"{text!r} matches several tracks" for text in resolved.ambiguous)
+            + ": give each as artist|||track"
+        )
+        self.resolved = resolved
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -60,6 +81,9 @@ class ModelRecord:
     leaves_out_played: bool = False
     """Whether the model's lists leave the playlist's own tracks out, as chosen on validation
     (False in files written before the choice: their lists were evaluated keeping them)."""
+    kept_epoch: int | None = None
+    """The epoch of the learning curve whose vectors the model keeps (None: a family without
+    epochs, or a file written before it was recorded: the last epoch)."""
 
     @property
     def method(self) -> str:
@@ -113,6 +137,19 @@ class TrainedModel(ModelRecord):
         with the data build's `statistics`, for serving (None) with what its file keeps."""
         leave = self.leaves_out_played if leave_out_played is None else leave_out_played
         return self.fitted.recommender(strategy or self.strategy, self.seed, statistics, leave)
+
+    def next_tracks(
+        self, typed: Sequence[str], k: int, keep_played: bool = False
+    ) -> tuple[Recommendations, ResolvedTracks]:
+        """The served list of `k` tracks after a playlist given as ids or words of artist and
+        track names (as `recommend` takes them), with how the words were resolved; the
+        playlist's own tracks are left out where the model was chosen to, unless `keep_played`.
+        AmbiguousTracks when some words name several tracks."""
+        resolved = resolve_tracks(self.track_keys, typed)
+        if resolved.ambiguous:
+            raise AmbiguousTracks(resolved)
+        leave_out = self.leaves_out_played and not keep_played
+        return self.recommender(leave_out_played=leave_out).recommend(resolved.tracks, k), resolved
 
     def as_part(self, statistics: TrainStatistics) -> TrackScorer:
         """The model as a hybrid's part, scoring the training tracks of `statistics`."""
@@ -173,6 +210,7 @@ def fit_config(config: ModelConfig, context: FitContext, data_version: str) -> F
         data_version=data_version,
         family=config.family,
         leaves_out_played=leaves_out_played,
+        kept_epoch=fitted.kept_epoch,
         fitted=fitted.model,
     )
     return FitReport(
@@ -203,64 +241,106 @@ def model_bytes(model: TrainedModel) -> bytes:
     return buffer.getvalue()
 
 
-def _summary(manifest: dict[str, Any]) -> ModelSummary:
+def _field(manifest: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
+    """`manifest[name]`, checked to be of `kind` (a bool is no number)."""
+    if name not in manifest:
+        raise DamagedModelFile(f"its manifest has no {name!r}")
+    value = manifest[name]
+    kinds = kind if isinstance(kind, tuple) else (kind,)
+    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
+        raise DamagedModelFile(f"its manifest has {name} = {value!r}, expected a {kinds[0].__name__}")
+    return value
+
+
+def _summary(manifest: Mapping[str, Any]) -> ModelSummary:
+    k = _field(manifest, "k", int)
+    validation = _field(manifest, "validation", dict)
+    hit_rate = validation.get(metric_name("hit_rate", k)) if k > 0 else None
+    if not isinstance(hit_rate, int | float) or isinstance(hit_rate, bool) or not 0 <= hit_rate <= 1:
+        raise DamagedModelFile(f"its manifest has no validation hit rate@{k} from 0 to 1")
     return ModelSummary(
-        config_key=manifest["config_key"],
-        params=manifest["params"],
-        seed=manifest["seed"],
-        k=manifest["k"],
-        strategy=QueryStrategy.from_dict(manifest["strategy"]),
-        validation=manifest["validation"],
-        validation_rows=manifest["validation_rows"],
-        train_seconds=manifest["train_seconds"],
-        vocabulary_size=manifest["vocabulary_size"],
+        config_key=_field(manifest, "config_key", str),
+        params=_field(manifest, "params", dict),
+        seed=_field(manifest, "seed", int),
+        k=k,
+        strategy=QueryStrategy.from_dict(_field(manifest, "strategy", dict)),
+        validation=validation,
+        validation_rows=_field(manifest, "validation_rows", int),
+        train_seconds=_field(manifest, "train_seconds", (float, int)),
+        vocabulary_size=_field(manifest, "vocabulary_size", int),
         learning_curve={int(epoch): value for epoch, value in manifest.get("learning_curve", {}).items()},
         data_version=manifest.get("data_version"),
         family=manifest.get("family", DEFAULT_FAMILY),
-        leaves_out_played=manifest.get("leaves_out_played", False),
+        leaves_out_played=bool(manifest.get("leaves_out_played", False)),
+        kept_epoch=manifest.get("kept_epoch"),
     )
 
 
-def _archive(file: IO[bytes], source: str) -> Any:
-    """The .npz archive of a model in `file`; a ValueError naming `source` if it holds none."""
+@contextmanager
+def _reading(source: str) -> Iterator[None]:
+    """Turn whatever reading a model file's bytes raises into one DamagedModelFile naming
+    `source` and what is wrong (a bit flip, a missing array or field, a bad layout)."""
+    try:
+        yield
+    except MemoryError:
+        raise
+    except DamagedModelFile as error:
+        raise DamagedModelFile(f"{source}: {error}") from None
+    except KeyError as error:
+        raise DamagedModelFile(f"{source}: damaged model file, {error.args[0]!r} is missing") from None
+    except Exception as error:
+        raise DamagedModelFile(f"{source}: damaged model file ({type(error).__name__}: {error})") from None
+
+
+def _archive(file: IO[bytes]) -> Any:
+    """The .npz archive of a model in `file`."""
     try:
         archive = np.load(file)
     except (ValueError, OSError, EOFError, zipfile.BadZipFile) as error:
-        raise ValueError(f"{source}: not a model file, expected a .npz archive ({error})") from None
+        raise DamagedModelFile(f"not a model file, expected a .npz archive ({error})") from None
     if "manifest" not in getattr(archive, "files", []):
-        raise ValueError(f"{source}: not a model file, expected a .npz archive with a manifest")
+        raise DamagedModelFile("not a model file, expected a .npz archive with a manifest")
     return archive
 
 
-def _manifest(archive: Any, source: str) -> dict[str, Any]:
+def _manifest(archive: Any) -> dict[str, Any]:
     manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
+    if not isinstance(manifest, dict):
+        raise DamagedModelFile("its manifest is not a table")
     if manifest.get("format_version") not in READABLE_FORMATS:
-        raise ValueError(
-            f"{source}: model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
+        raise DamagedModelFile(
+            f"model format {manifest.get('format_version')!r}, expected one of {READABLE_FORMATS}"
         )
     if manifest.get("family", DEFAULT_FAMILY) not in FAMILIES:
         known = ", ".join(FAMILIES)
-        raise ValueError(
-            f"{source}: unknown model family {manifest.get('family')!r}; expected one of: {known}"
-        )
+        raise DamagedModelFile(f"unknown model family {manifest.get('family')!r}; expected one of: {known}")
     return manifest
 
 
 def model_from_bytes(data: bytes, source: str) -> TrainedModel:
-    """The model in bytes written by `model_bytes`; `source` names them in errors."""
-    with _archive(io.BytesIO(data), source) as archive:
-        manifest = _manifest(archive, source)
-        summary = _summary(manifest)
-        arrays = {name: archive[name] for name in archive.files if name != "manifest"}
+    """The model in bytes written by `model_bytes`, every array checked; DamagedModelFile
+    naming `source` when they do not read whole."""
+    with _reading(source):
+        with _archive(io.BytesIO(data)) as archive:
+            manifest = _manifest(archive)
+            summary = _summary(manifest)
+            arrays = {name: archive[name] for name in archive.files if name != "manifest"}
+        finite(arrays)
+        fitted = FAMILIES[summary.family].read(arrays, manifest, FAMILIES)
+        if len(fitted.track_keys) != summary.vocabulary_size:
+            raise DamagedModelFile(
+                f"its manifest says {summary.vocabulary_size} tracks,"
+                f" its arrays hold {len(fitted.track_keys)}"
+            )
     record = {item.name: getattr(summary, item.name) for item in fields(ModelRecord)}
-    return TrainedModel(**record, fitted=FAMILIES[summary.family].read(arrays, manifest, FAMILIES))
+    return TrainedModel(**record, fitted=fitted)
 
 
 def summary_from_file(file: IO[bytes], source: str) -> ModelSummary:
     """The summary of the model file open in `file` (seekable), reading its manifest only;
-    `source` names the file in errors."""
-    with _archive(file, source) as archive:
-        return _summary(_manifest(archive, source))
+    DamagedModelFile naming `source` when the manifest does not read whole."""
+    with _reading(source), _archive(file) as archive:
+        return _summary(_manifest(archive))
 
 
 def save_model(model: TrainedModel, path: Path) -> None:
@@ -268,24 +348,71 @@ def save_model(model: TrainedModel, path: Path) -> None:
     write_bytes_atomically(path, model_bytes(model))
 
 
+def _checked_local(location: str) -> Path:
+    """The local path of `location`, checked to be a regular file before anything reads it (a
+    FIFO or /dev/zero in a model's place would hang or never end); FileNotFoundError where there
+    is none, DamagedModelFile where it is something else."""
+    path = Path(local_path(location))
+    try:
+        check_regular_file(path, "model file")
+    except NotARegularFile as error:
+        raise DamagedModelFile(str(error)) from None
+    return path
+
+
+class NotTheChosenModel(ValueError):
+    """A model file that is not the one recorded as chosen: its content differs."""
+
+
+def _not_chosen(location: str, found: str, recorded: str) -> str:
+    return (
+        f"{location}: not the model file that was chosen (its content fingerprint is {found},"
+        f" the one recorded when it was written {recorded})"
+    )
+
+
 def load_model(path: Path) -> TrainedModel:
     """Read a model written by `save_model`."""
-    return model_from_bytes(path.read_bytes(), str(path))
+    return model_from_bytes(_checked_local(str(path)).read_bytes(), str(path))
 
 
-def read_model(location: str) -> TrainedModel:
-    """Read the model file at a local path or any fsspec URL (s3://, memory://, ...)."""
+def read_model(location: str, fingerprint: str | None = None) -> TrainedModel:
+    """Read the model file at a local path or any fsspec URL (s3://, memory://, ...):
+    DamagedModelFile where it does not read whole, else NotTheChosenModel where a `fingerprint`
+    of its content was recorded and it no longer has it."""
     if is_local(location):
-        return load_model(Path(local_path(location)))
-    from upath import UPath
+        data = _checked_local(location).read_bytes()
+    else:
+        from upath import UPath
 
-    return model_from_bytes(UPath(location).read_bytes(), location)
+        data = UPath(location).read_bytes()
+    model = model_from_bytes(data, location)
+    if fingerprint is not None and bytes_fingerprint(data) != fingerprint:
+        raise NotTheChosenModel(_not_chosen(location, bytes_fingerprint(data), fingerprint))
+    return model
+
+
+def check_model_file(location: str, fingerprint: str | None) -> None:
+    """Nothing when the model file at `location` is the one chosen: it has the content
+    `fingerprint` recorded when it was written (a file written from a model, so it reads whole),
+    or, where none was recorded, it reads whole. FileNotFoundError where there is none,
+    DamagedModelFile where it does not read whole, NotTheChosenModel where it does but differs."""
+    if fingerprint is None:
+        read_model(location)
+        return
+    try:
+        found = location_fingerprint(location, "model file")
+    except NotARegularFile as error:
+        raise DamagedModelFile(str(error)) from None
+    if found != fingerprint:
+        read_model(location)
+        raise NotTheChosenModel(_not_chosen(location, found, fingerprint))
 
 
 def read_summary(location: str) -> ModelSummary:
     """The summary of the model file at a local path or fsspec URL, reading its manifest only."""
     if is_local(location):
-        with open(local_path(location), "rb") as file:
+        with _checked_local(location).open("rb") as file:
             return summary_from_file(file, location)
     import fsspec
 
@@ -355,6 +482,23 @@ def family_margin(models: Mapping[str, ModelSummary]) -> str:
         for other in others
     )
     return f"{said}, ahead of the best {margins}."
+
+
+def tie_note(models: Mapping[str, ValidatedModel]) -> str | None:
+    """A sentence naming the configs that tie with the best on validation hit rate, if any:
+    ties go to the smallest config key."""
+    ordered = best_first(models)
+    tied = [
+        model.config_key
+        for model in ordered[1:]
+        if model.validation_hit_rate == ordered[0].validation_hit_rate
+    ]
+    if not tied:
+        return None
+    return (
+        f"{ordered[0].config_key} ties with {', '.join(tied)} on validation"
+        f" ({ordered[0].validation_hit_rate:.4f}); ties go to the smallest config key."
+    )
 
 
 def select_best(models: Mapping[str, ValidatedModel]) -> ValidatedModel:

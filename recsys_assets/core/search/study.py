@@ -305,6 +305,12 @@ def search_progress(
     )
 
 
+def search_exhausted(study: optuna.Study) -> bool:
+    """Whether the study's latest trials only proposed configs already trained, so the search
+    ended with nothing new to try (until the search space, and with it the study, changes)."""
+    return search_progress(study, datetime.min).repeats_in_a_row >= MAX_REPEATED_PROPOSALS
+
+
 @dataclass(frozen=True)
 class SearchStep:
     """What a search does next: propose a trial, or not (and why, in one line)."""

@@ -60,6 +60,8 @@ def replacing(path: Path) -> Iterator[Path]:
     behind by a writer that is gone are removed by the next write, those of a live writer kept.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
+    if path.is_dir() and not path.is_symlink():
+        raise IsADirectoryError(f"{path} is a folder where a file belongs: remove it, then try again")
     for stale in path.parent.glob(f".{path.name}.*.tmp"):
         if _writer_gone(stale, path):
             stale.unlink(missing_ok=True)

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
-from recsys_assets.core.storage.files import check_regular_file
+from recsys_assets.core.storage.files import check_regular_file, is_local, local_path
 
 PACKAGE_DIR = Path(__file__).resolve().parents[2]
 HEX_DIGITS = 32
@@ -25,6 +25,16 @@ def file_fingerprint(path: Path, what: str = "file") -> str:
     FileNotFoundError or NotARegularFile (naming `what`) before reading anything else."""
     check_regular_file(path, what)
     with open(path, "rb") as file:
+        return hashlib.file_digest(file, "sha256").hexdigest()[:HEX_DIGITS]
+
+
+def location_fingerprint(location: str, what: str = "file") -> str:
+    """`file_fingerprint` of the file at a local path or any fsspec URL, read as a stream."""
+    if is_local(location):
+        return file_fingerprint(Path(local_path(location)), what)
+    import fsspec
+
+    with fsspec.open(location, "rb") as file:
         return hashlib.file_digest(file, "sha256").hexdigest()[:HEX_DIGITS]
 
 

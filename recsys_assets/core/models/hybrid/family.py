@@ -9,11 +9,20 @@ from collections.abc import Mapping
 from itertools import product
 from typing import Any
 
+import numpy as np
+
 from recsys_assets.core.data.corpus import corpus_codes
+from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, ranking_summary, sample_cases
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
-from recsys_assets.core.models.hybrid.parts import PART_PREFIXES, build_parts, part_parameters
+from recsys_assets.core.models.file_checks import DamagedModelFile, layout_value
+from recsys_assets.core.models.hybrid.parts import (
+    PART_PREFIXES,
+    build_parts,
+    check_parts_together,
+    part_parameters,
+)
 from recsys_assets.core.models.hybrid.scorer import Hybrid
 from recsys_assets.core.models.parameters import ConfigError, Parameter
 from recsys_assets.core.models.sparse import validated_both_ways
@@ -46,8 +55,10 @@ def hybrid_key(params: Mapping[str, Any]) -> str | None:
 
 
 def check_parts_alone(where: str, params: Mapping[str, Any]) -> None:
-    """Refuse a hybrid of named configs that also sets its own parts' parameters."""
+    """Refuse a hybrid of named configs that also sets its own parts' parameters; check its own
+    parts' parameters together otherwise."""
     if not params.get("parts"):
+        check_parts_together(where, params)
         return
     own = [name for name in OWN_PART_PARAMETERS if params.get(name) != OWN_PART_PARAMETERS[name].default]
     if own:
@@ -129,6 +140,42 @@ OWN_PART_PARAMETERS = part_parameters(
         )
     )
 )
+
+
+def read_hybrid(
+    layout: Mapping[str, Any],
+    prefix: str,
+    arrays: Mapping[str, np.ndarray],
+    statistics: TrainStatistics,
+    families: Mapping[str, Any],
+) -> Hybrid:
+    """The hybrid `Hybrid.file_layout` and `file_arrays` wrote under `prefix`: its parts read
+    by their own families."""
+    parts = layout_value(layout, "parts", list)
+    weights = layout_value(layout, "weights", list)
+    if len(weights) != len(parts) or not all(
+        isinstance(weight, int | float) and not isinstance(weight, bool) and 0 <= weight <= 1
+        for weight in weights
+    ):
+        raise DamagedModelFile(
+            f"the model's layout has weights {weights!r}, expected one from 0 to 1 for each of its"
+            f" {len(parts)} parts"
+        )
+    # A hybrid written before candidates were kept fused every scored track of its parts.
+    candidates = layout.get("candidates")
+    if candidates is not None:
+        candidates = layout_value(layout, "candidates", int, low=1)
+    return Hybrid(
+        tuple(
+            read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)
+            for number, part in enumerate(parts)
+        ),
+        tuple(weights),
+        statistics,
+        candidates,
+    )
+
+
 FAMILY = Family(
     name=Hybrid.family_name,
     label="hybrid",
@@ -152,14 +199,5 @@ FAMILY = Family(
     read=read_track_scorer,
     custom_key=hybrid_key,
     check_together=check_parts_alone,
-    layout_reader=lambda layout, prefix, arrays, statistics, families: Hybrid(
-        tuple(
-            read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)
-            for number, part in enumerate(layout["parts"])
-        ),
-        tuple(layout["weights"]),
-        statistics,
-        # A hybrid written before candidates were kept fused every scored track of its parts.
-        layout.get("candidates"),
-    ),
+    layout_reader=read_hybrid,
 )

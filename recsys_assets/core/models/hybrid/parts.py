@@ -11,7 +11,7 @@ import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.family import Family
-from recsys_assets.core.models.parameters import Parameter
+from recsys_assets.core.models.parameters import ConfigError, Parameter
 from recsys_assets.core.models.rules.family import FAMILY as RULES
 from recsys_assets.core.models.rules.family import build_rules
 from recsys_assets.core.models.session_knn.family import FAMILY as SESSION_KNN
@@ -53,6 +53,22 @@ def part_params(params: Mapping[str, Any]) -> dict[str, dict[str, Any]]:
         }
         for prefix, family in PART_PREFIXES.items()
     }
+
+
+def check_parts_together(where: str, params: Mapping[str, Any]) -> None:
+    """Each part's family's rules between its parameters, for the parameters `params` sets; the
+    error names the part's parameters by their prefix."""
+    parts = part_params(params)
+    for prefix, family in PART_PREFIXES.items():
+        if family.check_together is None:
+            continue
+        try:
+            family.check_together(where, parts[family.name])
+        except ConfigError as error:
+            said = str(error).removeprefix(f"{where}: ")
+            raise ConfigError(
+                f"{where}: its {family.label} part (the {prefix}_ parameters): {said}"
+            ) from None
 
 
 def build_parts(

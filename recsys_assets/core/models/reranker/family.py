@@ -4,7 +4,7 @@ LightGBM ranking learnt on training playlists they did not see."""
 from __future__ import annotations
 
 from recsys_assets.core.models.family import Family
-from recsys_assets.core.models.hybrid.parts import part_parameters
+from recsys_assets.core.models.hybrid.parts import check_parts_together, part_parameters
 from recsys_assets.core.models.parameters import Parameter
 from recsys_assets.core.models.reranker.fit import fit_reranker
 from recsys_assets.core.models.reranker.scorer import Reranker, read_reranker
@@ -63,6 +63,7 @@ FAMILY = Family(
         ),
     },
     fit=fit_reranker,
+    check_together=check_parts_together,
     write=track_scorer_arrays,
     read=read_track_scorer,
     layout_reader=read_reranker,

@@ -1,11 +1,13 @@
 """The session kNN family: its parameters, fit and model file."""
 
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.family import Family
+from recsys_assets.core.models.file_checks import DamagedModelFile, layout_value, vector
 from recsys_assets.core.models.parameters import Parameter
 from recsys_assets.core.models.session_knn.scorer import (
     POSITION_WEIGHTS,
@@ -29,6 +31,33 @@ def build_session_knn(
         idf_weight=params["idf_weight"],
         decay=params["decay"],
         positions=playlist_positions(codes, lengths) if params["decay"] else None,
+    )
+
+
+def read_session_knn(
+    layout: Mapping[str, Any],
+    prefix: str,
+    arrays: Mapping[str, np.ndarray],
+    statistics: TrainStatistics,
+    families: Mapping[str, Any],
+) -> SessionKnn:
+    """The session kNN `SessionKnn.file_layout` and `file_arrays` wrote under `prefix`."""
+    playlists = matrix_from_arrays(prefix, arrays, values=False, columns=len(statistics.tracks))
+    positions = None
+    if f"{prefix}positions" in arrays:
+        positions = vector(arrays, f"{prefix}positions", "i", playlists.nnz, low=0)
+    # A model file written before decays were kept has none.
+    decay = layout_value(layout, "decay", (int, float), low=0) if "decay" in layout else 0.0
+    if decay and positions is None:
+        raise DamagedModelFile(f"the array {prefix}positions is missing, which a decay of {decay} needs")
+    return SessionKnn(
+        playlists,
+        statistics,
+        layout_value(layout, "k", int, low=1),
+        layout_value(layout, "weighting", str, choices=POSITION_WEIGHTS),
+        layout_value(layout, "idf_weight", (int, float), low=0),
+        decay,
+        positions,
     )
 
 
@@ -62,13 +91,5 @@ FAMILY = Family(
     fit=scorer_fit(build_session_knn),
     write=track_scorer_arrays,
     read=read_track_scorer,
-    layout_reader=lambda layout, prefix, arrays, statistics, families: SessionKnn(
-        matrix_from_arrays(prefix, arrays),
-        statistics,
-        layout["k"],
-        layout["weighting"],
-        layout["idf_weight"],
-        layout.get("decay", 0.0),
-        arrays.get(f"{prefix}positions"),
-    ),
+    layout_reader=read_session_knn,
 )

@@ -164,7 +164,9 @@ class SessionKnn(TrackScorer):
         at_match = held.indices == matched_track[pair_of]
         matched_position = np.empty(pairs)
         matched_position[pair_of[at_match]] = position[at_match]
-        held.data = np.exp(-np.abs(position - matched_position[pair_of]) / self.decay)
+        with np.errstate(over="ignore", under="ignore"):
+            # A tiny decay leaves only the matched position its vote (exp(-inf) is 0).
+            held.data = np.exp(-np.abs(position - matched_position[pair_of]) / self.decay)
         similarity = sp.csr_matrix(
             (neighbours.data, np.arange(pairs), neighbours.indptr), shape=(rows, pairs)
         )

@@ -5,9 +5,9 @@ from recsys_assets.core.models.family import Family
 from recsys_assets.core.models.word2vec.fit import fit_word2vec
 from recsys_assets.core.models.word2vec.model import word2vec_arrays, word2vec_from_arrays
 from recsys_assets.core.models.word2vec.parameters import (
+    CONFIG_PARAMETERS,
     UNKNOWN_PARAMETER_HINT,
     WORD2VEC_DEFAULTS,
-    WORD2VEC_PARAMETERS,
     check_combination,
     config_key,
 )
@@ -18,7 +18,7 @@ FAMILY = Family(
     name="word2vec",
     label="Word2Vec",
     score_kind=SIMILARITY,
-    parameters=WORD2VEC_PARAMETERS,
+    parameters=CONFIG_PARAMETERS,
     fit=fit_word2vec,
     write=word2vec_arrays,
     read=word2vec_from_arrays,

@@ -4,7 +4,10 @@ strategy it ships with."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from recsys_assets.core.evaluation.evaluator import (
     evaluate,
@@ -14,6 +17,7 @@ from recsys_assets.core.evaluation.metrics import metric_name
 from recsys_assets.core.models.family import Alternative, Alternatives, FitContext, Fitted
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.model import SUCCESSORS_PER_TRACK, Word2VecModel
+from recsys_assets.core.models.word2vec.parameters import gensim_params, patience
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.core.models.word2vec.strategy_choice import (
@@ -31,30 +35,38 @@ if TYPE_CHECKING:
 def fit_word2vec(params: dict[str, Any], context: FitContext) -> Fitted:
     """Train the vectors on the corpus, measuring the embedding's hit rate@k on a fixed sample of
     the validation cases every `CURVE_EVERY` epochs (`context.on_curve_point` may stop training
-    there), then choose the query strategy on the cases (every strategy an `Alternative`)."""
+    there, and so does a curve that has not risen for `patience` epochs: the best epoch's
+    vectors are kept), then choose the query strategy on the cases (every strategy an
+    `Alternative`)."""
     cases, statistics, seed, k = context.cases, context.statistics, context.seed, context.k
     curve_cases = sample_cases(cases, CURVE_ROWS, seed)
     curve: dict[int, float] = {}
     stopped: list[int] = []
+    waits = patience(params)
+    best = BestEpoch()
 
     def checkpoint(epoch: int, vectors: KeyedVectors) -> bool:
         recommender = EmbeddingRecommender(TrackEmbedding(vectors), CURVE_STRATEGY, seed, statistics)
         curve[epoch] = evaluate(recommender, curve_cases, k)[metric_name("hit_rate", k)]
+        if waits:
+            best.offer(epoch, curve[epoch], vectors)
         if context.on_curve_point is not None and not context.on_curve_point(epoch, curve[epoch]):
             stopped.append(epoch)
             return False
-        return True
+        return not waits or epoch - best.epoch < waits
 
     started = time.perf_counter()
     vectors = train_embeddings(
         context.corpus,
-        params,
+        gensim_params(params),
         seed=seed,
         workers=context.workers,
         on_epoch=context.on_epoch,
         checkpoint=checkpoint,
         checkpoint_every=CURVE_EVERY,
     )
+    if waits and best.vectors is not None and best.epoch != max(curve):
+        vectors.vectors, vectors.norms = best.vectors, None
     train_seconds = time.perf_counter() - started
     results, chosen, compared_rows = choose_on_sample(
         TrackEmbedding(vectors), cases, statistics, seed, k, on_progress=context.on_progress
@@ -75,6 +87,7 @@ def fit_word2vec(params: dict[str, Any], context: FitContext) -> Fitted:
         learning_curve=curve,
         evaluation_seconds=time.perf_counter() - started - train_seconds,
         stopped_at_epoch=stopped[0] if stopped else None,
+        kept_epoch=best.epoch if waits and best.vectors is not None else max(curve, default=None),
         alternatives=Alternatives(
             name="strategies",
             rows=compared_rows,
@@ -88,6 +101,20 @@ def fit_word2vec(params: dict[str, Any], context: FitContext) -> Fitted:
         },
         run_settings={"strategies_compared_on_rows": compared_rows, "word2vec_threads": context.workers},
     )
+
+
+@dataclass
+class BestEpoch:
+    """The learning curve's best point so far and a copy of that epoch's vectors (tracks, dim)."""
+
+    epoch: int = 0
+    hit_rate: float = -1.0
+    vectors: np.ndarray | None = None
+
+    def offer(self, epoch: int, hit_rate: float, vectors: KeyedVectors) -> None:
+        """Keep `vectors` when `hit_rate` is above the best so far."""
+        if hit_rate > self.hit_rate:
+            self.epoch, self.hit_rate, self.vectors = epoch, hit_rate, vectors.vectors.copy()
 
 
 def _strategy_settings(strategy: QueryStrategy) -> dict[str, str]:

@@ -12,6 +12,7 @@ import numpy as np
 
 from recsys_assets.core.data.statistics import Successors, TrainStatistics
 from recsys_assets.core.models.base import Recommender
+from recsys_assets.core.models.file_checks import DamagedModelFile, array, track_ids, vector
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.part import EmbeddingPart
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
@@ -88,12 +89,20 @@ def word2vec_from_arrays(
     their manifest."""
     from gensim.models.keyedvectors import KeyedVectors
 
-    vectors = arrays["vectors"]
+    vectors = array(arrays, "vectors")
+    if vectors.ndim != 2 or vectors.dtype.kind != "f" or not vectors.shape[1]:
+        raise DamagedModelFile(
+            f"the array 'vectors' is {vectors.dtype} of shape {vectors.shape},"
+            " expected floats of shape (tracks, dimensions)"
+        )
     if "word2vec_keys" in arrays:
         keys = json.loads(arrays["word2vec_keys"].tobytes().decode("utf-8"))
-        counts = arrays["word2vec_counts"]
+        counts = vector(arrays, "word2vec_counts", "i", low=0)
     else:
-        keys, counts = manifest["keys"], manifest["counts"]
+        keys, counts = manifest["keys"], np.asarray(manifest["counts"], dtype=np.int64)
+    keys = track_ids(keys, "word2vec_keys", len(vectors), ascending=False).tolist()
+    if len(counts) not in (0, len(keys)):
+        raise DamagedModelFile(f"the array 'word2vec_counts' has {len(counts)} values, expected {len(keys)}")
     keyed = KeyedVectors(vector_size=vectors.shape[1], count=0, dtype=np.float32)
     keyed.add_vectors(keys, vectors)
     if len(counts):
@@ -101,10 +110,17 @@ def word2vec_from_arrays(
         keyed.expandos["count"][:] = counts
     successors = None
     if "successor_tracks" in arrays:
+        tracks = track_ids(
+            json.loads(arrays["successor_tracks"].tobytes().decode("utf-8")), "successor_tracks"
+        )
+        followers = vector(arrays, "successor_followers", "i", low=0, high=len(tracks))
+        start = vector(arrays, "successor_start", "i", len(tracks) + 1, low=0)
+        if start[0] != 0 or start[-1] != len(followers) or (np.diff(start) < 0).any():
+            raise DamagedModelFile("the array 'successor_start' does not delimit the successor lists")
         successors = Successors(
-            tracks=np.asarray(json.loads(arrays["successor_tracks"].tobytes().decode("utf-8")), dtype=object),
-            start=arrays["successor_start"],
-            followers=arrays["successor_followers"].astype(np.int64),
-            counts=arrays["successor_counts"].astype(np.int64),
+            tracks=tracks,
+            start=start,
+            followers=followers.astype(np.int64),
+            counts=vector(arrays, "successor_counts", "i", len(followers), low=1).astype(np.int64),
         )
     return Word2VecModel(keyed, successors)

@@ -61,7 +61,32 @@ WORD2VEC_DEFAULTS: dict[str, Any] = {
     name: parameter.default for name, parameter in WORD2VEC_PARAMETERS.items()
 }
 """gensim's default of every parameter, for a config that leaves one unset."""
+PATIENCE = "patience"
+CONFIG_PARAMETERS: dict[str, Parameter] = {
+    **WORD2VEC_PARAMETERS,
+    PATIENCE: _parameter(
+        int,
+        4,
+        "pat",
+        "epochs without a better learning-curve point before training stops and keeps the best"
+        " epoch's vectors (0: trains every epoch and keeps the last, as the tutorial flow)",
+        0,
+        1000,
+    ),
+}
+"""What a Word2Vec config may set: gensim's parameters and how long training goes on without
+getting better."""
 UNKNOWN_PARAMETER_HINT = " (seed and workers are set by run config, not per config)"
+
+
+def gensim_params(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The parameters of a config that gensim's Word2Vec takes."""
+    return {name: value for name, value in params.items() if name in WORD2VEC_PARAMETERS}
+
+
+def patience(params: Mapping[str, Any]) -> int:
+    """The config's patience in epochs (0: none)."""
+    return int(params.get(PATIENCE, CONFIG_PARAMETERS[PATIENCE].default))
 
 
 def check_combination(where: str, params: Mapping[str, Any]) -> None:
@@ -76,7 +101,7 @@ def check_combination(where: str, params: Mapping[str, Any]) -> None:
 def config_key(params: Mapping[str, Any]) -> str:
     """A stable, readable, valid key for a config: the parameters it sets by short name, sorted;
     a key longer than allowed keeps its start and ends in a hash of the whole."""
-    parts = sorted(WORD2VEC_PARAMETERS[name].key(value) for name, value in params.items())
+    parts = sorted(CONFIG_PARAMETERS[name].key(value) for name, value in params.items())
     key = "-".join(parts) if parts else "defaults"
     if len(key) > MAX_KEY_LENGTH:
         key = f"{key[: MAX_KEY_LENGTH - 13]}-{hashlib.sha256(key.encode()).hexdigest()[:12]}"
