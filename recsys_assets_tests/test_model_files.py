@@ -206,3 +206,11 @@ def test_a_whole_model_that_is_not_the_chosen_one_is_refused(files, tmp_path: Pa
     path.write_bytes(chosen)
     assert read_model(str(path), bytes_fingerprint(chosen)).family == "rules"
     check_model_file(str(path), bytes_fingerprint(chosen))
+
+
+def test_a_re_ranker_whose_trees_do_not_parse_is_refused(files):
+    def damage(arrays: Arrays) -> None:
+        arrays["scorer_booster"] = np.frombuffer(b"tree\nnot a tree\n", dtype=np.uint8)
+
+    with pytest.raises(DamagedModelFile, match="the re-ranker's trees do not read"):
+        model_from_bytes(with_arrays(files["reranker"], damage), "reranker.npz")

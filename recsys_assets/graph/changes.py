@@ -71,7 +71,8 @@ def decide(
     search_space_read: str | None = None,
 ) -> RetrainDecision:
     """Compare the inputs now with those of the last retrain that compared every config and
-    evaluated its best model on test."""
+    evaluated its best model on test. Where only the served file is not the one recorded (damaged,
+    replaced), its kept version is served again when it still is, and the skip stands."""
     try:
         inputs = current_inputs(source, search_space, models, split_seed, search_space_read)
     except OSError as error:

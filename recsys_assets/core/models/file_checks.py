@@ -69,27 +69,28 @@ def finite(arrays: Mapping[str, np.ndarray]) -> None:
             raise DamagedModelFile(f"the array {name!r} holds NaN or infinite values")
 
 
-def layout_value(
-    layout: Mapping[str, Any],
+def entry(
+    table: Mapping[str, Any],
     name: str,
     kind: type | tuple[type, ...],
     choices: Collection[Any] | None = None,
     low: float | None = None,
+    where: str = "the model's layout",
 ) -> Any:
-    """`layout[name]`, checked to be of `kind` (a bool is neither an integer nor a number), one
-    of `choices` and at least `low` where given."""
-    if not isinstance(layout, Mapping) or name not in layout:
-        raise DamagedModelFile(f"the model's layout has no {name!r}")
-    value = layout[name]
+    """`table[name]` (of the file's part `where` names), checked to be of `kind` (a bool is
+    neither an integer nor a number), one of `choices` and at least `low` where given."""
+    if not isinstance(table, Mapping) or name not in table:
+        raise DamagedModelFile(f"{where} has no {name!r}")
+    value = table[name]
     kinds = kind if isinstance(kind, tuple) else (kind,)
     if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise DamagedModelFile(f"the model's layout has {name} = {value!r}, expected {_kind_name(kinds)}")
+        raise DamagedModelFile(f"{where} has {name} = {value!r}, expected {_kind_name(kinds)}")
     if choices is not None and value not in choices:
         raise DamagedModelFile(
-            f"the model's layout has {name} = {value!r}, expected one of {', '.join(map(repr, choices))}"
+            f"{where} has {name} = {value!r}, expected one of {', '.join(map(repr, choices))}"
         )
     if low is not None and ((isinstance(value, float) and not np.isfinite(value)) or value < low):
-        raise DamagedModelFile(f"the model's layout has {name} = {value!r}, expected at least {low}")
+        raise DamagedModelFile(f"{where} has {name} = {value!r}, expected at least {low}")
     return value
 
 

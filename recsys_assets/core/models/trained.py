@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import hashlib
 import io
-import json
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field, fields
@@ -22,9 +22,10 @@ from recsys_assets.core.evaluation.metrics import metric_name
 from recsys_assets.core.models.base import Recommendations, Recommender
 from recsys_assets.core.models.config import ModelConfig
 from recsys_assets.core.models.family import FitContext, Fitted, FittedModel
-from recsys_assets.core.models.file_checks import DamagedModelFile, finite
+from recsys_assets.core.models.file_checks import DamagedModelFile, entry, finite
 from recsys_assets.core.models.registry import DEFAULT_FAMILY, FAMILIES
 from recsys_assets.core.models.sparse import TrackScorer
+from recsys_assets.core.models.sparse_files import json_array, json_of_array
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy
 from recsys_assets.core.storage.files import (
     NotARegularFile,
@@ -228,28 +229,17 @@ class ConfigModels:
     load: Callable[[str], TrainedModel]
 
 
-def _json_bytes(value: Any) -> np.ndarray:
-    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
-
-
 def model_bytes(model: TrainedModel) -> bytes:
     """The model as the bytes of one .npz file: its family's arrays and a JSON manifest of the rest."""
     manifest: dict[str, Any] = {"format_version": FORMAT_VERSION, **model.describe()}
-    arrays = {"manifest": _json_bytes(manifest), **FAMILIES[model.family].write(model.fitted)}
+    arrays = {"manifest": json_array(manifest), **FAMILIES[model.family].write(model.fitted)}
     buffer = io.BytesIO()
     np.savez(buffer, **arrays)
     return buffer.getvalue()
 
 
 def _field(manifest: Mapping[str, Any], name: str, kind: type | tuple[type, ...]) -> Any:
-    """`manifest[name]`, checked to be of `kind` (a bool is no number)."""
-    if name not in manifest:
-        raise DamagedModelFile(f"its manifest has no {name!r}")
-    value = manifest[name]
-    kinds = kind if isinstance(kind, tuple) else (kind,)
-    if (isinstance(value, bool) and bool not in kinds) or not isinstance(value, kinds):
-        raise DamagedModelFile(f"its manifest has {name} = {value!r}, expected a {kinds[0].__name__}")
-    return value
+    return entry(manifest, name, kind, where="its manifest")
 
 
 def _summary(manifest: Mapping[str, Any]) -> ModelSummary:
@@ -282,13 +272,11 @@ def _reading(source: str) -> Iterator[None]:
     `source` and what is wrong (a bit flip, a missing array or field, a bad layout)."""
     try:
         yield
-    except MemoryError:
-        raise
     except DamagedModelFile as error:
         raise DamagedModelFile(f"{source}: {error}") from None
     except KeyError as error:
         raise DamagedModelFile(f"{source}: damaged model file, {error.args[0]!r} is missing") from None
-    except Exception as error:
+    except (ValueError, TypeError, IndexError, OSError, EOFError, zipfile.BadZipFile, zlib.error) as error:
         raise DamagedModelFile(f"{source}: damaged model file ({type(error).__name__}: {error})") from None
 
 
@@ -304,7 +292,7 @@ def _archive(file: IO[bytes]) -> Any:
 
 
 def _manifest(archive: Any) -> dict[str, Any]:
-    manifest = json.loads(archive["manifest"].tobytes().decode("utf-8"))
+    manifest = json_of_array(archive["manifest"])
     if not isinstance(manifest, dict):
         raise DamagedModelFile("its manifest is not a table")
     if manifest.get("format_version") not in READABLE_FORMATS:
@@ -373,7 +361,7 @@ def _not_chosen(location: str, found: str, recorded: str) -> str:
 
 def load_model(path: Path) -> TrainedModel:
     """Read a model written by `save_model`."""
-    return model_from_bytes(_checked_local(str(path)).read_bytes(), str(path))
+    return read_model(str(path))
 
 
 def read_model(location: str, fingerprint: str | None = None) -> TrainedModel:

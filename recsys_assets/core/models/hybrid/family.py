@@ -16,7 +16,7 @@ from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.evaluation.evaluator import STRATEGY_ROWS, ranking_summary, sample_cases
 from recsys_assets.core.evaluation.metrics import metric_name, ranking_metrics
 from recsys_assets.core.models.family import Alternative, Alternatives, Family, FitContext, Fitted
-from recsys_assets.core.models.file_checks import DamagedModelFile, layout_value
+from recsys_assets.core.models.file_checks import DamagedModelFile, entry
 from recsys_assets.core.models.hybrid.parts import (
     PART_PREFIXES,
     build_parts,
@@ -151,8 +151,8 @@ def read_hybrid(
 ) -> Hybrid:
     """The hybrid `Hybrid.file_layout` and `file_arrays` wrote under `prefix`: its parts read
     by their own families."""
-    parts = layout_value(layout, "parts", list)
-    weights = layout_value(layout, "weights", list)
+    parts = entry(layout, "parts", list)
+    weights = entry(layout, "weights", list)
     if len(weights) != len(parts) or not all(
         isinstance(weight, int | float) and not isinstance(weight, bool) and 0 <= weight <= 1
         for weight in weights
@@ -164,7 +164,7 @@ def read_hybrid(
     # A hybrid written before candidates were kept fused every scored track of its parts.
     candidates = layout.get("candidates")
     if candidates is not None:
-        candidates = layout_value(layout, "candidates", int, low=1)
+        candidates = entry(layout, "candidates", int, low=1)
     return Hybrid(
         tuple(
             read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)

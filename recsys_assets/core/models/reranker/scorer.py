@@ -14,7 +14,7 @@ import scipy.sparse as sp
 from recsys_assets.core.data.cases import PlayedTracks
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.data.track_ids import split_track_id
-from recsys_assets.core.models.file_checks import DamagedModelFile, array, layout_value, track_ids, vector
+from recsys_assets.core.models.file_checks import DamagedModelFile, array, entry, track_ids, vector
 from recsys_assets.core.models.hybrid.scorer import aligned, best_candidates
 from recsys_assets.core.models.rules.scorer import fit_rules
 from recsys_assets.core.models.sparse import SCORE_DECIMALS, TrackScorer
@@ -274,21 +274,24 @@ def read_reranker(
 
     parts = tuple(
         read_layout(part, f"{prefix}part{number}_", arrays, statistics, families)
-        for number, part in enumerate(layout_value(layout, "parts", list))
+        for number, part in enumerate(entry(layout, "parts", list))
     )
     names = track_ids(json_of_array(array(arrays, f"{prefix}artist_names")), f"{prefix}artist_names")
     artists = len(names)
     candidates = CandidateFeatures(
         parts,
         statistics,
-        layout_value(layout, "per_part", int, low=1),
+        entry(layout, "per_part", int, low=1),
         names,
         vector(arrays, f"{prefix}artist_codes", "i", len(statistics.tracks), low=0, high=artists),
         matrix_from_arrays(
             f"{prefix}artist_transitions_", arrays, values=True, rows=artists, columns=artists
         ),
     )
-    booster = lightgbm.Booster(model_str=array(arrays, f"{prefix}booster").tobytes().decode("utf-8"))
+    try:
+        booster = lightgbm.Booster(model_str=array(arrays, f"{prefix}booster").tobytes().decode("utf-8"))
+    except lightgbm.basic.LightGBMError as error:
+        raise DamagedModelFile(f"the re-ranker's trees do not read ({error})") from None
     expected = len(feature_names(len(parts)))
     if booster.num_feature() != expected:
         raise DamagedModelFile(

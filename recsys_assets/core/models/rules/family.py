@@ -7,7 +7,7 @@ import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.family import Family
-from recsys_assets.core.models.file_checks import layout_value
+from recsys_assets.core.models.file_checks import entry
 from recsys_assets.core.models.parameters import ConfigError, Parameter
 from recsys_assets.core.models.rules.scorer import RECENCY_WEIGHTS, STEP_WEIGHTS, SequentialRules, fit_rules
 from recsys_assets.core.models.sparse import scorer_fit
@@ -46,8 +46,8 @@ def read_rules(
     return SequentialRules(
         matrix_from_arrays(prefix, arrays, values=True, rows=tracks, columns=tracks),
         statistics,
-        layout_value(layout, "last_n", int, low=1),
-        layout_value(layout, "recency", str, choices=RECENCY_WEIGHTS),
+        entry(layout, "last_n", int, low=1),
+        entry(layout, "recency", str, choices=RECENCY_WEIGHTS),
     )
 
 

@@ -7,7 +7,7 @@ import numpy as np
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.models.family import Family
-from recsys_assets.core.models.file_checks import DamagedModelFile, layout_value, vector
+from recsys_assets.core.models.file_checks import DamagedModelFile, entry, vector
 from recsys_assets.core.models.parameters import Parameter
 from recsys_assets.core.models.session_knn.scorer import (
     POSITION_WEIGHTS,
@@ -47,15 +47,15 @@ def read_session_knn(
     if f"{prefix}positions" in arrays:
         positions = vector(arrays, f"{prefix}positions", "i", playlists.nnz, low=0)
     # A model file written before decays were kept has none.
-    decay = layout_value(layout, "decay", (int, float), low=0) if "decay" in layout else 0.0
+    decay = entry(layout, "decay", (int, float), low=0) if "decay" in layout else 0.0
     if decay and positions is None:
         raise DamagedModelFile(f"the array {prefix}positions is missing, which a decay of {decay} needs")
     return SessionKnn(
         playlists,
         statistics,
-        layout_value(layout, "k", int, low=1),
-        layout_value(layout, "weighting", str, choices=POSITION_WEIGHTS),
-        layout_value(layout, "idf_weight", (int, float), low=0),
+        entry(layout, "k", int, low=1),
+        entry(layout, "weighting", str, choices=POSITION_WEIGHTS),
+        entry(layout, "idf_weight", (int, float), low=0),
         decay,
         positions,
     )

@@ -3,7 +3,6 @@ first, and the arrays its model file keeps of them."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Mapping
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
@@ -13,6 +12,7 @@ import numpy as np
 from recsys_assets.core.data.statistics import Successors, TrainStatistics
 from recsys_assets.core.models.base import Recommender
 from recsys_assets.core.models.file_checks import DamagedModelFile, array, track_ids, vector
+from recsys_assets.core.models.sparse_files import json_array, json_of_array
 from recsys_assets.core.models.word2vec.embedding import TrackEmbedding
 from recsys_assets.core.models.word2vec.part import EmbeddingPart
 from recsys_assets.core.models.word2vec.recommender import EmbeddingRecommender
@@ -58,23 +58,19 @@ class Word2VecModel:
         return EmbeddingPart(self, strategy, seed, statistics)
 
 
-def _json_bytes(value: Any) -> np.ndarray:
-    return np.frombuffer(json.dumps(value).encode("utf-8"), dtype=np.uint8)
-
-
 def word2vec_arrays(model: Word2VecModel) -> dict[str, np.ndarray]:
     """The arrays a model file keeps: the vectors (tracks, dim), the track ids and plays, and
     the successor lists when the model has them."""
     vectors = model.vectors
     arrays = {
         "vectors": np.asarray(vectors.vectors, dtype=np.float32),
-        "word2vec_keys": _json_bytes(vectors.index_to_key),
+        "word2vec_keys": json_array(vectors.index_to_key),
         "word2vec_counts": np.asarray(vectors.expandos.get("count", []), dtype=np.int64),
     }
     if model.successors is not None:
         successors = model.successors
         arrays |= {
-            "successor_tracks": _json_bytes(successors.tracks.tolist()),
+            "successor_tracks": json_array(successors.tracks.tolist()),
             "successor_start": successors.start.astype(np.int64),
             "successor_followers": successors.followers.astype(np.int32),
             "successor_counts": successors.counts.astype(np.int32),
@@ -96,7 +92,7 @@ def word2vec_from_arrays(
             " expected floats of shape (tracks, dimensions)"
         )
     if "word2vec_keys" in arrays:
-        keys = json.loads(arrays["word2vec_keys"].tobytes().decode("utf-8"))
+        keys = json_of_array(arrays["word2vec_keys"])
         counts = vector(arrays, "word2vec_counts", "i", low=0)
     else:
         keys, counts = manifest["keys"], np.asarray(manifest["counts"], dtype=np.int64)
@@ -110,9 +106,7 @@ def word2vec_from_arrays(
         keyed.expandos["count"][:] = counts
     successors = None
     if "successor_tracks" in arrays:
-        tracks = track_ids(
-            json.loads(arrays["successor_tracks"].tobytes().decode("utf-8")), "successor_tracks"
-        )
+        tracks = track_ids(json_of_array(arrays["successor_tracks"]), "successor_tracks")
         followers = vector(arrays, "successor_followers", "i", low=0, high=len(tracks))
         start = vector(arrays, "successor_start", "i", len(tracks) + 1, low=0)
         if start[0] != 0 or start[-1] != len(followers) or (np.diff(start) < 0).any():

@@ -12,7 +12,7 @@ import scipy.sparse as sp
 
 from recsys_assets.core.data.statistics import TrainStatistics
 from recsys_assets.core.data.track_ids import split_track_id
-from recsys_assets.core.models.file_checks import layout_value
+from recsys_assets.core.models.file_checks import entry
 from recsys_assets.core.models.sparse import SCORE_DECIMALS, TrackScorer
 from recsys_assets.core.models.word2vec.strategies import QueryStrategy, playlist_query
 
@@ -113,8 +113,8 @@ def read_embedding_part(
     own = {name[len(prefix) :]: arrays[name] for name in arrays if name.startswith(prefix)}
     return EmbeddingPart(
         word2vec_from_arrays(own, {}, families),
-        QueryStrategy.from_dict(layout_value(layout, "strategy", dict)),
-        layout_value(layout, "seed", int),
+        QueryStrategy.from_dict(entry(layout, "strategy", dict)),
+        entry(layout, "seed", int),
         statistics,
-        layout_value(layout, "tracks", int, low=1),
+        entry(layout, "tracks", int, low=1),
     )
